@@ -1,0 +1,37 @@
+"""attncli: see self-attention at the terminal, in pipelines and on slides.
+
+Library use (everything the CLI does is here)::
+
+    from attncli import Settings, run
+    result = run("The cat sat on the mat .", Settings(heads=2))
+    result.heads[0].A_prime      # n×n, columns sum to 1
+
+Heavy parts load on first use, so ``import attncli`` stays cheap.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "AttnError": ".errors",
+    "Settings": ".pipeline",
+    "Result": ".pipeline",
+    "run": ".pipeline",
+    "attend": ".attention",
+    "multi_head": ".attention",
+    "softmax": ".attention",
+    "sparsemax": ".attention",
+    "relu": ".attention",
+    "Style": ".plot",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'attncli' has no attribute {name!r}")

@@ -1,0 +1,380 @@
+"""The command line: parse options, call the library, render. No maths here.
+
+Heavy modules (numpy, matplotlib, tokenizers) are imported inside the commands so
+that ``attncli --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import __version__
+from .errors import AttnError
+
+app = typer.Typer(
+    add_completion=False,
+    rich_markup_mode=None,  # plain help: Rich's help renderer alone costs ~0.1 s of start-up
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="See self-attention: tokenise → embed → Q, K, V → A = KᵀQ → A' → O = VA', "
+    "with the dimension trace and one heatmap per head.\n\n"
+    "Counting starts at 1 everywhere (tokens, heads, layers). Add --debug to any command "
+    "for a traceback on errors.",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"attncli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """attncli: a command-line attention visualiser."""
+
+
+# ---- options shared by the commands (names are part of the product) ----
+TextArg = Annotated[Optional[str], typer.Argument(metavar="TEXT",
+    help="Sentence, or - for stdin (one sentence per non-empty line; several lines make a batch). "
+    "Left out: stdin when it is not a terminal.", show_default=False)]
+TokenizerOpt = Annotated[str, typer.Option("-t", "--tokenizer", metavar="SPEC",
+    help="whitespace (words and punctuation), bert, char, or a tokenizer.json / a folder holding one.")]
+SpecialOpt = Annotated[bool, typer.Option("--special/--no-special",
+    help="Keep the special tokens ([CLS], [SEP] …) a tokenizer.json adds.")]
+EmbeddingsOpt = Annotated[str, typer.Option("-e", "--embeddings", metavar="SPEC",
+    help="random, or word vectors: GloVe/word2vec text (.txt/.vec), word2vec .bin, .npy + vocab.txt, "
+    ".npz (vocab, vectors), .safetensors or a model folder.")]
+OovOpt = Annotated[str, typer.Option("--oov", metavar="random|zero|error",
+    help="What a token missing from loaded vectors gets.")]
+DimOpt = Annotated[int, typer.Option("-r", "--dim", metavar="R", help="Embedding size r of random vectors.")]
+HeadsOpt = Annotated[Optional[int], typer.Option("-H", "--heads", metavar="H",
+    help="Number of heads [default: 1, or what --weights holds].", show_default=False)]
+QDimOpt = Annotated[Optional[int], typer.Option("--q-dim", metavar="Q",
+    help="Per-head query/key size q [default: r/H].", show_default=False)]
+VDimOpt = Annotated[Optional[int], typer.Option("--v-dim", metavar="V",
+    help="Per-head value size v [default: r/H].", show_default=False)]
+WeightsOpt = Annotated[Optional[Path], typer.Option("--weights", metavar="FILE.npz",
+    help="Your own Wq, Wk (H×q×r or q×r), Wv (H×v×r or v×r), optional Wo.", show_default=False)]
+NormOpt = Annotated[str, typer.Option("--norm", metavar="softmax|relu|sparsemax",
+    help="Column normalisation of A.")]
+TempOpt = Annotated[float, typer.Option("--temperature", metavar="T", help="Softmax temperature: A' = softmax(A/T).")]
+ScaleOpt = Annotated[bool, typer.Option("--scale/--no-scale", help="Divide A by √q (--no-scale: the notes' plain dot product).")]
+CausalOpt = Annotated[bool, typer.Option("--causal", help="Mask future keys: query j sees keys i ≤ j.")]
+PositionsOpt = Annotated[str, typer.Option("--positions", metavar="none|sinusoidal", help="Add positional encodings to I.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seeds every random vector and weight.")]
+MaxTokensOpt = Annotated[int, typer.Option("--max-tokens", metavar="N", help="Refuse longer input.")]
+EncodingOpt = Annotated[str, typer.Option("--encoding", help="Encoding of stdin.")]
+OutOpt = Annotated[Path, typer.Option("-o", "--out", metavar="DIR", help="Folder for figures (created if missing).")]
+PlotOpt = Annotated[bool, typer.Option("--plot/--no-plot", help="Write heatmaps.")]
+FormatOpt = Annotated[str, typer.Option("--image-format", metavar="png|svg|pdf", help="Figure format.")]
+DpiOpt = Annotated[int, typer.Option("--dpi", help="Figure resolution (dots per inch).")]
+CmapOpt = Annotated[Optional[str], typer.Option("--cmap", metavar="NAME",
+    help="Matplotlib colour map [default: viridis, or RdBu_r for signed values].", show_default=False)]
+ThemeOpt = Annotated[str, typer.Option("--theme", metavar="light|dark", help="Figure colours.")]
+TransparentOpt = Annotated[bool, typer.Option("--transparent", help="Transparent figure background.")]
+AnnotateOpt = Annotated[Optional[bool], typer.Option("--annotate/--no-annotate",
+    help="Numbers in the cells [default: when they are big enough to read].", show_default=False)]
+GridOpt = Annotated[bool, typer.Option("--grid/--no-grid", help="Also draw all heads in one figure, heads.<format>.")]
+TransposeOpt = Annotated[bool, typer.Option("--transpose",
+    help="Heatmaps only: rows = queries (the [query, key] layout of most libraries).")]
+FigsizeOpt = Annotated[Optional[str], typer.Option("--figsize", metavar="W,H", help="Figure size in inches.", show_default=False)]
+TitleOpt = Annotated[Optional[str], typer.Option("--title", help="Figure title.", show_default=False)]
+FontSizeOpt = Annotated[Optional[float], typer.Option("--font-size", help="Base font size in points.", show_default=False)]
+VminOpt = Annotated[Optional[float], typer.Option("--vmin", help="Lower colour limit.", show_default=False)]
+VmaxOpt = Annotated[Optional[float], typer.Option("--vmax", help="Upper colour limit.", show_default=False)]
+SharedOpt = Annotated[Optional[bool], typer.Option("--shared-scale/--per-head-scale",
+    help="One colour scale for every head [default: shared for softmax and sparsemax].", show_default=False)]
+MatrixOpt = Annotated[str, typer.Option("--matrix", metavar="A|A_prime", help="Draw the scores A or the weights A'.")]
+MeanOpt = Annotated[bool, typer.Option("--mean-heads", help="Also draw (and report) the mean of A' over heads.")]
+ValuesOpt = Annotated[bool, typer.Option("--values", help="Also print every matrix's numbers.")]
+PrecisionOpt = Annotated[int, typer.Option("--precision", help="Decimals shown in tables.")]
+PreviewOpt = Annotated[bool, typer.Option("--preview", help="Draw the heatmaps in the terminal too.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per sentence on stdout (JSON Lines for a batch), nothing else.")]
+NpzOpt = Annotated[Optional[Path], typer.Option("--npz", metavar="FILE", help="Save every matrix (FILE_s{k}.npz per line in a batch).", show_default=False)]
+QuietOpt = Annotated[bool, typer.Option("-q", "--quiet", help="No tables; stdout carries only the paths written.")]
+FailFastOpt = Annotated[bool, typer.Option("--fail-fast", help="In a batch, stop at the first bad line.")]
+
+
+def _figsize(value: Optional[str]) -> Optional[tuple[float, float]]:
+    if value is None:
+        return None
+    try:
+        w, h = (float(x) for x in value.replace("x", ",").split(","))
+    except ValueError:
+        raise AttnError(f"--figsize: expected W,H in inches (e.g. 8,6), not {value!r}") from None
+    return (w, h)
+
+
+def _style(image_format, dpi, cmap, theme, transparent, annotate, grid, transpose, figsize, title,
+           font_size, vmin, vmax, shared_scale):
+    from .plot import Style
+
+    style = Style(image_format=image_format.lower(), dpi=dpi, cmap=cmap, theme=theme,
+                  transparent=transparent, annotate=annotate, grid=grid, transpose=transpose,
+                  figsize=_figsize(figsize), title=title, font_size=font_size, vmin=vmin,
+                  vmax=vmax, shared_scale=shared_scale)
+    style.check()
+    return style
+
+
+def _out_console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
+
+
+def _err_console():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def warn(message: str) -> None:
+    sys.stderr.write(f"warning: {message}\n")
+
+
+def emit_line(text: str) -> None:
+    """One line on stdout, flushed so a downstream ``head`` or ``jq`` sees it now."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+@app.command()
+def run(
+    text: TextArg = None,
+    tokenizer: TokenizerOpt = "whitespace",
+    special: SpecialOpt = True,
+    embeddings: EmbeddingsOpt = "random",
+    oov: OovOpt = "random",
+    dim: DimOpt = 8,
+    heads: HeadsOpt = None,
+    q_dim: QDimOpt = None,
+    v_dim: VDimOpt = None,
+    weights: WeightsOpt = None,
+    norm: NormOpt = "softmax",
+    temperature: TempOpt = 1.0,
+    scale: ScaleOpt = True,
+    causal: CausalOpt = False,
+    positions: PositionsOpt = "none",
+    seed: SeedOpt = 0,
+    max_tokens: MaxTokensOpt = 512,
+    encoding: EncodingOpt = "utf-8",
+    out: OutOpt = Path("attn_out"),
+    plot: PlotOpt = True,
+    image_format: FormatOpt = "png",
+    dpi: DpiOpt = 150,
+    cmap: CmapOpt = None,
+    theme: ThemeOpt = "light",
+    transparent: TransparentOpt = False,
+    annotate: AnnotateOpt = None,
+    grid: GridOpt = True,
+    transpose: TransposeOpt = False,
+    figsize: FigsizeOpt = None,
+    title: TitleOpt = None,
+    font_size: FontSizeOpt = None,
+    vmin: VminOpt = None,
+    vmax: VmaxOpt = None,
+    shared_scale: SharedOpt = None,
+    matrix: MatrixOpt = "A_prime",
+    mean_heads: MeanOpt = False,
+    values: ValuesOpt = False,
+    precision: PrecisionOpt = 3,
+    preview: PreviewOpt = False,
+    json: JsonOpt = False,
+    npz: NpzOpt = None,
+    quiet: QuietOpt = False,
+    fail_fast: FailFastOpt = False,
+) -> None:
+    """Tokenise TEXT, run self-attention, print the dimension trace and save one heatmap per head.
+
+    Matrices keep the notes' layout: A[i, j] = k^i · q^j, keys i down the rows, queries j
+    across the columns, so each column of A' sums to 1 under softmax.
+
+    Examples:
+
+      attncli run "The cat sat on the mat ."
+
+      attncli run "The cat sat on the mat ." -H 2 --values
+
+      cat sentences.txt | attncli run --json --no-plot | jq .n
+    """
+    from . import pipeline
+    from .batch import run_batch
+    from .export import arrays, dumps, npz_path, save_npz, to_json
+    from .figures import MATRICES, run_figures
+    from .inputs import read_sentences
+
+    settings = pipeline.Settings(
+        tokenizer=tokenizer, special_tokens=special, embeddings=embeddings, oov=oov, dim=dim,
+        heads=heads, q_dim=q_dim, v_dim=v_dim, weights=str(weights) if weights else None, norm=norm,
+        temperature=temperature, scale=scale, causal=causal, positions=positions, seed=seed,
+        max_tokens=max_tokens, encoding=encoding)
+    settings.check()
+    if matrix not in MATRICES:
+        raise AttnError(f"--matrix: unknown matrix {matrix!r} (choose A, A_prime)")
+    style = _style(image_format, dpi, cmap, theme, transparent, annotate, grid, transpose, figsize,
+                   title, font_size, vmin, vmax, shared_scale)
+    sentences = read_sentences(text, encoding)
+    console = _out_console()
+
+    def work(sentence) -> None:
+        result = pipeline.run(sentence.text, settings)
+        for w in result.warnings:
+            warn(w if sentence.line is None else f"line {sentence.line}: {w}")
+        extra = {}
+        if sentence.index is not None:
+            extra["line"] = sentence.line
+        files: list[str] = []
+        if plot:
+            files += [str(p) for p in run_figures(result, out, style, matrix, sentence.index, mean_heads)]
+        if npz is not None:
+            path = npz_path(npz, sentence.index)
+            save_npz(path, arrays(result))
+            files.append(str(path))
+        if mean_heads or not quiet:
+            from .stats import head_stats, mean_heads as mean_of
+
+            extra["stats"] = head_stats(result)
+            if mean_heads:
+                extra["mean_heads"] = {"A_prime": mean_of(result).tolist()}
+        if json:
+            emit_line(dumps(to_json(result, files, extra)))
+        elif quiet:
+            for f in files:
+                emit_line(f)
+        else:
+            from rich.text import Text
+
+            from . import render
+            from .stats import stats_table
+
+            heading = f"sentence {sentence.index} (line {sentence.line})" if sentence.index else None
+            render.print_run(console, result, values, precision, heading)
+            console.print(stats_table(extra["stats"]))
+            if preview:
+                from .preview import preview_heads
+
+                preview_heads(console, result, matrix, style)
+            for f in files:
+                console.print(Text(f"wrote {f}"))
+
+    code = run_batch(sentences, work, fail_fast=fail_fast, progress=not quiet,
+                     quiet=quiet)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def tokens(
+    text: TextArg = None,
+    tokenizer: TokenizerOpt = "whitespace",
+    special: SpecialOpt = True,
+    encoding: EncodingOpt = "utf-8",
+    json: JsonOpt = False,
+    fail_fast: FailFastOpt = False,
+) -> None:
+    """Show how TEXT is tokenised: tokens, ids and character offsets (counted from 1).
+
+    Example: attncli tokens "Don't panic." -t bert
+    """
+    from .batch import run_batch
+    from .export import dumps
+    from .inputs import read_sentences
+    from .tokenize import tokenize
+
+    sentences = read_sentences(text, encoding)
+    console = _out_console()
+
+    def work(sentence) -> None:
+        if not sentence.text.strip():
+            raise AttnError("the text is empty")
+        toks = tokenize(sentence.text, tokenizer, special)
+        if json:
+            obj = {"text": sentence.text, "tokens": toks.tokens, "ids": toks.ids,
+                   "offsets": [list(o) for o in toks.offsets], "special": toks.special, "n": len(toks)}
+            if sentence.index is not None:
+                obj["line"] = sentence.line
+            emit_line(dumps(obj))
+            return
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title=Text(f"{len(toks)} tokens of {sentence.text!r}"), title_justify="left",
+                      header_style="bold")
+        for col, just in (("#", "right"), ("token", "left"), ("id", "right"), ("start", "right"),
+                          ("end", "right"), ("special", "center")):
+            table.add_column(col, justify=just)
+        for k, (t, i, (s, e), sp) in enumerate(zip(toks.tokens, toks.ids, toks.offsets, toks.special), 1):
+            table.add_row(str(k), Text(t), "—" if i is None else str(i), str(s), str(e), "yes" if sp else "")
+        console.print(table)
+
+    code = run_batch(sentences, work, fail_fast=fail_fast, progress=not json, quiet=json)
+    if code:
+        raise typer.Exit(code)
+
+
+class _Interrupted(BaseException):
+    """Ctrl-C, raised from our own handler so no library turns it into something else."""
+
+
+def _on_sigint(signum, frame):
+    raise _Interrupted()
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Console-script entry: one-line errors, exit codes 0/1/2/130, quiet broken pipes."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args[: args.index("--")] if "--" in args else "--debug" in args
+    if debug:
+        args.remove("--debug")
+    signal.signal(signal.SIGINT, _on_sigint)
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args, prog_name="attncli", standalone_mode=False)
+        sys.stdout.flush()
+    except AttnError as exc:
+        if debug:
+            raise
+        _fail(exc.message, exc.code)
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except typer.Abort:
+        _fail("interrupted", 130)
+    except _Interrupted:
+        _fail("interrupted", 130)
+    except BrokenPipeError:
+        _quiet_pipe()
+    except typer.exceptions.TyperException as exc:  # usage errors: bad option, missing value…
+        if debug:
+            raise
+        _fail(exc.format_message().splitlines()[0], getattr(exc, "exit_code", 2))
+    except Exception as exc:  # a bug or an unforeseen failure: still one line
+        if debug:
+            raise
+        _fail(f"{type(exc).__name__}: {exc} (run again with --debug for the traceback)", 1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> None:
+    try:
+        sys.stderr.write(f"error: {message}\n")
+        sys.stderr.flush()
+    finally:
+        sys.exit(code)
+
+
+def _quiet_pipe() -> None:
+    """The reader went away (``| head``): stop quietly, as shell tools do."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(141)

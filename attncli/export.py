@@ -1,0 +1,99 @@
+"""Machine output: the JSON object of a run and the ``.npz`` of every matrix."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .files import atomic_open
+from .pipeline import Result
+from .trace import trace
+
+
+def nested(M: np.ndarray) -> list:
+    """A matrix as nested lists; masked (±inf) and NaN entries become null."""
+    out = M.tolist()
+    if np.all(np.isfinite(M)):
+        return out
+
+    def clean(x):
+        if isinstance(x, list):
+            return [clean(y) for y in x]
+        return x if np.isfinite(x) else None
+
+    return clean(out)
+
+
+def to_json(result: Result, files: list[str], extra: Optional[dict] = None) -> dict:
+    """The ``--json`` object of one sentence (keys per DESIGN.md, "Machine output")."""
+    d = result.dims
+    obj = {
+        "text": result.text,
+        "tokens": result.tokens.tokens,
+        "n": result.n,
+        "dims": {"r": d["r"], "q": d["q"], "v": d["v"], "heads": d["heads"]},
+        "trace": [s.as_dict() for s in trace(result)],
+        "heads": [
+            {"head": h + 1, "A": nested(head.A), "A_prime": nested(head.A_prime)}
+            for h, head in enumerate(result.heads)
+        ],
+        "O": nested(result.O),
+        "files": list(files),
+    }
+    if any(i is not None for i in result.tokens.ids):
+        obj["ids"] = result.tokens.ids
+    if extra:
+        obj.update(extra)
+    return obj
+
+
+def dumps(obj: dict) -> str:
+    return json.dumps(obj, ensure_ascii=False, allow_nan=False)
+
+
+def arrays(result: Result) -> dict[str, np.ndarray]:
+    """Every matrix of a run, heads first (names per DESIGN.md)."""
+    W, heads = result.weights, result.heads
+    out = {
+        "tokens": np.array(result.tokens.tokens, dtype=str),
+        "I": result.I,
+        "Wq": W["Wq"], "Wk": W["Wk"], "Wv": W["Wv"],
+        "Q": np.stack([h.Q for h in heads]),
+        "K": np.stack([h.K for h in heads]),
+        "V": np.stack([h.V for h in heads]),
+        "A": np.stack([h.A for h in heads]),
+        "A_prime": np.stack([h.A_prime for h in heads]),
+        "O_heads": np.stack([h.O for h in heads]),
+        "O": result.O,
+    }
+    if result.P is not None:
+        out["E"], out["P"] = result.E, result.P
+    if W.get("Wo") is not None:
+        out["Wo"] = W["Wo"]
+    return out
+
+
+def save_npz(path: str | Path, data: dict[str, np.ndarray]) -> None:
+    """Like ``numpy.savez`` but byte-for-byte reproducible (fixed zip timestamps) and
+    atomic; loadable with ``numpy.load(path, allow_pickle=False)``."""
+    with atomic_open(path) as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
+        for name, array in data.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.asarray(array), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, buf.getvalue())
+
+
+def npz_path(path: str | Path, sentence: Optional[int]) -> Path:
+    """``FILE`` for one sentence; ``FILE`` with ``_s{k}`` before the extension in a batch."""
+    path = Path(path)
+    if sentence is None:
+        return path
+    suffix = path.suffix or ".npz"
+    return path.with_name(f"{path.stem if path.suffix else path.name}_s{sentence}{suffix}")

@@ -1,0 +1,54 @@
+"""Which heatmaps a run makes, and their titles; the drawing is in :mod:`plot`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from .files import ensure_dir
+from .pipeline import Result
+from .plot import Panel, Style, render
+
+MATRICES = ("A_prime", "A")
+
+
+def formula(result: Result, matrix: str) -> str:
+    s = result.settings
+    scores = "KᵀQ/√q" if s.scale else "KᵀQ"
+    if s.causal:
+        scores += ", causal"
+    if matrix == "A":
+        return f"A = {scores}"
+    temp = f"/T" if s.temperature != 1.0 else ""
+    return f"A′ = {s.norm}({scores}{temp})"
+
+
+def bounded(result: Result, matrix: str) -> bool:
+    """Weights in [0, 1]: one colour scale for every head by default."""
+    return matrix == "A_prime" and result.settings.norm in ("softmax", "sparsemax")
+
+
+def cbar_label(matrix: str) -> str:
+    return "A′[i, j]" if matrix == "A_prime" else "A[i, j]  (score)"
+
+
+def run_figures(result: Result, out: str | Path, style: Style, matrix: str = "A_prime",
+                sentence: Optional[int] = None, mean_heads: bool = False,
+                on_file: Optional[Callable[[Path], None]] = None) -> list[Path]:
+    """One heatmap per head (and ``heads.<fmt>`` for several), plus the mean over heads."""
+    out = ensure_dir(out)
+    what = formula(result, matrix)
+    panels = [Panel(getattr(h, matrix), f"head {k + 1}: {what}", f"head_{k + 1}", f"head {k + 1}")
+              for k, h in enumerate(result.heads)]
+    kwargs = dict(bounded=bounded(result, matrix), cbar_label=cbar_label(matrix), sentence=sentence,
+                  on_file=on_file)
+    files = render(panels, result.tokens.tokens, out, style, grid_title=f"{len(panels)} heads: {what}",
+                   **kwargs)
+    if mean_heads:
+        mean = np.mean([p.matrix for p in panels], axis=0)
+        single = Style(**{**style.__dict__, "grid": False})
+        files += render([Panel(mean, f"mean of {len(panels)} heads: {what}", "mean_heads")],
+                        result.tokens.tokens, out, single, **kwargs)
+    return files

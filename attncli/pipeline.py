@@ -1,0 +1,145 @@
+"""The main job as one function: tokenise → embed → attend.
+
+Everything the CLI's ``run`` does to numbers happens here; rendering, figures and
+exports take the :class:`Result` it returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from . import embed
+from .attention import NORMS, Head, MultiHead, multi_head
+from .errors import AttnError
+from .tokenize import Tokens, tokenize
+
+
+@dataclass
+class Settings:
+    tokenizer: str = "whitespace"
+    special_tokens: bool = True
+    embeddings: str = "random"
+    oov: str = "random"
+    dim: int = 8
+    heads: Optional[int] = None  # None: 1, or what --weights says
+    q_dim: Optional[int] = None
+    v_dim: Optional[int] = None
+    weights: Optional[str] = None
+    norm: str = "softmax"
+    temperature: float = 1.0
+    scale: bool = True
+    causal: bool = False
+    positions: str = "none"
+    seed: int = 0
+    max_tokens: int = 512
+    encoding: str = "utf-8"
+
+    def check(self) -> None:
+        """Refuse settings no run can use, naming the option."""
+        positive = {"--dim": self.dim, "--heads": self.heads, "--q-dim": self.q_dim,
+                    "--v-dim": self.v_dim, "--max-tokens": self.max_tokens}
+        for option, value in positive.items():
+            if value is not None and value < 1:
+                raise AttnError(f"{option} must be a positive whole number, not {value}")
+        if self.norm not in NORMS:
+            raise AttnError(f"--norm: unknown normalisation {self.norm!r} (choose {', '.join(NORMS)})")
+        if not (self.temperature > 0 and np.isfinite(self.temperature)):
+            raise AttnError(f"--temperature must be a positive number, not {self.temperature}")
+        if self.positions not in ("none", "sinusoidal"):
+            raise AttnError(f"--positions: unknown kind {self.positions!r} (choose none, sinusoidal)")
+        if self.oov not in ("random", "zero", "error"):
+            raise AttnError(f"--oov: unknown choice {self.oov!r} (choose random, zero, error)")
+
+
+@dataclass
+class Result:
+    text: str
+    tokens: Tokens
+    E: np.ndarray  # r×n, the token embeddings a^i before positions
+    P: Optional[np.ndarray]  # r×n positional encodings, or None
+    I: np.ndarray  # r×n = E (+ P)
+    weights: dict  # Wq, Wk (H×q×r), Wv (H×v×r), Wo (r×H·v or None)
+    attention: MultiHead
+    settings: Settings
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def heads(self) -> list[Head]:
+        return self.attention.heads
+
+    @property
+    def O(self) -> np.ndarray:
+        return self.attention.O
+
+    @property
+    def n(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def dims(self) -> dict[str, int]:
+        Wq, Wv = self.weights["Wq"], self.weights["Wv"]
+        return {"r": int(self.I.shape[0]), "q": int(Wq.shape[1]), "v": int(Wv.shape[1]),
+                "heads": int(Wq.shape[0]), "n": self.n}
+
+
+def check_text(text: str, max_tokens: int, tokens: Tokens) -> None:
+    if not text.strip():
+        raise AttnError("the text is empty: give a sentence, or pipe one line per sentence")
+    if len(tokens) == 0:
+        raise AttnError(f"the text {text!r} gives no tokens")
+    if len(tokens) > max_tokens:
+        raise AttnError(
+            f"the text has {len(tokens)} tokens, more than --max-tokens {max_tokens}"
+            " (raise --max-tokens or shorten the text)"
+        )
+
+
+def head_sizes(r: int, settings: Settings) -> tuple[int, int, int]:
+    """H, q and v for random weights: q = v = r/H unless given."""
+    H = settings.heads or 1
+    q = settings.q_dim or r // H
+    v = settings.v_dim or r // H
+    if q < 1 or v < 1:
+        raise AttnError(f"r = {r} is smaller than --heads {H}: give --q-dim and --v-dim, or a larger --dim")
+    return H, q, v
+
+
+def embeddings(tokens: Tokens, settings: Settings, warnings: list[str]) -> np.ndarray:
+    """E (r×n): seeded random vectors, or rows of a vectors file / checkpoint."""
+    if settings.embeddings == "random":
+        return embed.random_embeddings(tokens.tokens, settings.dim, settings.seed)
+    from .vectors import lookup
+
+    return lookup(settings.embeddings, tokens, settings, warnings)
+
+
+def weights_for(r: int, settings: Settings) -> dict:
+    if settings.weights is None:
+        H, q, v = head_sizes(r, settings)
+        return embed.random_weights(r, H, q, v, settings.seed)
+    from .vectors import load_weights
+
+    return load_weights(settings.weights, r, settings)
+
+
+def run(text: str, settings: Optional[Settings] = None) -> Result:
+    """Tokenise ``text``, embed it and run self-attention; return every matrix."""
+    settings = settings or Settings()
+    settings.check()
+    if not text.strip():
+        check_text(text, settings.max_tokens, Tokens([], []))
+    tokens = tokenize(text, settings.tokenizer, settings.special_tokens)
+    check_text(text, settings.max_tokens, tokens)
+    warnings: list[str] = []
+    E = embeddings(tokens, settings, warnings)
+    r, n = E.shape
+    P = embed.sinusoidal(r, n) if settings.positions == "sinusoidal" else None
+    I = E + P if P is not None else E
+    W = weights_for(r, settings)
+    att = multi_head(I, W["Wq"], W["Wk"], W["Wv"], W["Wo"], norm=settings.norm,
+                     scale=settings.scale, causal=settings.causal,
+                     temperature=settings.temperature)
+    return Result(text, tokens, E, P, I, W, att, settings, warnings)

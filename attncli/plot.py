@@ -1,0 +1,536 @@
+"""Heatmaps of attention matrices, drawn with matplotlib's Agg backend (no pyplot).
+
+Every matrix is drawn in the notes' layout: keys i down the rows, queries j across
+the columns, so under softmax each *column* sums to 1. ``transpose`` flips the
+picture (and only the picture) to rows = queries.
+
+Speed: the frame of a figure (tick labels, axis names, colour bar) is the same for
+every head of a sentence, so it is drawn once; for PNG with one colour scale the
+frame is kept as a bitmap and only each head's cells (and numbers) are painted
+over it (blitting). Other formats reuse the one figure and only swap the data.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from .errors import AttnError
+from .files import atomic_open, figure_name
+from .labels import token_labels
+
+FORMATS = ("png", "svg", "pdf")
+SEQUENTIAL = "viridis"  # perceptually uniform and colour-blind safe
+DIVERGING = "RdBu_r"  # centred on 0 for signed scores
+THEMES = {
+    "light": {"bg": "#ffffff", "fg": "#1f1f1f", "line": "#ffffff", "bad": "#d0d0d0"},
+    "dark": {"bg": "#16181d", "fg": "#e8e8e8", "line": "#16181d", "bad": "#3b3f47"},
+}
+METADATA = {  # no dates or versions: same input, same bytes
+    "png": {"Software": None},
+    "svg": {"Date": None, "Creator": None},
+    "pdf": {"CreationDate": None, "Producer": None, "Creator": None},
+}
+
+
+@dataclass
+class Style:
+    image_format: str = "png"
+    dpi: int = 150
+    cmap: Optional[str] = None
+    theme: str = "light"
+    transparent: bool = False
+    annotate: Optional[bool] = None  # None: when the cells are big enough to read
+    grid: bool = True  # heads.png with all heads
+    transpose: bool = False
+    figsize: Optional[tuple[float, float]] = None
+    title: Optional[str] = None
+    font_size: Optional[float] = None
+    vmin: Optional[float] = None
+    vmax: Optional[float] = None
+    shared_scale: Optional[bool] = None  # None: shared for bounded weights (softmax, sparsemax)
+
+    def check(self) -> None:
+        if self.image_format not in FORMATS:
+            raise AttnError(f"--image-format: unknown format {self.image_format!r} (choose png, svg, pdf)")
+        if self.theme not in THEMES:
+            raise AttnError(f"--theme: unknown theme {self.theme!r} (choose light, dark)")
+        if not 10 <= self.dpi <= 1200:
+            raise AttnError(f"--dpi must be between 10 and 1200, not {self.dpi}")
+        if self.figsize is not None and not all(0.5 <= x <= 100 for x in self.figsize):
+            raise AttnError(f"--figsize: width and height must be between 0.5 and 100 inches, not {self.figsize}")
+        if self.font_size is not None and not 2 <= self.font_size <= 72:
+            raise AttnError(f"--font-size must be between 2 and 72, not {self.font_size}")
+        if self.vmin is not None and self.vmax is not None and self.vmin >= self.vmax:
+            raise AttnError(f"--vmin {self.vmin} must be smaller than --vmax {self.vmax}")
+        if self.cmap is not None:
+            import matplotlib
+
+            if self.cmap not in matplotlib.colormaps:
+                raise AttnError(f"--cmap: unknown colour map {self.cmap!r} (try viridis, magma, cividis, RdBu_r)")
+
+
+@dataclass
+class Panel:
+    """One heatmap: a matrix in the notes' layout, its title and its file stem."""
+
+    matrix: np.ndarray
+    title: str
+    stem: str
+    short: str = ""  # the title inside the grid of all heads ("head 2")
+
+
+@dataclass(frozen=True)
+class Scale:
+    vmin: float
+    vmax: float
+    signed: bool
+
+
+def scales(matrices: Sequence[np.ndarray], style: Style, bounded: bool) -> list[Scale]:
+    """Colour limits per matrix: shared across heads for bounded weights (or when asked),
+    symmetric about 0 when values are signed, overridden by --vmin/--vmax."""
+    finite = [m[np.isfinite(m)] for m in matrices]
+    signed = any(f.size and f.min() < 0 for f in finite) or (style.vmin is not None and style.vmin < 0)
+    shared = style.shared_scale if style.shared_scale is not None else bounded
+    groups = [np.concatenate(finite)] * len(finite) if shared else finite
+    out = []
+    for f in groups:
+        top = float(np.abs(f).max()) if f.size else 1.0
+        top = top if top > 0 else 1.0
+        lo, hi = (-top, top) if signed else (0.0, top)
+        lo = style.vmin if style.vmin is not None else lo
+        hi = style.vmax if style.vmax is not None else hi
+        out.append(Scale(lo, hi if hi > lo else lo + 1.0, signed))
+    return out
+
+
+def _cmap(style: Style, signed: bool):
+    import matplotlib
+
+    cmap = matplotlib.colormaps[style.cmap or (DIVERGING if signed else SEQUENTIAL)]
+    return cmap.with_extremes(bad=THEMES[style.theme]["bad"])
+
+
+def _rc(style: Style) -> dict:
+    t = THEMES[style.theme]
+    base = style.font_size or 11.0
+    return {
+        "figure.facecolor": t["bg"], "axes.facecolor": t["bg"], "savefig.facecolor": t["bg"],
+        "text.color": t["fg"], "axes.labelcolor": t["fg"], "axes.edgecolor": t["fg"],
+        "xtick.color": t["fg"], "ytick.color": t["fg"], "font.size": base,
+        "axes.titlesize": base * 1.15, "axes.labelsize": base, "svg.hashsalt": "attncli",
+        "svg.fonttype": "path", "pdf.fonttype": 42, "image.interpolation": "nearest",
+    }
+
+
+def text_colour(rgba) -> str:
+    """Black on light cells, white on dark ones (relative luminance)."""
+    r, g, b = (np.asarray(rgba)[:3])
+    lum = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    return "#000000" if lum > 0.45 else "#ffffff"
+
+
+def cell_text(x: float) -> str:
+    if not np.isfinite(x):
+        return ""
+    return f"{x:.2f}" if abs(x) < 9.995 else f"{x:.1f}" if abs(x) < 99.95 else f"{x:.0f}"
+
+
+class Layout:
+    """Sizes for a square heatmap of n×m cells: cells stay square, labels never overlap."""
+
+    def __init__(self, rows: list[str], cols: list[str], style: Style) -> None:
+        n = max(len(rows), len(cols))
+        self.base = style.font_size or 11.0
+        longest = max((len(s) for s in rows + cols), default=1)
+        if style.figsize:
+            w, h = style.figsize
+            side = max(0.5, min(w - 2.6, h - 1.8))
+        else:
+            side = min(max(0.42 * n, 3.2), 9.0 if n <= 200 else 10.0)
+        cell_pt = side * 72.0 / n
+        self.tick_size = min(self.base * 0.9, max(6.0, cell_pt * 0.8))
+        self.row_step = max(1, math.ceil(self.tick_size * 1.3 / cell_pt))
+        self.col_step = self.row_step
+        self.rotate = 90 if (n > 6 or longest > 4) else 0
+        self.annotate_ok = cell_pt >= 21 and n <= 40
+        self.annot_size = min(self.base * 0.8, cell_pt * 0.3)
+        label_in = min(longest, 14) * self.tick_size * 0.62 / 72 + 0.2
+        if style.figsize:
+            self.figsize = style.figsize
+        else:
+            self.figsize = (side + label_in + 0.5 + 1.4, side + (label_in if self.rotate else 0.3) + 0.5 + 0.6)
+        self.lines = n <= 60  # thin lines between cells while they are visible
+
+
+class HeatmapFigure:
+    """One figure reused for every head of a sentence."""
+
+    def __init__(self, rows: list[str], cols: list[str], style: Style, xlabel: str, ylabel: str,
+                 cbar_label: str, scale: Scale) -> None:
+        import matplotlib
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.collections import LineCollection
+        from matplotlib.colors import Normalize
+        from matplotlib.figure import Figure
+
+        self.style = style
+        self.rc = _rc(style)
+        with matplotlib.rc_context(self.rc):
+            L = Layout(rows, cols, style)
+            self.layout = L
+            fig = Figure(figsize=L.figsize, dpi=style.dpi, layout="constrained")
+            FigureCanvasAgg(fig)
+            ax = fig.add_subplot()
+            self.cmap = _cmap(style, scale.signed)
+            self.norm = Normalize(scale.vmin, scale.vmax)
+            nr, nc = len(rows), len(cols)
+            self.im = ax.imshow(np.ma.masked_invalid(np.zeros((nr, nc))), cmap=self.cmap, norm=self.norm,
+                                aspect="equal", interpolation="nearest")
+            cbar = fig.colorbar(self.im, ax=ax, fraction=0.046, pad=0.03)
+            cbar.set_label(cbar_label)
+            cbar.outline.set_visible(False)
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            ax.set_xticks(range(0, nc, L.col_step), [cols[j] for j in range(0, nc, L.col_step)],
+                          rotation=L.rotate, fontsize=L.tick_size)
+            ax.set_yticks(range(0, nr, L.row_step), [rows[i] for i in range(0, nr, L.row_step)],
+                          fontsize=L.tick_size)
+            ax.tick_params(length=0, pad=3)
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(ylabel)
+            self.lines = None
+            if L.lines:
+                segs = [[(x - 0.5, -0.5), (x - 0.5, nr - 0.5)] for x in range(1, nc)]
+                segs += [[(-0.5, y - 0.5), (nc - 0.5, y - 0.5)] for y in range(1, nr)]
+                self.lines = LineCollection(segs, colors=THEMES[style.theme]["line"], linewidths=0.6)
+                ax.add_collection(self.lines)
+            self.texts = []
+            annotate = L.annotate_ok if style.annotate is None else style.annotate
+            if annotate:
+                self.texts = [[ax.text(j, i, "", ha="center", va="center", fontsize=L.annot_size)
+                               for j in range(nc)] for i in range(nr)]
+            self.title = ax.set_title(" ")
+            if style.transparent:
+                fig.patch.set_alpha(0.0)
+                ax.patch.set_alpha(0.0)
+            self.fig, self.ax = fig, ax
+            self.background = None
+            self.glyph_cache: dict[str, np.ndarray] = {}
+
+    def _dynamic(self) -> list:
+        artists = [self.im]
+        if self.lines is not None:
+            artists.append(self.lines)
+        artists += [t for row in self.texts for t in row]
+        return artists + [self.title]
+
+    def set(self, matrix: np.ndarray, title: str, scale: Optional[Scale] = None) -> None:
+        if scale is not None:
+            self.norm.vmin, self.norm.vmax = scale.vmin, scale.vmax
+        self.im.set_data(np.ma.masked_invalid(matrix))
+        if self.texts:
+            colours = self.cmap(self.norm(matrix))
+            for i, row in enumerate(self.texts):
+                for j, t in enumerate(row):
+                    t.set_text(cell_text(matrix[i, j]))
+                    t.set_color(text_colour(colours[i, j]))
+        self.title.set_text(title)
+
+    def save(self, path: Path) -> None:
+        import matplotlib
+
+        fmt = self.style.image_format
+        with matplotlib.rc_context(self.rc):
+            if fmt == "png" and self.background is not None:
+                self._blit(path)
+                return
+            with atomic_open(path) as fh:
+                self.fig.savefig(fh, format=fmt, dpi=self.style.dpi, metadata=METADATA[fmt],
+                                 transparent=self.style.transparent)
+
+    def freeze(self) -> None:
+        """Draw the frame once and keep it as a bitmap (PNG with one colour scale)."""
+        import matplotlib
+
+        with matplotlib.rc_context(self.rc):
+            canvas = self.fig.canvas
+            self.title.set_text("Head Ag")  # a stand-in of the real height for the layout
+            canvas.draw()  # lay out with the real labels
+            self.fig.set_layout_engine("none")
+            # the axes title moves itself on every draw; a figure text stays put
+            box = self.title.get_window_extent(canvas.get_renderer())
+            self.title.set_visible(False)
+            self.title = self.fig.text((box.x0 + box.x1) / 2, box.y0, "", ha="center", va="bottom",
+                                       transform=None, fontsize=self.title.get_fontsize(),
+                                       color=self.title.get_color())
+            dynamic = self._dynamic()
+            for a in dynamic:
+                a.set_visible(False)
+            canvas.draw()
+            self.background = canvas.copy_from_bbox(self.fig.bbox)
+            for a in dynamic:
+                a.set_visible(True)
+
+    def _blit(self, path: Path) -> None:
+        from PIL import Image
+
+        canvas = self.fig.canvas
+        canvas.restore_region(self.background)
+        for a in (self.im, self.lines, self.title):
+            if a is not None:
+                self.ax.draw_artist(a)
+        rgba = np.array(canvas.buffer_rgba())
+        if self.texts:
+            self._paint_numbers(rgba)
+        image = Image.fromarray(rgba)
+        if not self.style.transparent:
+            image = image.convert("RGB")  # opaque: a quarter less to encode
+        with atomic_open(path) as fh:
+            image.save(fh, format="png", dpi=(self.style.dpi, self.style.dpi), compress_level=3)
+
+    def _paint_numbers(self, rgba: np.ndarray) -> None:
+        """Put each cell's number on the bitmap from a cache of rendered strings:
+        drawing text is what makes heatmaps slow, and a sentence's heads share
+        few distinct numbers (0.00 … 1.00). Cells never overlap, so one coverage
+        layer and one colour layer are filled cell by cell and blended once."""
+        cells = [(i, j, t) for i, row in enumerate(self.texts) for j, t in enumerate(row) if t.get_text()]
+        glyphs = self._glyphs({t.get_text() for _, _, t in cells})
+        H, W = rgba.shape[:2]
+        cover = np.zeros((H, W), dtype=np.float32)
+        ink = np.zeros((H, W), dtype=np.float32)
+        centres = self.ax.transData.transform([(j, i) for i, j, _ in cells])
+        for (i, j, t), (cx, cy) in zip(cells, centres):
+            g = glyphs[t.get_text()]
+            h, w = g.shape
+            y0, x0 = int(round(H - cy - h / 2)), int(round(cx - w / 2))
+            if y0 < 0 or x0 < 0 or y0 + h > H or x0 + w > W:
+                continue
+            cover[y0:y0 + h, x0:x0 + w] = g
+            if t.get_color() != "#000000":
+                ink[y0:y0 + h, x0:x0 + w] = 255.0
+        ys, xs = np.nonzero(cover)  # blend only the pixels that carry ink
+        c, k = cover[ys, xs, None], ink[ys, xs, None]
+        px = rgba[ys, xs].astype(np.float32)
+        px[:, :3] += (k - px[:, :3]) * c
+        px[:, 3:] = np.maximum(px[:, 3:], c * 255.0)
+        rgba[ys, xs] = np.round(px).astype(np.uint8)
+
+    def _glyphs(self, strings: set[str]) -> dict[str, np.ndarray]:
+        """Coverage (0…1) of each string, rendered once, centred in a cell-sized slot."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        missing = sorted(s for s in strings if s not in self.glyph_cache)
+        if missing:
+            (x0, y0), (x1, y1) = self.ax.transData.transform([(0, 0), (1, 1)])
+            w, h = int(math.ceil(abs(x1 - x0))), int(math.ceil(abs(y1 - y0)))
+            cols = math.ceil(math.sqrt(len(missing)))
+            rows = math.ceil(len(missing) / cols)
+            dpi = self.style.dpi
+            sheet = Figure(figsize=(cols * w / dpi, rows * h / dpi), dpi=dpi)
+            FigureCanvasAgg(sheet)
+            sheet.patch.set_alpha(0.0)
+            for k, text in enumerate(missing):
+                sheet.text(((k % cols) + 0.5) / cols, 1 - ((k // cols) + 0.5) / rows, text, ha="center",
+                           va="center", fontsize=self.layout.annot_size, color="black")
+            sheet.canvas.draw()
+            alpha = np.asarray(sheet.canvas.buffer_rgba())[..., 3].astype(np.float32) / 255.0
+            for k, text in enumerate(missing):
+                r, c = k // cols, k % cols
+                self.glyph_cache[text] = alpha[r * h:(r + 1) * h, c * w:(c + 1) * w]
+        return {s: self.glyph_cache[s] for s in strings}
+
+    def close(self) -> None:
+        self.fig.clear()
+
+
+def axis_names(transpose: bool) -> tuple[str, str]:
+    """(x label, y label) in words."""
+    q, k = "query j (attending)", "key i (attended to)"
+    return (k, q) if transpose else (q, k)
+
+
+def render(
+    panels: Sequence[Panel],
+    tokens: list[str],
+    out: Path,
+    style: Style,
+    *,
+    bounded: bool = True,
+    cbar_label: str = "A′[i, j]",
+    sentence: Optional[int] = None,
+    grid_title: Optional[str] = None,
+    col_tokens: Optional[list[str]] = None,
+    on_file: Optional[Callable[[Path], None]] = None,
+) -> list[Path]:
+    """Draw each panel to ``out/<stem>.<format>`` and, with more than one panel and
+    ``style.grid``, all of them in ``heads.<format>``. Returns the paths written.
+
+    With many panels the work is shared among processes (the grid in one, the heads
+    in the others); the files are the same bytes either way."""
+    labels = token_labels(tokens)
+    rows, cols = labels, (token_labels(col_tokens) if col_tokens is not None else labels)
+    mats = [p.matrix.T if style.transpose else p.matrix for p in panels]
+    if style.transpose:
+        rows, cols = cols, rows
+    limits = scales(mats, style, bounded)
+    ext = style.image_format
+
+    def heads(indices: Sequence[int]) -> Callable[[], list[Path]]:
+        def draw() -> list[Path]:
+            one_scale = len(set(limits)) == 1
+            xlabel, ylabel = axis_names(style.transpose)
+            fig = HeatmapFigure(rows, cols, style, xlabel, ylabel, cbar_label, limits[indices[0]])
+            if ext == "png" and one_scale:
+                fig.freeze()
+            written = []
+            for k in indices:
+                fig.set(mats[k], _title(style, panels[k].title), None if one_scale else limits[k])
+                path = out / figure_name(panels[k].stem, ext, sentence)
+                fig.save(path)
+                written.append(path)
+            fig.close()
+            return written
+        return draw
+
+    def grid() -> list[Path]:
+        path = out / figure_name("heads", ext, sentence)
+        grid_figure(mats, [p.short or p.title for p in panels], rows, cols, style, bounded, cbar_label,
+                    style.title or grid_title, path)
+        return [path]
+
+    workers = worker_count(len(panels))
+    with_grid = style.grid and len(panels) > 1
+    chunks = max(1, min(workers - int(with_grid), len(panels) // 6))
+    jobs = [heads(range(len(panels))[c::chunks]) for c in range(chunks)] + ([grid] if with_grid else [])
+    written = run_jobs(jobs, parallel=workers > 1)
+    order = {p: k for k, p in enumerate(out / figure_name(p.stem, ext, sentence) for p in panels)}
+    written.sort(key=lambda p: order.get(p, len(order)))
+    for path in written:
+        if on_file:
+            on_file(path)
+    return written
+
+
+def worker_count(panels: int) -> int:
+    """Processes worth starting: several only for many panels, where fork exists."""
+    import multiprocessing
+    import os
+
+    if panels < 4 or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+_JOBS: list[Callable[[], list[Path]]] = []
+
+
+def _call(k: int) -> list[Path]:
+    return _JOBS[k]()
+
+
+def run_jobs(jobs: list[Callable[[], list[Path]]], parallel: bool) -> list[Path]:
+    """Run the drawing jobs, in forked worker processes when asked and worth it."""
+    global _JOBS
+    if not parallel or len(jobs) < 2:
+        return [p for job in jobs for p in job()]
+    import multiprocessing
+
+    _JOBS = jobs  # inherited by the forked workers; only indices cross the pipe
+    try:
+        with multiprocessing.get_context("fork").Pool(len(jobs)) as pool:
+            return [p for paths in pool.map(_call, range(len(jobs))) for p in paths]
+    finally:
+        _JOBS = []
+
+
+def _title(style: Style, title: str) -> str:
+    return f"{style.title} — {title}" if style.title else title
+
+
+def grid_figure(mats: Sequence[np.ndarray], titles: Sequence[str], rows: list[str], cols: list[str],
+                style: Style, bounded: bool, cbar_label: str, suptitle: Optional[str], path: Path,
+                ncols: Optional[int] = None, row_names: Optional[Sequence[str]] = None) -> None:
+    """All heads in a near-square grid with one shared colour bar. Token labels only on
+    the outer panels (every panel has the same tokens); placed by hand, in inches,
+    because a layout engine over many small axes costs more than the drawing."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    H = len(mats)
+    ncols = ncols or math.ceil(math.sqrt(H))
+    nrows = math.ceil(H / ncols)
+    shared = Style(**{**style.__dict__, "shared_scale": True})
+    lim = scales(mats, shared, bounded)[0]
+    n = max(len(rows), len(cols))
+    base = style.font_size or 11.0
+    small = base * 0.75
+    show_labels = n <= 16
+    label_in = (max(len(s) for s in rows + cols) * small * 0.62 / 72 + 0.12) if show_labels else 0.0
+    title_in = base * 1.6 / 72 if any(titles) else 0.05
+    row_in = base * 1.5 / 72 if row_names else 0.0
+    left, right = 0.45 + label_in + row_in, 1.25
+    bottom, top = 0.45 + label_in, 0.25 + (base * 2.2 / 72 if suptitle else 0.0)
+    gap_x, gap_y = 0.18, title_in + 0.08
+    if style.figsize:
+        side = min((style.figsize[0] - left - right - gap_x * (ncols - 1)) / ncols,
+                   (style.figsize[1] - bottom - top - gap_y * nrows) / nrows)
+        side = max(side, 0.3)
+    else:
+        side = 3.0 if n <= 24 else 2.4
+        side = max(side * min(1.0, 4 / max(ncols, nrows)) ** 0.5, 1.1)
+    width = left + ncols * side + (ncols - 1) * gap_x + right
+    height = bottom + nrows * (side + gap_y) + top
+    with matplotlib.rc_context(_rc(style)):
+        fig = Figure(figsize=(width, height), dpi=style.dpi)
+        FigureCanvasAgg(fig)
+        cmap = _cmap(style, lim.signed)
+        im = None
+        for k in range(H):
+            r, c = divmod(k, ncols)
+            x = left + c * (side + gap_x)
+            y = bottom + (nrows - 1 - r) * (side + gap_y)
+            ax = fig.add_axes((x / width, y / height, side / width, side / height))
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            im = ax.imshow(np.ma.masked_invalid(mats[k]), cmap=cmap, vmin=lim.vmin, vmax=lim.vmax,
+                           aspect="auto", interpolation="nearest")
+            if titles[k]:
+                ax.set_title(titles[k], fontsize=base * 0.9, pad=3)
+            bottom_row, left_col = k + ncols >= H, c == 0
+            if show_labels and bottom_row:
+                ax.set_xticks(range(len(cols)), cols, rotation=90, fontsize=small)
+            else:
+                ax.set_xticks([])
+            if show_labels and left_col:
+                ax.set_yticks(range(len(rows)), rows, fontsize=small)
+            else:
+                ax.set_yticks([])
+            if row_names and left_col:
+                ax.set_ylabel(row_names[r], fontsize=base * 0.9)
+            ax.tick_params(length=0, pad=2)
+        xlabel, ylabel = axis_names(style.transpose)
+        fig.text(0.5 * (left + width - right) / width, 0.12 / height, f"columns: {xlabel}",
+                 ha="center", va="bottom", fontsize=base * 0.9)
+        fig.text(0.08 / width, 0.5 * (bottom + height - top) / height, f"rows: {ylabel}", rotation=90,
+                 ha="left", va="center", fontsize=base * 0.9)
+        if suptitle:
+            fig.text(0.5, 1 - 0.12 / height, suptitle, ha="center", va="top", fontsize=base * 1.1)
+        span = height - bottom - top
+        cax = fig.add_axes(((width - right + 0.15) / width, (bottom + 0.1 * span) / height,
+                            0.18 / width, 0.8 * span / height))
+        cbar = fig.colorbar(im, cax=cax)
+        cbar.set_label(cbar_label)
+        cbar.outline.set_visible(False)
+        if style.transparent:
+            fig.patch.set_alpha(0.0)
+        with atomic_open(path) as fh:
+            fig.savefig(fh, format=style.image_format, dpi=style.dpi,
+                        metadata=METADATA[style.image_format], transparent=style.transparent)
