@@ -1,0 +1,182 @@
+"""attncli in shell pipelines, through the real console script in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import cli, one_error_line, script
+
+LINES = "The cat sat on the mat .\nA dog barked .\n\nBirds sing at dawn .\n"
+
+
+def test_stdin_batch_gives_one_json_line_per_sentence():
+    proc = script("run", "--json", "-H", "2", input=LINES)
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert [r["text"] for r in rows] == ["The cat sat on the mat .", "A dog barked .", "Birds sing at dawn ."]
+    assert [r["line"] for r in rows] == [1, 2, 4]  # the empty line 3 is skipped
+    assert rows[2]["files"][0] == "attn_out/s3_head_1.png"
+    for k in (1, 2, 3):
+        for name in (f"s{k}_head_1.png", f"s{k}_head_2.png", f"s{k}_heads.png"):
+            assert (Path("attn_out") / name).is_file()
+
+
+def test_dash_reads_stdin_too():
+    proc = script("run", "-", "--json", "--no-plot", input="one two three\n")
+    assert proc.returncode == 0
+    assert json.loads(proc.stdout)["tokens"] == ["one", "two", "three"]
+
+
+def test_a_bad_line_is_reported_and_the_others_still_run():
+    text = "good line here\n   \n" + " ".join(["w"] * 20) + "\nlast good line\n"
+    proc = script("run", "--json", "--no-plot", "--max-tokens", "10", input=text)
+    assert proc.returncode == 2
+    assert len(proc.stdout.decode().splitlines()) == 2
+    err = proc.stderr.decode().splitlines()
+    assert len(err) == 2 and all(e.startswith("error: line ") for e in err)
+    assert "line 2" in err[0] and "line 3" in err[1] and "--max-tokens 10" in err[1]
+    assert "Traceback" not in proc.stderr.decode()
+
+
+def test_fail_fast_stops_at_the_first_bad_line():
+    proc = script("run", "--json", "--no-plot", "--fail-fast", input="ok one\n  \nok two\n")
+    assert proc.returncode == 2
+    assert len(proc.stdout.decode().splitlines()) == 1
+
+
+def test_quiet_prints_only_paths_that_exist():
+    proc = script("run", "The cat sat .", "-q", "-H", "2", "--npz", "m.npz")
+    assert proc.returncode == 0
+    paths = proc.stdout.decode().splitlines()
+    assert paths == ["attn_out/head_1.png", "attn_out/head_2.png", "attn_out/heads.png", "m.npz"]
+    assert all(Path(p).is_file() for p in paths)
+    assert proc.stderr == b""
+
+
+def test_npz_holds_every_matrix_without_pickle():
+    assert cli("run", "The cat sat on the mat .", "-H", "3", "--npz", "out.npz", "--no-plot").code == 0
+    with np.load("out.npz", allow_pickle=False) as z:
+        assert list(z["tokens"]) == ["The", "cat", "sat", "on", "the", "mat", "."]
+        assert z["I"].shape == (8, 7)
+        assert z["Wq"].shape == z["Wk"].shape == (3, 2, 8) and z["Wv"].shape == (3, 2, 8)
+        assert z["Q"].shape == (3, 2, 7) and z["V"].shape == (3, 2, 7)
+        assert z["A"].shape == z["A_prime"].shape == (3, 7, 7)
+        assert z["O_heads"].shape == (3, 2, 7) and z["Wo"].shape == (8, 6) and z["O"].shape == (8, 7)
+        assert np.allclose(z["O"], z["Wo"] @ z["O_heads"].reshape(6, 7))
+        assert np.allclose(z["Q"][1], z["Wq"][1] @ z["I"])
+
+
+def test_npz_per_line_in_a_batch():
+    proc = script("run", "--no-plot", "--npz", "m.npz", "-q", input="a b\nc d e\n")
+    assert proc.stdout.decode().splitlines() == ["m_s1.npz", "m_s2.npz"]
+    with np.load("m_s2.npz", allow_pickle=False) as z:
+        assert z["A"].shape == (1, 3, 3)
+
+
+@pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
+def test_same_inputs_give_byte_identical_files(tmp_path, fmt):
+    for d in ("a", "b"):
+        proc = script("run", "The cat sat on the mat .", "-H", "2", "--image-format", fmt, "-o", d,
+                      "--npz", f"{d}/m.npz", "--json")
+        assert proc.returncode == 0, proc.stderr
+        (tmp_path / d / "out.json").write_bytes(proc.stdout.replace(d.encode() + b"/", b""))
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert f"heads.{fmt}" in names and "m.npz" in names
+    for name in names:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_head_n_1_ends_quietly():
+    text = "".join(f"sentence number {k} .\n" for k in range(300))
+    shell = f"{sys.executable} -m attncli run --json --no-plot | head -n 1"
+    proc = subprocess.run(["bash", "-c", shell], input=text.encode(), capture_output=True, timeout=120)
+    assert len(proc.stdout.decode().splitlines()) == 1
+    assert b"Traceback" not in proc.stderr and b"Error" not in proc.stderr, proc.stderr
+
+
+def test_no_color_and_a_pipe_give_plain_text():
+    for env in ({"NO_COLOR": "1", "FORCE_COLOR": ""}, {}):
+        proc = script("run", "The cat sat .", "--no-plot", "--preview", env=env)
+        assert proc.returncode == 0
+        assert b"\x1b[" not in proc.stdout, env
+
+
+def test_unwritable_folder_is_exit_1_and_nothing_written(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as a user who can write anywhere")
+        proc = script("run", "a b c", "-o", str(locked / "figs"), "--npz", "m.npz")
+        assert proc.returncode == 1
+        assert str(locked / "figs") in one_error_line(proc.stderr.decode())
+        assert not Path("m.npz").exists()
+    finally:
+        locked.chmod(0o700)
+
+
+def test_a_file_in_the_way_of_the_folder_is_exit_1():
+    Path("taken").write_text("x")
+    proc = script("run", "a b c", "-o", "taken", "--npz", "m.npz")
+    assert proc.returncode == 1
+    assert "taken" in one_error_line(proc.stderr.decode())
+    assert not Path("m.npz").exists()
+
+
+def test_no_partial_files_are_left_behind():
+    assert script("run", "a b c", "-H", "2").returncode == 0
+    assert not [p for p in Path("attn_out").iterdir() if p.name.startswith(".")]
+
+
+def test_non_utf8_stdin_names_the_line_and_encoding_fixes_it():
+    data = "caf\u00e9 ok\n".encode("utf-8") + "na\u00efve line\n".encode("latin-1")
+    proc = script("run", "--no-plot", "--json", input=data)
+    assert proc.returncode == 2
+    assert "line 2" in one_error_line(proc.stderr.decode()) and proc.stdout == b""
+    proc = script("run", "--no-plot", "--json", "--encoding", "latin-1", input="na\u00efve\n".encode("latin-1"))
+    assert proc.returncode == 0 and json.loads(proc.stdout)["tokens"] == ["na\u00efve"]
+
+
+def test_unknown_encoding_is_a_usage_error():
+    proc = script("run", "--encoding", "klingon", input="a\n")
+    assert proc.returncode == 2 and "--encoding" in one_error_line(proc.stderr.decode())
+
+
+def test_empty_stdin_is_an_error():
+    proc = script("run", input="\n\n")
+    assert proc.returncode == 2 and "empty" in one_error_line(proc.stderr.decode())
+
+
+def test_ctrl_c_exits_130_with_one_line():
+    exe = Path(sys.executable).with_name("attncli")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "attncli"]
+    proc = subprocess.Popen(cmd + ["run"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(1.5)  # waiting for stdin
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert one_error_line(err.decode()) == "error: interrupted"
+
+
+def test_tokens_table_and_json():
+    proc = script("tokens", "Don't panic.", "--json")
+    obj = json.loads(proc.stdout)
+    assert obj["tokens"] == ["Don", "'", "t", "panic", "."]
+    assert obj["offsets"][3] == [6, 11]
+    ran = cli("tokens", "Don't panic.", "-t", "char")
+    assert ran.code == 0 and "│ 10 │ c " in ran.stdout.replace("  ", " ")
+
+
+def test_tokens_batch_is_json_lines():
+    proc = script("tokens", "--json", input="a b\nc\n")
+    assert [json.loads(x)["n"] for x in proc.stdout.decode().splitlines()] == [2, 1]
