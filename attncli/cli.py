@@ -127,6 +127,19 @@ def _style(image_format, dpi, cmap, theme, transparent, annotate, grid, transpos
     return style
 
 
+def _settings(tokenizer, special, embeddings, oov, dim, heads, q_dim, v_dim, weights, norm, temperature,
+              scale, causal, positions, seed, max_tokens, encoding):
+    from .pipeline import Settings
+
+    settings = Settings(
+        tokenizer=tokenizer, special_tokens=special, embeddings=embeddings, oov=oov, dim=dim,
+        heads=heads, q_dim=q_dim, v_dim=v_dim, weights=str(weights) if weights else None, norm=norm,
+        temperature=temperature, scale=scale, causal=causal, positions=positions, seed=seed,
+        max_tokens=max_tokens, encoding=encoding)
+    settings.check()
+    return settings
+
+
 def _out_console():
     from rich.console import Console
 
@@ -214,12 +227,8 @@ def run(
     from .figures import MATRICES, run_figures
     from .inputs import read_sentences
 
-    settings = pipeline.Settings(
-        tokenizer=tokenizer, special_tokens=special, embeddings=embeddings, oov=oov, dim=dim,
-        heads=heads, q_dim=q_dim, v_dim=v_dim, weights=str(weights) if weights else None, norm=norm,
-        temperature=temperature, scale=scale, causal=causal, positions=positions, seed=seed,
-        max_tokens=max_tokens, encoding=encoding)
-    settings.check()
+    settings = _settings(tokenizer, special, embeddings, oov, dim, heads, q_dim, v_dim, weights, norm,
+                         temperature, scale, causal, positions, seed, max_tokens, encoding)
     if matrix not in MATRICES:
         raise AttnError(f"--matrix: unknown matrix {matrix!r} (choose A, A_prime)")
     style = _style(image_format, dpi, cmap, theme, transparent, annotate, grid, transpose, figsize,
@@ -241,12 +250,11 @@ def run(
             path = npz_path(npz, sentence.index)
             save_npz(path, arrays(result))
             files.append(str(path))
-        if mean_heads or not quiet:
-            from .stats import head_stats, mean_heads as mean_of
+        from .stats import head_stats, mean_heads as mean_of
 
-            extra["stats"] = head_stats(result)
-            if mean_heads:
-                extra["mean_heads"] = {"A_prime": mean_of(result).tolist()}
+        extra["stats"] = head_stats(result)
+        if mean_heads:
+            extra["mean_heads"] = {"A_prime": mean_of(result).tolist()}
         if json:
             emit_line(dumps(to_json(result, files, extra)))
         elif quiet:
@@ -270,6 +278,69 @@ def run(
 
     code = run_batch(sentences, work, fail_fast=fail_fast, progress=not quiet,
                      quiet=quiet)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def explain(
+    text: TextArg = None,
+    query: Annotated[int, typer.Option("--query", "-j", metavar="J",
+        help="The query token j to follow, counted from 1.")] = 1,
+    head: Annotated[int, typer.Option("--head", metavar="H", help="Which head, counted from 1.")] = 1,
+    tokenizer: TokenizerOpt = "whitespace",
+    special: SpecialOpt = True,
+    embeddings: EmbeddingsOpt = "random",
+    oov: OovOpt = "random",
+    dim: DimOpt = 8,
+    heads: HeadsOpt = None,
+    q_dim: QDimOpt = None,
+    v_dim: VDimOpt = None,
+    weights: WeightsOpt = None,
+    norm: NormOpt = "softmax",
+    temperature: TempOpt = 1.0,
+    scale: ScaleOpt = True,
+    causal: CausalOpt = False,
+    positions: PositionsOpt = "none",
+    seed: SeedOpt = 0,
+    max_tokens: MaxTokensOpt = 512,
+    encoding: EncodingOpt = "utf-8",
+    precision: PrecisionOpt = 3,
+    json: JsonOpt = False,
+    fail_fast: FailFastOpt = False,
+) -> None:
+    """Walk through the notes' three steps for one query with real numbers: token by token
+    (the vector perspective), then all at once (the matrix perspective), and check that
+    column j of O equals b^j.
+
+    Example: attncli explain "The cat sat on the mat ." --query 3
+    """
+    from . import pipeline
+    from .batch import run_batch
+    from .explain import as_json, explain as explain_query
+    from .export import dumps
+    from .inputs import read_sentences
+
+    settings = _settings(tokenizer, special, embeddings, oov, dim, heads, q_dim, v_dim, weights, norm,
+                         temperature, scale, causal, positions, seed, max_tokens, encoding)
+    if precision < 0 or precision > 12:
+        raise AttnError(f"--precision must be between 0 and 12, not {precision}")
+    sentences = read_sentences(text, encoding)
+    console = _out_console()
+
+    def work(sentence) -> None:
+        result = pipeline.run(sentence.text, settings)
+        for w in result.warnings:
+            warn(w)
+        e = explain_query(result, query, head)
+        if json:
+            emit_line(dumps(as_json(e)))
+        else:
+            from .render_explain import print_explanation
+
+            print_explanation(console, e, precision)
+
+    code = run_batch(sentences, work, fail_fast=fail_fast, progress=not json)
     if code:
         raise typer.Exit(code)
 

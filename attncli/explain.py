@@ -1,0 +1,79 @@
+"""The notes' two perspectives on one query, computed independently.
+
+Vector perspective (token by token), for query j of head h:
+    Step 1:  q^j = W^q a^j,   k^i = W^k a^i,   v^i = W^v a^i        for every i
+    Step 2:  α_{j,i} = q^j · k^i  (÷ √q when scaling),  α'_{j,·} = norm(α_{j,·})
+    Step 3:  b^j = Σ_i α'_{j,i} v^i
+
+Matrix perspective: Q = W^q I, K = W^k I, V = W^v I, A = Kᵀ Q, A' = norm(A), O = V A'.
+Column j of A is α_{j,·}, column j of A' is α'_{j,·} and column j of O is b^j: the
+code checks it and reports the largest difference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .attention import get_norm
+from .errors import AttnError
+from .pipeline import Result
+
+
+@dataclass
+class Explanation:
+    result: Result
+    head: int  # 1-based
+    query: int  # 1-based
+    q_j: np.ndarray  # q
+    k: list[np.ndarray]  # k^i, each q
+    v: list[np.ndarray]  # v^i, each v
+    alpha: np.ndarray  # n scores α_{j,i} (scaled / masked as the run says)
+    alpha_prime: np.ndarray  # n normalised
+    b_j: np.ndarray  # v
+    max_difference: float  # largest |vector − matrix| over α, α' and b^j
+
+    @property
+    def agrees(self) -> bool:
+        return self.max_difference <= 1e-9 * max(1.0, float(np.abs(self.b_j).max(initial=0.0)))
+
+
+def explain(result: Result, query: int = 1, head: int = 1) -> Explanation:
+    """Recompute query ``query`` of head ``head`` vector by vector (both 1-based) and
+    compare with the matrix path of ``result``."""
+    n, H = result.n, len(result.heads)
+    if not 1 <= head <= H:
+        raise AttnError(f"--head {head}: the run has {H} head{'s' if H > 1 else ''} (count from 1)")
+    if not 1 <= query <= n:
+        raise AttnError(f"--query {query}: the sentence has {n} tokens (count from 1)")
+    s, W, h, j = result.settings, result.weights, head - 1, query - 1
+    Wq, Wk, Wv = W["Wq"][h], W["Wk"][h], W["Wv"][h]
+    a = [result.I[:, i] for i in range(n)]  # a^1 … a^n
+    q_j = Wq @ a[j]
+    k = [Wk @ a_i for a_i in a]
+    v = [Wv @ a_i for a_i in a]
+    alpha = np.array([float(np.dot(q_j, k_i)) for k_i in k])
+    if s.scale:
+        alpha = alpha / np.sqrt(len(q_j))
+    if s.causal:
+        alpha = np.array([x if i <= j else -np.inf for i, x in enumerate(alpha)])
+    alpha_prime = get_norm(s.norm)(alpha / s.temperature if s.temperature != 1.0 else alpha, axis=0)
+    b_j = sum(alpha_prime[i] * v[i] for i in range(n))
+    M = result.heads[h]
+    finite = np.isfinite(alpha)
+    diffs = [np.abs(alpha[finite] - M.A[finite, j]).max(initial=0.0),
+             np.abs(alpha_prime - M.A_prime[:, j]).max(), np.abs(b_j - M.O[:, j]).max()]
+    return Explanation(result, head, query, q_j, k, v, alpha, alpha_prime, b_j, float(max(diffs)))
+
+
+def as_json(e: Explanation) -> dict:
+    from .export import nested
+
+    return {
+        "text": e.result.text, "tokens": e.result.tokens.tokens, "query": e.query, "head": e.head,
+        "q_j": e.q_j.tolist(), "k": [x.tolist() for x in e.k], "v": [x.tolist() for x in e.v],
+        "alpha": nested(e.alpha), "alpha_prime": e.alpha_prime.tolist(), "b_j": e.b_j.tolist(),
+        "O_column": e.result.heads[e.head - 1].O[:, e.query - 1].tolist(),
+        "max_difference": e.max_difference,
+    }
