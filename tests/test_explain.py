@@ -81,7 +81,7 @@ def test_head_statistics_against_direct_computation():
     assert s["entropy_min"] == pytest.approx(0.0)
     assert s["max_weight"] == 1.0
     assert s["self"] == pytest.approx((0.5 + 1.0 + 0.6) / 3)  # diagonal
-    assert s["previous"] == pytest.approx((0.5 + 0.2) / 2)  # A[j-1, j], j = 2, 3
+    assert s["previous"] == pytest.approx((0.0 + 0.2) / 2)  # A[j-1, j] for j = 2, 3
     assert s["first"] == pytest.approx((0.5 + 0.0 + 0.2) / 3)  # row 1
 
 
