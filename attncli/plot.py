@@ -141,31 +141,62 @@ def cell_text(x: float) -> str:
     return f"{x:.2f}" if abs(x) < 9.995 else f"{x:.1f}" if abs(x) < 99.95 else f"{x:.0f}"
 
 
-class Layout:
-    """Sizes for a square heatmap of n×m cells: cells stay square, labels never overlap."""
+def text_width(strings: Sequence[str], size: float) -> float:
+    """The widest of ``strings`` at ``size`` points, in inches (measured, not guessed)."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
 
-    def __init__(self, rows: list[str], cols: list[str], style: Style) -> None:
+    measure, prop = TextToPath(), FontProperties(size=size)
+    return max((measure.get_text_width_height_descent(s, prop, ismath=False)[0] for s in strings),
+               default=0.0) / 72.0
+
+
+class Layout:
+    """A square heatmap with its labels, placed by hand in inches.
+
+    Cells stay square; tick labels are thinned so they never overlap; the margins are
+    the measured widths of the labels, so nothing is clipped and nothing is wasted."""
+
+    PAD = 0.1  # inches at every edge
+
+    def __init__(self, rows: list[str], cols: list[str], style: Style, cbar_ticks: Sequence[str]) -> None:
         n = max(len(rows), len(cols))
-        self.base = style.font_size or 11.0
-        longest = max((len(s) for s in rows + cols), default=1)
+        self.base = base = style.font_size or 11.0
+        side = min(max(0.42 * n, 3.2), 9.0 if n <= 200 else 10.0)
         if style.figsize:
-            w, h = style.figsize
-            side = max(0.5, min(w - 2.6, h - 1.8))
-        else:
-            side = min(max(0.42 * n, 3.2), 9.0 if n <= 200 else 10.0)
+            side = max(0.5, min(style.figsize[0] - 2.0, style.figsize[1] - 1.2))
         cell_pt = side * 72.0 / n
-        self.tick_size = min(self.base * 0.9, max(6.0, cell_pt * 0.8))
-        self.row_step = max(1, math.ceil(self.tick_size * 1.3 / cell_pt))
-        self.col_step = self.row_step
-        self.rotate = 90 if (n > 6 or longest > 4) else 0
+        self.tick_size = min(base * 0.9, max(6.0, cell_pt * 0.8))
+        self.row_step = self.col_step = max(1, math.ceil(self.tick_size * 1.3 / cell_pt))
+        self.row_ticks = list(range(0, len(rows), self.row_step))
+        self.col_ticks = list(range(0, len(cols), self.col_step))
+        self.row_labels = [rows[i] for i in self.row_ticks]
+        self.col_labels = [cols[j] for j in self.col_ticks]
+        col_w = text_width(self.col_labels, self.tick_size)
+        self.rotate = 0 if len(cols) <= 6 and col_w < side / max(len(cols), 1) * 0.9 else 90
         self.annotate_ok = cell_pt >= 21 and n <= 40
-        self.annot_size = min(self.base * 0.8, cell_pt * 0.3)
-        label_in = min(longest, 14) * self.tick_size * 0.62 / 72 + 0.2
-        if style.figsize:
-            self.figsize = style.figsize
-        else:
-            self.figsize = (side + label_in + 0.5 + 1.4, side + (label_in if self.rotate else 0.3) + 0.5 + 0.6)
+        self.annot_size = min(base * 0.95, cell_pt * 0.3)
         self.lines = n <= 60  # thin lines between cells while they are visible
+        line = base * 1.25 / 72  # one line of axis-label text
+        tick_line = self.tick_size * 1.25 / 72
+        left = self.PAD + line + 0.06 + text_width(self.row_labels, self.tick_size) + 0.06
+        bottom = self.PAD + line + 0.06 + (col_w if self.rotate else tick_line) + 0.06
+        top = self.PAD + base * 1.15 * 1.3 / 72 + 0.1
+        right = 0.18 + 0.2 + 0.06 + text_width(cbar_ticks, base) + 0.08 + line + self.PAD
+        if style.figsize:  # fit the square into the size asked for
+            w, h = style.figsize
+            side = max(0.3, min(w - left - right, h - bottom - top))
+            self.figsize = (w, h)
+            left += (w - left - right - side) / 2
+            bottom += (h - bottom - top - side) / 2
+        else:
+            self.figsize = (left + side + right, bottom + side + top)
+        self.side, self.left, self.bottom = side, left, bottom
+
+    def rect(self, x: float, y: float, w: float, h: float) -> tuple[float, float, float, float]:
+        """Inches to figure fractions."""
+        W, H = self.figsize
+        return (x / W, y / H, w / W, h / H)
 
 
 class HeatmapFigure:
@@ -178,32 +209,36 @@ class HeatmapFigure:
         from matplotlib.collections import LineCollection
         from matplotlib.colors import Normalize
         from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
 
         self.style = style
         self.rc = _rc(style)
         with matplotlib.rc_context(self.rc):
-            L = Layout(rows, cols, style)
+            locator = MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10])
+            ticks = locator.tick_values(scale.vmin, scale.vmax)
+            cbar_ticks = [f"{t:.3g}" if abs(t) >= 1e-12 else "0" for t in ticks] + ["−0.00"]
+            L = Layout(rows, cols, style, cbar_ticks)
             self.layout = L
-            fig = Figure(figsize=L.figsize, dpi=style.dpi, layout="constrained")
+            fig = Figure(figsize=L.figsize, dpi=style.dpi)
             FigureCanvasAgg(fig)
-            ax = fig.add_subplot()
+            ax = fig.add_axes(L.rect(L.left, L.bottom, L.side, L.side))
+            cax = fig.add_axes(L.rect(L.left + L.side + 0.18, L.bottom, 0.2, L.side))
             self.cmap = _cmap(style, scale.signed)
             self.norm = Normalize(scale.vmin, scale.vmax)
             nr, nc = len(rows), len(cols)
+            self.shape = (nr, nc)
             self.im = ax.imshow(np.ma.masked_invalid(np.zeros((nr, nc))), cmap=self.cmap, norm=self.norm,
-                                aspect="equal", interpolation="nearest")
-            cbar = fig.colorbar(self.im, ax=ax, fraction=0.046, pad=0.03)
+                                aspect="auto", interpolation="nearest")
+            cbar = fig.colorbar(self.im, cax=cax, ticks=locator)
             cbar.set_label(cbar_label)
             cbar.outline.set_visible(False)
             for spine in ax.spines.values():
                 spine.set_visible(False)
-            ax.set_xticks(range(0, nc, L.col_step), [cols[j] for j in range(0, nc, L.col_step)],
-                          rotation=L.rotate, fontsize=L.tick_size)
-            ax.set_yticks(range(0, nr, L.row_step), [rows[i] for i in range(0, nr, L.row_step)],
-                          fontsize=L.tick_size)
+            ax.set_xticks(L.col_ticks, L.col_labels, rotation=L.rotate, fontsize=L.tick_size)
+            ax.set_yticks(L.row_ticks, L.row_labels, fontsize=L.tick_size)
             ax.tick_params(length=0, pad=3)
-            ax.set_xlabel(xlabel)
-            ax.set_ylabel(ylabel)
+            ax.set_xlabel(xlabel, labelpad=4)
+            ax.set_ylabel(ylabel, labelpad=4)
             self.lines = None
             if L.lines:
                 segs = [[(x - 0.5, -0.5), (x - 0.5, nr - 0.5)] for x in range(1, nc)]
@@ -215,7 +250,9 @@ class HeatmapFigure:
             if annotate:
                 self.texts = [[ax.text(j, i, "", ha="center", va="center", fontsize=L.annot_size)
                                for j in range(nc)] for i in range(nr)]
-            self.title = ax.set_title(" ")
+            W, H = L.figsize
+            self.title = fig.text((L.left + L.side / 2) / W, (L.bottom + L.side + 0.1) / H, "",
+                                  ha="center", va="bottom", fontsize=L.base * 1.15)
             if style.transparent:
                 fig.patch.set_alpha(0.0)
                 ax.patch.set_alpha(0.0)
@@ -255,37 +292,65 @@ class HeatmapFigure:
                                  transparent=self.style.transparent)
 
     def freeze(self) -> None:
-        """Draw the frame once and keep it as a bitmap (PNG with one colour scale)."""
+        """Draw the frame once (tick labels, axis names, colour bar) and keep it as a
+        bitmap; each head then only paints its cells, lines, numbers and title into a
+        copy (PNG with one colour scale)."""
         import matplotlib
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
 
         with matplotlib.rc_context(self.rc):
             canvas = self.fig.canvas
-            self.title.set_text("Head Ag")  # a stand-in of the real height for the layout
-            canvas.draw()  # lay out with the real labels
-            self.fig.set_layout_engine("none")
-            # the axes title moves itself on every draw; a figure text stays put
-            box = self.title.get_window_extent(canvas.get_renderer())
-            self.title.set_visible(False)
-            self.title = self.fig.text((box.x0 + box.x1) / 2, box.y0, "", ha="center", va="bottom",
-                                       transform=None, fontsize=self.title.get_fontsize(),
-                                       color=self.title.get_color())
-            dynamic = self._dynamic()
-            for a in dynamic:
+            hidden = self._dynamic()
+            for a in hidden:
                 a.set_visible(False)
             canvas.draw()
             self.background = canvas.copy_from_bbox(self.fig.bbox)
-            for a in dynamic:
+            for a in hidden:
                 a.set_visible(True)
+            # which buffer pixels show which cell (nearest, as imshow draws them)
+            width, height = canvas.get_width_height()
+            nr, nc = self.shape
+            (x0, y0), (x1, y1) = self.ax.transData.transform([(-0.5, nr - 0.5), (nc - 0.5, -0.5)])
+            top, bottom = height - y1, height - y0
+            self.box = (int(round(top)), int(round(bottom)), int(round(x0)), int(round(x1)))
+            t, b, l, r = self.box
+            self.row_of = np.clip(((np.arange(t, b) + 0.5 - top) / (bottom - top) * nr).astype(int), 0, nr - 1)
+            self.col_of = np.clip(((np.arange(l, r) + 0.5 - x0) / (x1 - x0) * nc).astype(int), 0, nc - 1)
+            self.line_px = None
+            if self.lines is not None:  # the cell borders, drawn once on a transparent sheet
+                sheet = Figure(figsize=self.fig.get_size_inches(), dpi=self.style.dpi)
+                FigureCanvasAgg(sheet)
+                sheet.patch.set_alpha(0.0)
+                ax = sheet.add_axes(self.ax.get_position())
+                ax.set_xlim(self.ax.get_xlim())
+                ax.set_ylim(self.ax.get_ylim())
+                ax.set_axis_off()
+                ax.add_collection(type(self.lines)(self.lines.get_segments(), colors=self.lines.get_colors(),
+                                                   linewidths=self.lines.get_linewidths()))
+                sheet.canvas.draw()
+                ink = np.asarray(sheet.canvas.buffer_rgba())
+                ys, xs = np.nonzero(ink[..., 3])
+                alpha = ink[ys, xs, 3:4].astype(np.float32) / 255.0
+                self.line_px = (ys, xs, alpha, ink[ys, xs, :3].astype(np.float32))  # Agg's RGBA is plain
 
     def _blit(self, path: Path) -> None:
         from PIL import Image
 
         canvas = self.fig.canvas
         canvas.restore_region(self.background)
-        for a in (self.im, self.lines, self.title):
-            if a is not None:
-                self.ax.draw_artist(a)
+        self.ax.draw_artist(self.title)
         rgba = np.array(canvas.buffer_rgba())
+        t, b, l, r = self.box
+        cells = self.cmap(self.norm(self.im.get_array()), bytes=True)  # nr×nc×4
+        # one uint32 per pixel: a quarter of the indexing work
+        cells32 = np.ascontiguousarray(cells).view(np.uint32)[..., 0]
+        rgba.view(np.uint32)[t:b, l:r, 0] = np.take(np.take(cells32, self.row_of, axis=0), self.col_of, axis=1)
+        if self.line_px is not None:
+            ys, xs, alpha, rgb = self.line_px
+            px = rgba[ys, xs].astype(np.float32)
+            px[:, :3] += (rgb - px[:, :3]) * alpha
+            rgba[ys, xs, :3] = np.round(px[:, :3]).astype(np.uint8)
         if self.texts:
             self._paint_numbers(rgba)
         image = Image.fromarray(rgba)

@@ -1,0 +1,74 @@
+"""12 heads of a 64-token sentence to PNGs: attncli's renderer against the plain
+`seaborn.heatmap` + `savefig` loop that tutorials use, measured in the same run.
+
+    pip install seaborn   # a bench-only dependency
+    python bench/bench_figures.py
+
+Both sides draw the same 12 matrices with token labels on both axes, a colour bar and
+a title, at the same size and dpi, after their imports (only the drawing is timed).
+attncli draws the frame once and paints each head's cells into it; several processes
+share the heads where the machine has the cores.                target: >= 8x faster
+"""
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from attncli.pipeline import Settings, run
+from attncli.plot import Panel, Style, render
+
+N, H = 64, 12
+WORDS = "the a cat dog sat ran on under mat rug big small red quick brown fox".split()
+
+
+def seaborn_loop(mats, tokens, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    for h, M in enumerate(mats):
+        fig, ax = plt.subplots(figsize=(11.7, 10.9))
+        sns.heatmap(M, xticklabels=tokens, yticklabels=tokens, cmap="viridis", square=True, ax=ax)
+        ax.set_title(f"head {h + 1}")
+        ax.set_xlabel("query j")
+        ax.set_ylabel("key i")
+        fig.savefig(out / f"head_{h + 1}.png", dpi=150)
+        plt.close(fig)
+
+
+def attncli_render(mats, tokens, out: Path, grid: bool) -> None:
+    panels = [Panel(M, f"head {h + 1}", f"head_{h + 1}", f"head {h + 1}") for h, M in enumerate(mats)]
+    render(panels, tokens, out, Style(grid=grid))
+
+
+def timed(fn, *args) -> float:
+    with tempfile.TemporaryDirectory() as d:
+        t = time.perf_counter()
+        fn(*args, Path(d)) if len(args) == 2 else fn(args[0], args[1], Path(d), args[2])
+        return time.perf_counter() - t
+
+
+if __name__ == "__main__":
+    rng = np.random.default_rng(0)
+    text = " ".join(rng.choice(WORDS) for _ in range(N))
+    result = run(text, Settings(heads=H, dim=48))
+    mats = [h.A_prime for h in result.heads]
+    tokens = result.tokens.tokens
+    import matplotlib
+    import seaborn  # noqa: F401  (imports outside the timing)
+
+    matplotlib.use("Agg")
+    sea, ours, ours_grid = [], [], []
+    for _ in range(3):
+        sea.append(timed(seaborn_loop, mats, tokens))
+        ours.append(timed(attncli_render, mats, tokens, False))
+        ours_grid.append(timed(attncli_render, mats, tokens, True))
+    s, o, g = (statistics.median(x) for x in (sea, ours, ours_grid))
+    print(f"seaborn.heatmap loop, {H} heads x {N} tokens: {s * 1000:.0f} ms")
+    print(f"attncli heads only:          {o * 1000:.0f} ms -> {s / o:.1f}x faster  (target >= 8x)")
+    print(f"attncli heads + heads.png:   {g * 1000:.0f} ms -> {s / g:.1f}x faster")
