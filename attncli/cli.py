@@ -47,8 +47,9 @@ def _main(
 TextArg = Annotated[Optional[str], typer.Argument(metavar="TEXT",
     help="Sentence, or - for stdin (one sentence per non-empty line; several lines make a batch). "
     "Left out: stdin when it is not a terminal.", show_default=False)]
-TokenizerOpt = Annotated[str, typer.Option("-t", "--tokenizer", metavar="SPEC",
-    help="whitespace (words and punctuation), bert, char, or a tokenizer.json / a folder holding one.")]
+TokenizerOpt = Annotated[Optional[str], typer.Option("-t", "--tokenizer", metavar="SPEC",
+    help="whitespace (words and punctuation), bert, char, or a tokenizer.json / a folder holding one "
+    "[default: whitespace, or the tokenizer.json of a model folder given to --embeddings].", show_default=False)]
 SpecialOpt = Annotated[bool, typer.Option("--special/--no-special",
     help="Keep the special tokens ([CLS], [SEP] …) a tokenizer.json adds.")]
 EmbeddingsOpt = Annotated[str, typer.Option("-e", "--embeddings", metavar="SPEC",
@@ -152,8 +153,38 @@ def _err_console():
     return Console(stderr=True, highlight=False)
 
 
+class FileProgress:
+    """A progress bar on stderr for reading a large vectors file, shown only when stderr
+    is a terminal and the file is over a few MB."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.enabled = not quiet and sys.stderr.isatty()
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled or total < (4 << 20):
+            return
+        if self.bar is None:
+            from rich.console import Console
+            from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+            self.bar = Progress("reading vectors", BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                                console=Console(stderr=True), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("read", total=total)
+        self.bar.update(self.task, completed=done)
+        if done >= total:
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
 def warn(message: str) -> None:
     sys.stderr.write(f"warning: {message}\n")
+    sys.stderr.flush()
 
 
 def emit_line(text: str) -> None:
@@ -165,7 +196,7 @@ def emit_line(text: str) -> None:
 @app.command()
 def run(
     text: TextArg = None,
-    tokenizer: TokenizerOpt = "whitespace",
+    tokenizer: TokenizerOpt = None,
     special: SpecialOpt = True,
     embeddings: EmbeddingsOpt = "random",
     oov: OovOpt = "random",
@@ -235,9 +266,11 @@ def run(
                    title, font_size, vmin, vmax, shared_scale)
     sentences = read_sentences(text, encoding)
     console = _out_console()
+    progress = FileProgress(quiet)
+    pipeline.prefetch([s.text for s in sentences], settings, progress)
 
     def work(sentence) -> None:
-        result = pipeline.run(sentence.text, settings)
+        result = pipeline.run(sentence.text, settings, progress)
         for w in result.warnings:
             warn(w if sentence.line is None else f"line {sentence.line}: {w}")
         extra = {}
@@ -288,7 +321,7 @@ def explain(
     query: Annotated[int, typer.Option("--query", "-j", metavar="J",
         help="The query token j to follow, counted from 1.")] = 1,
     head: Annotated[int, typer.Option("--head", metavar="H", help="Which head, counted from 1.")] = 1,
-    tokenizer: TokenizerOpt = "whitespace",
+    tokenizer: TokenizerOpt = None,
     special: SpecialOpt = True,
     embeddings: EmbeddingsOpt = "random",
     oov: OovOpt = "random",
@@ -327,9 +360,11 @@ def explain(
         raise AttnError(f"--precision must be between 0 and 12, not {precision}")
     sentences = read_sentences(text, encoding)
     console = _out_console()
+    progress = FileProgress(json)
+    pipeline.prefetch([s.text for s in sentences], settings, progress)
 
     def work(sentence) -> None:
-        result = pipeline.run(sentence.text, settings)
+        result = pipeline.run(sentence.text, settings, progress)
         for w in result.warnings:
             warn(w)
         e = explain_query(result, query, head)
@@ -348,13 +383,14 @@ def explain(
 @app.command()
 def tokens(
     text: TextArg = None,
-    tokenizer: TokenizerOpt = "whitespace",
+    tokenizer: TokenizerOpt = None,
     special: SpecialOpt = True,
     encoding: EncodingOpt = "utf-8",
     json: JsonOpt = False,
     fail_fast: FailFastOpt = False,
 ) -> None:
-    """Show how TEXT is tokenised: tokens, ids and character offsets (counted from 1).
+    """Show how TEXT is tokenised: tokens (numbered from 1), ids and character offsets
+    (start, end) into TEXT, end exclusive as in a Python slice.
 
     Example: attncli tokens "Don't panic." -t bert
     """
@@ -369,7 +405,7 @@ def tokens(
     def work(sentence) -> None:
         if not sentence.text.strip():
             raise AttnError("the text is empty")
-        toks = tokenize(sentence.text, tokenizer, special)
+        toks = tokenize(sentence.text, tokenizer or "whitespace", special)
         if json:
             obj = {"text": sentence.text, "tokens": toks.tokens, "ids": toks.ids,
                    "offsets": [list(o) for o in toks.offsets], "special": toks.special, "n": len(toks)}

@@ -19,7 +19,7 @@ from .tokenize import Tokens, tokenize
 
 @dataclass
 class Settings:
-    tokenizer: str = "whitespace"
+    tokenizer: Optional[str] = None  # None: whitespace, or the tokenizer.json of a model given as embeddings
     special_tokens: bool = True
     embeddings: str = "random"
     oov: str = "random"
@@ -107,13 +107,26 @@ def head_sizes(r: int, settings: Settings) -> tuple[int, int, int]:
     return H, q, v
 
 
-def embeddings(tokens: Tokens, settings: Settings, warnings: list[str]) -> np.ndarray:
+def tokenizer_spec(settings: Settings) -> str:
+    """The tokenizer asked for; left out, a model folder's own, else whitespace."""
+    if settings.tokenizer is not None:
+        return settings.tokenizer
+    if settings.embeddings != "random":
+        from .vectors import model_tokenizer
+
+        found = model_tokenizer(settings.embeddings)
+        if found:
+            return found
+    return "whitespace"
+
+
+def embeddings(tokens: Tokens, settings: Settings, warnings: list[str], progress=None) -> np.ndarray:
     """E (r×n): seeded random vectors, or rows of a vectors file / checkpoint."""
     if settings.embeddings == "random":
         return embed.random_embeddings(tokens.tokens, settings.dim, settings.seed)
     from .vectors import lookup
 
-    return lookup(settings.embeddings, tokens, settings, warnings)
+    return lookup(settings.embeddings, tokens, settings, warnings, progress)
 
 
 def weights_for(r: int, settings: Settings) -> dict:
@@ -125,16 +138,29 @@ def weights_for(r: int, settings: Settings) -> dict:
     return load_weights(settings.weights, r, settings)
 
 
-def run(text: str, settings: Optional[Settings] = None) -> Result:
-    """Tokenise ``text``, embed it and run self-attention; return every matrix."""
+def prefetch(texts: list[str], settings: Settings, progress=None) -> None:
+    """Read the vectors of every sentence of a batch in one pass over a large file."""
+    if settings.embeddings == "random" or len(texts) < 2:
+        return
+    from .vectors import prefetch as read_rows
+
+    spec = tokenizer_spec(settings)
+    read_rows(settings.embeddings, [tokenize(t, spec, settings.special_tokens).tokens for t in texts if t.strip()],
+              progress)
+
+
+def run(text: str, settings: Optional[Settings] = None, progress=None) -> Result:
+    """Tokenise ``text``, embed it and run self-attention; return every matrix.
+
+    ``progress(done, total)`` is called while a large vectors file is read."""
     settings = settings or Settings()
     settings.check()
     if not text.strip():
         check_text(text, settings.max_tokens, Tokens([], []))
-    tokens = tokenize(text, settings.tokenizer, settings.special_tokens)
+    tokens = tokenize(text, tokenizer_spec(settings), settings.special_tokens)
     check_text(text, settings.max_tokens, tokens)
     warnings: list[str] = []
-    E = embeddings(tokens, settings, warnings)
+    E = embeddings(tokens, settings, warnings, progress)
     r, n = E.shape
     P = embed.sinusoidal(r, n) if settings.positions == "sinusoidal" else None
     I = E + P if P is not None else E

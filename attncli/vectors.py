@@ -1,0 +1,464 @@
+"""Loading the user's own vectors and weights.
+
+Formats, told apart by content and extension:
+
+* GloVe text (``word v1 … vr`` per line), word2vec / fastText text (the same after a
+  ``count dim`` header line): ``.txt``, ``.vec`` or anything that reads as text;
+* word2vec binary ``.bin`` (header line, then per word: the word, a space, r float32);
+* ``.npy`` matrix with ``vocab.txt`` beside it (one token per line, in row order);
+* ``.npz`` with arrays ``vocab`` (strings) and ``vectors`` (n×r);
+* a ``.safetensors`` file or a model folder (``config.json`` + ``model.safetensors`` +
+  ``tokenizer.json``): its token-embedding table, looked up by the tokenizer's ids.
+
+Large text files are streamed: one pass over the bytes in chunks, a C-speed search for
+the lines that start with a wanted word, and only those rows parsed. Nothing is ever
+unpickled (``allow_pickle=False`` everywhere).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Callable, Iterable, Optional
+
+import numpy as np
+
+from .errors import AttnError
+from .tokenize import Tokens
+
+Progress = Optional[Callable[[int, int], None]]  # (bytes done, bytes total)
+CHUNK = 8 << 20
+EMBEDDING_NAMES = ("word_embeddings.weight", "wte.weight", "embed_tokens.weight", "tok_embeddings.weight",
+                   "token_embedding.weight", "shared.weight", "embeddings.weight")
+
+_CACHE: dict[tuple, dict[str, Optional[np.ndarray]]] = {}  # per file: word -> row (None: absent)
+_DIMS: dict[tuple, int] = {}
+
+
+def _key(path: Path) -> tuple:
+    st = path.stat()
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns)
+
+
+def _check_finite(rows: np.ndarray, where: str) -> None:
+    if not np.all(np.isfinite(rows)):
+        raise AttnError(f"{where}: NaN or Inf among the values")
+
+
+def kind(path: Path) -> str:
+    """Which loader a path needs."""
+    if path.is_dir():
+        return "model"
+    suffix = path.suffix.lower()
+    if suffix in (".safetensors",):
+        return "safetensors"
+    if suffix == ".npz":
+        return "npz"
+    if suffix == ".npy":
+        return "npy"
+    if suffix == ".bin":
+        return "bin"
+    return "text"
+
+
+def open_vectors(spec: str) -> Path:
+    path = Path(spec)
+    if not path.exists():
+        raise AttnError(f"--embeddings: {spec}: no such file or folder")
+    if path.is_file() and path.stat().st_size == 0:
+        raise AttnError(f"{spec}: the file is empty")
+    return path
+
+
+# ---- text: GloVe, word2vec text, fastText .vec ----
+
+def _header(first: bytes) -> Optional[tuple[int, int]]:
+    parts = first.split()
+    if len(parts) == 2 and all(p.isdigit() for p in parts):
+        return int(parts[0]), int(parts[1])
+    return None
+
+
+def _parse_row(line: bytes, r: Optional[int], where: Callable[[], str]) -> np.ndarray:
+    """The numbers of one text row (``where()`` names it in an error, computed only then)."""
+    parts = line.split()
+    if len(parts) < 2:
+        raise AttnError(f"{where()}: expected a word and numbers, found {line[:40]!r}")
+    values = parts[1:]
+    if r is not None and len(values) != r:
+        raise AttnError(f"{where()}: expected {r} numbers, found {len(values)}")
+    try:
+        row = np.array([float(v) for v in values])
+    except ValueError:
+        bad = next(v for v in values if not _is_number(v))
+        raise AttnError(f"{where()}: {bad.decode('utf-8', 'replace')!r} is not a number") from None
+    if not np.all(np.isfinite(row)):
+        raise AttnError(f"{where()}: NaN or Inf among the values")
+    return row
+
+
+def _is_number(v: bytes) -> bool:
+    try:
+        float(v)
+        return True
+    except ValueError:
+        return False
+
+
+def _lines(path: Path, end: Optional[int] = None, blank: bool = True) -> int:
+    """Newlines in the first ``end`` bytes (or non-blank lines of the whole file when
+    ``blank`` is False): only used to word an error, so a second pass is fine."""
+    count, done, last = 0, 0, b"\n"
+    with open(path, "rb") as fh:
+        while end is None or done < end:
+            chunk = fh.read(CHUNK if end is None else min(CHUNK, end - done))
+            if not chunk:
+                break
+            if blank:
+                count += chunk.count(b"\n")
+            else:
+                count += sum(1 for line in (last + chunk).split(b"\n")[1:-1] if line.strip())
+                last = chunk[chunk.rfind(b"\n"):] if b"\n" in chunk else last + chunk
+            done += len(chunk)
+    if not blank and last.strip():
+        count += 1
+    return count
+
+
+def scan_text(path: Path, words: Iterable[str], progress: Progress = None) -> tuple[dict[str, np.ndarray], int]:
+    """Rows of ``words`` from a GloVe / word2vec text file, in one streamed pass.
+
+    The file is read in chunks and searched (in C) for lines that start with a wanted
+    word; only those rows, and the first row (to learn r), are parsed. Line numbers
+    are worked out only when a row is wrong."""
+    wanted = sorted({w.encode("utf-8") for w in words if w and not any(c.isspace() for c in w)},
+                    key=len, reverse=True)
+    pattern = re.compile(b"\n(" + b"|".join(re.escape(w) for w in wanted) + b")[ \t]") if wanted else None
+    size = path.stat().st_size
+    found: dict[str, np.ndarray] = {}
+
+    def where(offset: int) -> Callable[[], str]:
+        return lambda: f"{path} line {_lines(path, offset) + 1}"
+
+    def take(line: bytes, start: int) -> None:
+        """A line that starts at file offset ``start``: learn r from the first row, keep
+        it if its word is wanted (the first occurrence wins)."""
+        nonlocal r, first_row
+        if first_row and line.strip():
+            r = len(_parse_row(line, r, where(start)))
+            first_row = False
+        word = line.split(b" ", 1)[0].split(b"\t", 1)[0].decode("utf-8", "replace")
+        if word in wanted_set and word not in found:
+            found[word] = _parse_row(line, r, where(start))
+
+    wanted_set = {w.decode("utf-8") for w in wanted}
+    first_row = True
+    with open(path, "rb") as fh:
+        first = fh.readline()
+        header = _header(first)
+        r: Optional[int] = header[1] if header else None
+        if r is not None and r < 1:
+            raise AttnError(f"{path} line 1: the header says {r} dimensions")
+        # `rest` is the unfinished line carried from one chunk to the next; the chunks
+        # themselves are searched in place (no copies of the megabytes)
+        rest, offset = (b"", len(first)) if header else (first.rstrip(b"\n"), len(first))
+        if not header and first.endswith(b"\n"):
+            take(rest, 0)
+            rest = b""
+        newlines, done = 0, len(first)
+        while True:
+            chunk = fh.read(CHUNK)
+            done += len(chunk)
+            if progress:
+                progress(done, size)
+            if not chunk:
+                if rest:
+                    take(rest, offset - len(rest))
+                    newlines += 1
+                break
+            head = chunk.find(b"\n")
+            if head < 0:
+                rest += chunk
+                offset += len(chunk)
+                continue
+            take(rest + chunk[:head], offset - len(rest))  # the line across the boundary
+            cut = chunk.rfind(b"\n") + 1
+            if first_row:
+                end = chunk.find(b"\n", head + 1)
+                if end > 0:
+                    take(chunk[head + 1:end], offset + head + 1)
+            if pattern is not None:
+                for m in pattern.finditer(chunk, head, cut):
+                    word = m.group(1).decode("utf-8", "replace")
+                    if word not in found:
+                        end = chunk.find(b"\n", m.end())
+                        found[word] = _parse_row(chunk[m.start() + 1:end], r, where(offset + m.start() + 1))
+            if header:
+                newlines += chunk.count(b"\n")
+            rest = chunk[cut:]
+            offset += len(chunk)
+    if r is None:
+        raise AttnError(f"{path}: no vectors in the file")
+    if header is not None and newlines != header[0]:
+        rows = _lines(path, blank=False) - 1
+        if rows != header[0]:
+            raise AttnError(f"{path} line 1: the header says {header[0]} words, the file has {rows} rows")
+    return found, r
+
+
+# ---- word2vec binary ----
+
+def scan_bin(path: Path, words: Iterable[str], progress: Progress = None) -> tuple[dict[str, np.ndarray], int]:
+    wanted = set(words)
+    size = path.stat().st_size
+    found: dict[str, np.ndarray] = {}
+    with open(path, "rb") as fh:
+        header = _header(fh.readline())
+        if header is None:
+            raise AttnError(f"{path} line 1: a word2vec .bin starts with a 'count dim' header")
+        count, r = header
+        width = 4 * r
+        data = fh.read()
+    pos, k = 0, 0
+    while k < count:
+        space = data.find(b" ", pos)
+        if space < 0 or space - pos > 1000:
+            raise AttnError(f"{path}: truncated at word {k + 1} of {count} (the header says {count})")
+        word = data[pos:space].lstrip(b"\n").decode("utf-8", "replace")
+        start = space + 1
+        if start + width > len(data):
+            raise AttnError(f"{path}: truncated in the vector of word {k + 1} ({word!r}) of {count}")
+        if word in wanted and word not in found:
+            row = np.frombuffer(data, dtype="<f4", count=r, offset=start).astype(np.float64)
+            _check_finite(row, f"{path} word {k + 1} ({word!r})")
+            found[word] = row
+        pos = start + width
+        k += 1
+        if progress and k % 4096 == 0:
+            progress(pos, size)
+    return found, r
+
+
+# ---- numpy ----
+
+def _np_load(path: Path, **kw):
+    try:
+        return np.load(path, allow_pickle=False, **kw)
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise AttnError(f"{path}: holds Python objects; attncli never loads pickles") from None
+        raise AttnError(f"{path}: not a valid numpy file ({exc})") from None
+    except (OSError, EOFError) as exc:
+        raise AttnError(f"{path}: not a valid numpy file ({exc})") from None
+
+
+def _table(matrix: np.ndarray, vocab: list[str], path: Path, name: str) -> tuple[dict[str, int], np.ndarray]:
+    if matrix.ndim != 2:
+        raise AttnError(f"{path}: {name} must be a 2-D matrix (words × r), found shape {matrix.shape}")
+    if not np.issubdtype(matrix.dtype, np.number):
+        raise AttnError(f"{path}: {name} holds {matrix.dtype}, not numbers")
+    if len(vocab) != matrix.shape[0]:
+        raise AttnError(f"{path}: {len(vocab)} words in the vocabulary but {matrix.shape[0]} rows in {name}")
+    index: dict[str, int] = {}
+    for i, w in enumerate(vocab):
+        index.setdefault(w, i)
+    return index, matrix
+
+
+def load_npy(path: Path) -> tuple[dict[str, int], np.ndarray]:
+    vocab_path = next((p for p in (path.with_suffix(".vocab.txt"), path.parent / "vocab.txt") if p.is_file()), None)
+    if vocab_path is None:
+        raise AttnError(f"{path}: a .npy matrix needs vocab.txt beside it (one token per line, row order)")
+    matrix = _np_load(path, mmap_mode="r")
+    try:
+        vocab = vocab_path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        line = vocab_path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise AttnError(f"{vocab_path} line {line}: not valid UTF-8") from None
+    return _table(matrix, vocab, path, "the matrix")
+
+
+def load_npz(path: Path) -> tuple[dict[str, int], np.ndarray]:
+    with _np_load(path) as z:
+        missing = [k for k in ("vocab", "vectors") if k not in z.files]
+        if missing:
+            raise AttnError(f"{path}: missing array {', '.join(missing)} (it needs vocab and vectors)")
+        try:
+            vocab_arr, vectors = z["vocab"], z["vectors"]
+        except ValueError as exc:
+            if "pickle" in str(exc):
+                raise AttnError(f"{path}: holds Python objects; attncli never loads pickles") from None
+            raise
+    if vocab_arr.dtype.kind not in "US":
+        raise AttnError(f"{path}: vocab must be strings, found {vocab_arr.dtype}")
+    vocab = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in vocab_arr.tolist()]
+    return _table(vectors, vocab, path, "vectors")
+
+
+# ---- checkpoints ----
+
+def embedding_table(path: Path) -> tuple[np.ndarray, str]:
+    """The token-embedding matrix (vocab × r) of a safetensors file or model folder,
+    memory-mapped, and the tensor's name."""
+    from safetensors import safe_open
+
+    file = path / "model.safetensors" if path.is_dir() else path
+    if not file.is_file():
+        raise AttnError(f"{path}: no model.safetensors in the folder")
+    try:
+        with safe_open(str(file), framework="numpy") as st:
+            names = list(st.keys())
+            name = next((n for suffix in EMBEDDING_NAMES for n in names if n.endswith(suffix)), None)
+            if name is None:
+                raise AttnError(f"{file}: no token-embedding table (looked for {', '.join(EMBEDDING_NAMES)})")
+            table = st.get_tensor(name)
+    except AttnError:
+        raise
+    except Exception as exc:
+        raise AttnError(f"{file}: not a valid safetensors file ({str(exc).splitlines()[0]})") from None
+    if table.ndim != 2:
+        raise AttnError(f"{file}: {name} has shape {table.shape}, expected vocab × r")
+    return table, name
+
+
+def model_tokenizer(spec: str) -> Optional[str]:
+    """The tokenizer.json that comes with a model folder or sits beside a .safetensors."""
+    path = Path(spec)
+    candidate = (path if path.is_dir() else path.parent) / "tokenizer.json"
+    if kind(path) in ("model", "safetensors") and candidate.is_file():
+        return str(candidate)
+    return None
+
+
+# ---- look-up ----
+
+def lookup(spec: str, tokens: Tokens, settings, warnings: list[str], progress: Progress = None) -> np.ndarray:
+    """E (r×n): each token's row, exact then lower-case; ``settings.oov`` for the rest."""
+    path = open_vectors(spec)
+    k = kind(path)
+    if k in ("model", "safetensors"):
+        return _by_ids(path, tokens)
+    words = tokens.tokens
+    table = vectors_for(path, set(words) | {w.lower() for w in words}, progress)
+    r = _DIMS[_key(path)]
+    cols, missing = [], []
+    for w in words:
+        row = table.get(w)
+        if row is None:
+            row = table.get(w.lower())
+        if row is None:
+            missing.append(w)
+            row = _oov(w, r, settings)
+        cols.append(row)
+    if missing:
+        names = ", ".join(repr(m) for m in dict.fromkeys(missing))
+        if settings.oov == "error":
+            raise AttnError(f"{len(missing)} token(s) not in {path}: {names} (--oov random or zero to go on)")
+        warnings.append(f"{len(missing)} token(s) not in {path.name}, given {settings.oov} vectors: {names}")
+    return np.stack(cols, axis=1)
+
+
+def _oov(word: str, r: int, settings) -> np.ndarray:
+    if settings.oov == "zero":
+        return np.zeros(r)
+    from .embed import token_vector
+
+    return token_vector(word, r, settings.seed)
+
+
+def vectors_for(path: Path, words: set[str], progress: Progress = None) -> dict[str, Optional[np.ndarray]]:
+    """Rows for ``words`` (None for absent ones), cached per file so a batch reads a
+    large text file once for all its sentences when they are prefetched together."""
+    key = _key(path)
+    cache = _CACHE.setdefault(key, {})
+    todo = {w for w in words if w not in cache}
+    if todo or key not in _DIMS:
+        k = kind(path)
+        if k == "text":
+            found, r = scan_text(path, todo, progress)
+        elif k == "bin":
+            found, r = scan_bin(path, todo, progress)
+        else:
+            index, matrix = load_npy(path) if k == "npy" else load_npz(path)
+            r = matrix.shape[1]
+            found = {}
+            for w in todo:
+                if w in index:
+                    row = np.asarray(matrix[index[w]], dtype=np.float64)
+                    _check_finite(row, f"{path} row {index[w] + 1} ({w!r})")
+                    found[w] = row
+        _DIMS[key] = r
+        for w in todo:
+            cache[w] = found.get(w)
+    return {w: cache[w] for w in words}
+
+
+def prefetch(spec: str, token_lists: Iterable[list[str]], progress: Progress = None) -> None:
+    """Read the rows of every token of a batch in one pass (text and .bin files)."""
+    path = open_vectors(spec)
+    if kind(path) in ("text", "bin"):
+        words = {w for toks in token_lists for t in toks for w in (t, t.lower())}
+        vectors_for(path, words, progress)
+
+
+def _by_ids(path: Path, tokens: Tokens) -> np.ndarray:
+    if any(i is None for i in tokens.ids):
+        raise AttnError(f"--embeddings {path}: a checkpoint's table is looked up by token ids; give --tokenizer "
+                        "a tokenizer.json (a model folder brings its own)")
+    table, name = embedding_table(path)
+    bad = [i for i in tokens.ids if not 0 <= i < table.shape[0]]
+    if bad:
+        raise AttnError(f"{path}: token id {bad[0]} is outside {name} ({table.shape[0]} rows)")
+    E = np.asarray(table[np.array(tokens.ids)], dtype=np.float64).T
+    _check_finite(E, f"{path} ({name})")
+    return E
+
+
+# ---- weights ----
+
+def load_weights(spec: str, r: int, settings) -> dict:
+    """The user's W^q, W^k (H×q×r or q×r), W^v (H×v×r or v×r) and optional W^o (r×H·v)."""
+    path = Path(spec)
+    if not path.is_file():
+        raise AttnError(f"--weights: {spec}: no such file")
+    if path.stat().st_size == 0:
+        raise AttnError(f"{spec}: the file is empty")
+    with _np_load(path) as z:
+        names = z.files
+        missing = [k for k in ("Wq", "Wk", "Wv") if k not in names]
+        if missing:
+            raise AttnError(f"{path}: missing array {', '.join(missing)} (it needs Wq, Wk, Wv and optionally Wo)")
+        try:
+            W = {k: z[k] for k in ("Wq", "Wk", "Wv", "Wo") if k in names}
+        except ValueError:
+            raise AttnError(f"{path}: holds Python objects; attncli never loads pickles") from None
+    for k, a in W.items():
+        if not np.issubdtype(a.dtype, np.number):
+            raise AttnError(f"{path}: {k} holds {a.dtype}, not numbers")
+        _check_finite(a, f"{path} array {k}")
+    for k in ("Wq", "Wk", "Wv"):
+        if W[k].ndim == 2:
+            W[k] = W[k][None]
+        if W[k].ndim != 3:
+            raise AttnError(f"{path}: {k} has shape {W[k].shape}; expected H×d×r or d×r")
+        W[k] = W[k].astype(np.float64)
+    H, q, rq = W["Wq"].shape
+    if W["Wk"].shape != (H, q, rq):
+        raise AttnError(f"{path}: Wk has shape {W['Wk'].shape}, expected {(H, q, rq)} like Wq")
+    Hv, v, rv = W["Wv"].shape
+    if Hv != H or rv != rq:
+        raise AttnError(f"{path}: Wv has shape {W['Wv'].shape}, expected ({H}, v, {rq})")
+    if rq != r:
+        raise AttnError(f"{path}: Wq has shape {W['Wq'].shape}, whose r = {rq} does not match the vectors' r = {r}")
+    for option, given, actual in (("--heads", settings.heads, H), ("--q-dim", settings.q_dim, q),
+                                  ("--v-dim", settings.v_dim, v)):
+        if given is not None and given != actual:
+            raise AttnError(f"{option} {given} clashes with {path}: it holds {actual} (Wq {W['Wq'].shape}, "
+                            f"Wv {W['Wv'].shape})")
+    Wo = W.get("Wo")
+    if Wo is not None:
+        Wo = Wo.astype(np.float64)
+        if Wo.shape != (r, H * v):
+            raise AttnError(f"{path}: Wo has shape {Wo.shape}, expected {(r, H * v)} (r × H·v)")
+    return {"Wq": W["Wq"], "Wk": W["Wk"], "Wv": W["Wv"], "Wo": Wo}
