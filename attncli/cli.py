@@ -381,6 +381,110 @@ def explain(
 
 
 @app.command()
+def model(
+    folder: Annotated[Path, typer.Argument(metavar="DIR", show_default=False,
+        help="A checkpoint folder: config.json, model.safetensors, tokenizer.json (BERT family or GPT-2).")],
+    text: TextArg = None,
+    layer: Annotated[Optional[str], typer.Option("--layer", metavar="L",
+        help="Layers to show, counted from 1: 3, 1,4 or 2-5 [default: all].", show_default=False)] = None,
+    head: Annotated[Optional[str], typer.Option("--head", metavar="H",
+        help="Heads to show, counted from 1: 3, 1,4 or 2-5 [default: all].", show_default=False)] = None,
+    rollout: Annotated[bool, typer.Option("--rollout",
+        help="Also attention rollout (Abnar & Zuidema 2020) through the layers.")] = False,
+    mean_heads: Annotated[bool, typer.Option("--mean-heads", help="Also the mean of A' over heads, per layer.")] = False,
+    hide_special: Annotated[bool, typer.Option("--hide-special",
+        help="Leave [CLS], [SEP] and the like out of figures (columns renormalised).")] = False,
+    float64: Annotated[bool, typer.Option("--float64", help="Compute in float64 (for checking); float32 by default.")] = False,
+    special: SpecialOpt = True,
+    max_tokens: MaxTokensOpt = 512,
+    encoding: EncodingOpt = "utf-8",
+    out: OutOpt = Path("attn_out"),
+    plot: PlotOpt = True,
+    image_format: FormatOpt = "png",
+    dpi: DpiOpt = 150,
+    cmap: CmapOpt = None,
+    theme: ThemeOpt = "light",
+    transparent: TransparentOpt = False,
+    annotate: AnnotateOpt = None,
+    grid: Annotated[bool, typer.Option("--grid/--no-grid", help="Also draw the layers × heads overview, model.<format>.")] = True,
+    transpose: TransposeOpt = False,
+    figsize: FigsizeOpt = None,
+    title: TitleOpt = None,
+    font_size: FontSizeOpt = None,
+    vmin: VminOpt = None,
+    vmax: VmaxOpt = None,
+    shared_scale: SharedOpt = None,
+    preview: PreviewOpt = False,
+    json: JsonOpt = False,
+    npz: NpzOpt = None,
+    quiet: QuietOpt = False,
+    fail_fast: FailFastOpt = False,
+) -> None:
+    """Show the real attention of a pretrained checkpoint in a local folder: every layer and
+    head, computed with numpy (no torch), in the notes' layout (keys down, queries across).
+
+    Layers and heads are counted from 1 (--layer 1 is the first block, index 0 in Hugging Face).
+
+    Example: attncli model ./all-MiniLM-L6-v2 "The cat sat on the mat ." --layer 6 --head 1-4
+    """
+    from .batch import run_batch
+    from .export import dumps, npz_path, save_npz
+    from .inputs import read_sentences
+    from .models import load
+    from .models.forward import n_layers, run_model
+    from .modelview import View, arrays, figures, parse_indices, print_model
+    from .modelview import to_json as model_json
+
+    style = _style(image_format, dpi, cmap, theme, transparent, annotate, grid, transpose, figsize,
+                   title, font_size, vmin, vmax, shared_scale)
+    if max_tokens < 1:
+        raise AttnError(f"--max-tokens must be a positive whole number, not {max_tokens}")
+    ck = load(folder)
+    L = n_layers(ck)
+    H = int(ck.cfg("num_attention_heads", "n_head"))
+    layers = parse_indices(layer, L, "--layer")
+    heads = parse_indices(head, H, "--head")
+    sentences = read_sentences(text, encoding)
+    console = _out_console()
+
+    def work(sentence) -> None:
+        result = run_model(str(folder), sentence.text, special, float64, None if rollout else max(layers),
+                           max_tokens, ck)
+        view = View(result, layers, heads, hide_special, rollout, mean_heads)
+        files: list[str] = []
+        if plot:
+            files += [str(p) for p in figures(view, out, style, sentence.index)]
+        if npz is not None:
+            path = npz_path(npz, sentence.index)
+            save_npz(path, arrays(view))
+            files.append(str(path))
+        if json:
+            obj = model_json(view, files)
+            if sentence.index is not None:
+                obj["line"] = sentence.line
+            emit_line(dumps(obj))
+        elif quiet:
+            for f in files:
+                emit_line(f)
+        else:
+            from rich.text import Text
+
+            print_model(console, view)
+            if preview:
+                from .preview import preview_matrices
+
+                mats = [(f"layer {l}, head {h}: A′{view.note()}", view.shown(view.A_prime(l, h)))
+                        for l in layers for h in heads]
+                preview_matrices(console, mats, view.tokens, style.transpose, style.cmap)
+            for f in files:
+                console.print(Text(f"wrote {f}"))
+
+    code = run_batch(sentences, work, fail_fast=fail_fast, progress=not quiet, quiet=quiet)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
 def tokens(
     text: TextArg = None,
     tokenizer: TokenizerOpt = None,

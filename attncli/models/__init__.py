@@ -1,0 +1,11 @@
+"""Real attention of pretrained checkpoints, with numpy alone (no torch).
+
+A checkpoint folder in the layout Hugging Face uses: ``config.json``,
+``model.safetensors`` (memory-mapped, never copied whole) and ``tokenizer.json``.
+Supported: BERT-family encoders (``model_type`` bert) and GPT-2 decoders (gpt2).
+"""
+
+from .checkpoint import Checkpoint, load
+from .forward import ModelResult, forward, run_model
+
+__all__ = ["Checkpoint", "ModelResult", "forward", "load", "run_model"]

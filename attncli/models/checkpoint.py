@@ -1,0 +1,106 @@
+"""Reading a checkpoint folder: config.json and a memory-mapped model.safetensors."""
+
+from __future__ import annotations
+
+import json
+import mmap
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AttnError
+
+SUPPORTED = ("bert", "gpt2")
+DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": "bf16", "I64": np.int64,
+          "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
+
+
+def read_safetensors(path: Path) -> dict[str, np.ndarray]:
+    """Every tensor of a .safetensors file as a read-only view into a memory map (the
+    format is an 8-byte header length, a JSON header, then raw little-endian data).
+    bfloat16 tensors are widened to float32 (a copy of that tensor only)."""
+    try:
+        fh = open(path, "rb")
+    except OSError as exc:
+        raise AttnError(f"{path}: {exc.strerror}") from None
+    with fh:
+        try:
+            (length,) = struct.unpack("<Q", fh.read(8))
+            header = json.loads(fh.read(length))
+            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        except (struct.error, ValueError, OSError) as exc:
+            raise AttnError(f"{path}: not a valid safetensors file ({exc})") from None
+    base = 8 + length
+    tensors = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            dtype, shape, (start, end) = DTYPES[info["dtype"]], info["shape"], info["data_offsets"]
+        except (KeyError, TypeError, ValueError):
+            raise AttnError(f"{path}: tensor {name!r} has a header attncli cannot read") from None
+        count = int(np.prod(shape)) if shape else 1
+        if base + end > len(mm):
+            raise AttnError(f"{path}: tensor {name!r} runs past the end of the file (truncated?)")
+        if dtype == "bf16":
+            raw = np.frombuffer(mm, dtype="<u2", count=count, offset=base + start)
+            arr = (raw.astype(np.uint32) << 16).view(np.float32)
+        else:
+            arr = np.frombuffer(mm, dtype=np.dtype(dtype).newbyteorder("<"), count=count, offset=base + start)
+        tensors[name] = arr.reshape(shape)
+    return tensors
+
+
+@dataclass
+class Checkpoint:
+    folder: Path
+    config: dict
+    tensors: dict[str, np.ndarray]
+    prefixes: tuple[str, ...] = field(default=("", "bert.", "transformer.", "model."))
+
+    @property
+    def model_type(self) -> str:
+        return self.config["model_type"]
+
+    def get(self, name: str, dtype=np.float32) -> np.ndarray:
+        """A tensor by its name without the model prefix (``bert.``, ``transformer.``);
+        LayerNorm weight/bias also answer to the old gamma/beta names."""
+        aliases = [name]
+        if name.endswith("LayerNorm.weight"):
+            aliases.append(name[: -len("weight")] + "gamma")
+        if name.endswith("LayerNorm.bias"):
+            aliases.append(name[: -len("bias")] + "beta")
+        for alias in aliases:
+            for prefix in self.prefixes:
+                if prefix + alias in self.tensors:
+                    return np.asarray(self.tensors[prefix + alias], dtype=dtype)
+        raise AttnError(f"{self.folder}: missing tensor {name!r} in model.safetensors")
+
+    def cfg(self, *keys: str, default=None):
+        for k in keys:
+            if k in self.config:
+                return self.config[k]
+        if default is not None:
+            return default
+        raise AttnError(f"{self.folder}/config.json: missing {keys[0]!r}")
+
+
+def load(folder: str | Path) -> Checkpoint:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise AttnError(f"{folder}: not a folder (a checkpoint folder holds config.json, model.safetensors, "
+                        "tokenizer.json)")
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):
+        if not (folder / name).is_file():
+            raise AttnError(f"{folder}: missing {name}")
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise AttnError(f"{folder}/config.json: not valid JSON ({exc})") from None
+    kind = config.get("model_type")
+    if kind not in SUPPORTED:
+        raise AttnError(f"{folder}/config.json: model_type {kind!r} is not supported (attncli reads "
+                        f"{', '.join(SUPPORTED)})")
+    return Checkpoint(folder, config, read_safetensors(folder / "model.safetensors"))

@@ -1,0 +1,228 @@
+"""The forward pass of BERT-family encoders and GPT-2 decoders in numpy, vectorised
+over heads, keeping every layer's attention in the notes' layout.
+
+HF libraries hold attention as P[h, query, key]; the notes write A'[i, j] with keys i
+down the rows and queries j across the columns, so A' = Pᵀ per head (each column of
+A' sums to 1).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from ..errors import AttnError
+from ..tokenize import Tokens, tokenize
+from .checkpoint import Checkpoint, load
+
+
+def layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
+    mu = x.mean(axis=-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + eps) * w + b
+
+
+_erf64 = np.frompyfunc(math.erf, 1, 1)
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """math.erf for float64 (exact); Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7,
+    below float32's resolution) for float32."""
+    if x.dtype == np.float64:
+        return _erf64(x).astype(np.float64)
+    s = np.sign(x)
+    a = np.abs(x)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    return (s * (1.0 - poly * np.exp(-a * a))).astype(x.dtype)
+
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0).astype(x.dtype)))
+
+
+def gelu_tanh(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3)))
+
+
+ACTIVATIONS = {
+    "gelu": gelu, "gelu_new": gelu_tanh, "gelu_pytorch_tanh": gelu_tanh, "gelu_fast": gelu_tanh,
+    "relu": lambda x: np.maximum(x, 0), "silu": lambda x: x / (1 + np.exp(-x)),
+    "swish": lambda x: x / (1 + np.exp(-x)),
+}
+
+
+def activation(ck: Checkpoint, *keys: str):
+    name = ck.cfg(*keys, default="gelu")
+    if name not in ACTIVATIONS:
+        raise AttnError(f"{ck.folder}/config.json: activation {name!r} is not supported")
+    return ACTIVATIONS[name]
+
+
+def attention(q: np.ndarray, k: np.ndarray, scale: float, causal: bool):
+    """q, k: H×n×d. Returns the scores and weights in the notes' layout (H×key×query)."""
+    S = q @ k.transpose(0, 2, 1) * scale  # H × query × key (the libraries' layout)
+    if causal:
+        n = S.shape[-1]
+        S = np.where(np.tril(np.ones((n, n), dtype=bool)), S, -np.inf)  # key ≤ query
+    top = S.max(axis=-1, keepdims=True)
+    P = np.exp(S - top)
+    P /= P.sum(axis=-1, keepdims=True)
+    return S.transpose(0, 2, 1), P  # A in the notes' layout; P still [query, key] for the values
+
+
+def heads(x: np.ndarray, H: int) -> np.ndarray:
+    n, r = x.shape
+    return x.reshape(n, H, r // H).transpose(1, 0, 2)  # H × n × d
+
+
+def merge(ctx: np.ndarray) -> np.ndarray:
+    H, n, d = ctx.shape
+    return ctx.transpose(1, 0, 2).reshape(n, H * d)
+
+
+@dataclass
+class ModelResult:
+    text: str
+    tokens: Tokens
+    model_type: str
+    folder: str
+    dims: dict  # r, q, v, heads, layers, n
+    I: np.ndarray  # r×n, the input of the first block
+    O: np.ndarray  # r×n, the output of the last block computed
+    A: np.ndarray  # L×H×n×n scores, notes' layout (masked: -inf)
+    A_prime: np.ndarray  # L×H×n×n weights, notes' layout: each column sums to 1
+
+    @property
+    def n(self) -> int:
+        return len(self.tokens)
+
+
+def _bert(ck: Checkpoint, ids: list[int], dtype, last: int):
+    H, r = ck.cfg("num_attention_heads"), ck.cfg("hidden_size")
+    eps = float(ck.cfg("layer_norm_eps", default=1e-12))
+    act = activation(ck, "hidden_act")
+    n = len(ids)
+    limit = ck.cfg("max_position_embeddings", default=512)
+    if n > limit:
+        raise AttnError(f"the text has {n} tokens; {ck.folder} takes at most {limit} (max_position_embeddings)")
+    word = ck.get("embeddings.word_embeddings.weight", dtype)
+    x = word[np.array(ids)] + ck.get("embeddings.position_embeddings.weight", dtype)[:n]
+    try:
+        x = x + ck.get("embeddings.token_type_embeddings.weight", dtype)[0]
+    except AttnError:
+        pass  # some encoders have no token types
+    x = layer_norm(x, ck.get("embeddings.LayerNorm.weight", dtype), ck.get("embeddings.LayerNorm.bias", dtype), eps)
+    I = x
+    scale = np.asarray(1.0 / math.sqrt(r // H), dtype)
+    As, Ps = [], []
+    for layer in range(last):
+        p = f"encoder.layer.{layer}."
+        lin = lambda name, v: v @ ck.get(p + name + ".weight", dtype).T + ck.get(p + name + ".bias", dtype)  # noqa
+        q, k, v = (heads(lin(f"attention.self.{m}", x), H) for m in ("query", "key", "value"))
+        A, P = attention(q, k, scale, causal=False)
+        As.append(A)
+        Ps.append(P.transpose(0, 2, 1))
+        x = layer_norm(lin("attention.output.dense", merge(P @ v)) + x, ck.get(p + "attention.output.LayerNorm.weight", dtype),
+                       ck.get(p + "attention.output.LayerNorm.bias", dtype), eps)
+        x = layer_norm(lin("output.dense", act(lin("intermediate.dense", x))) + x,
+                       ck.get(p + "output.LayerNorm.weight", dtype), ck.get(p + "output.LayerNorm.bias", dtype), eps)
+    return I, x, As, Ps
+
+
+def _gpt2(ck: Checkpoint, ids: list[int], dtype, last: int):
+    H, r = ck.cfg("n_head", "num_attention_heads"), ck.cfg("n_embd", "hidden_size")
+    eps = float(ck.cfg("layer_norm_epsilon", default=1e-5))
+    act = activation(ck, "activation_function")
+    n = len(ids)
+    limit = ck.cfg("n_positions", "max_position_embeddings", default=1024)
+    if n > limit:
+        raise AttnError(f"the text has {n} tokens; {ck.folder} takes at most {limit} (n_positions)")
+    x = ck.get("wte.weight", dtype)[np.array(ids)] + ck.get("wpe.weight", dtype)[:n]
+    I = x
+    scale_weights = ck.config.get("scale_attn_weights", True)
+    by_layer = ck.config.get("scale_attn_by_inverse_layer_idx", False)
+    As, Ps = [], []
+    for layer in range(last):
+        p = f"h.{layer}."
+        conv = lambda name, v: v @ ck.get(p + name + ".weight", dtype) + ck.get(p + name + ".bias", dtype)  # noqa
+        ln = lambda name, v: layer_norm(v, ck.get(p + name + ".weight", dtype), ck.get(p + name + ".bias", dtype), eps)  # noqa
+        qkv = conv("attn.c_attn", ln("ln_1", x))  # Conv1D: x @ W, W is r × 3r
+        q, k, v = (heads(part, H) for part in np.split(qkv, 3, axis=-1))
+        scale = (1.0 / math.sqrt(r // H) if scale_weights else 1.0) / ((layer + 1) if by_layer else 1.0)
+        A, P = attention(q, k, np.asarray(scale, dtype), causal=True)
+        As.append(A)
+        Ps.append(P.transpose(0, 2, 1))
+        x = x + conv("attn.c_proj", merge(P @ v))
+        x = x + conv("mlp.c_proj", act(conv("mlp.c_fc", ln("ln_2", x))))
+    if last == ck.cfg("n_layer", "num_hidden_layers"):
+        x = layer_norm(x, ck.get("ln_f.weight", dtype), ck.get("ln_f.bias", dtype), eps)
+    return I, x, As, Ps
+
+
+FORWARD = {"bert": _bert, "gpt2": _gpt2}
+
+
+def n_layers(ck: Checkpoint) -> int:
+    return int(ck.cfg("num_hidden_layers", "n_layer"))
+
+
+def forward(ck: Checkpoint, tokens: Tokens, text: str = "", float64: bool = False,
+            last: Optional[int] = None) -> ModelResult:
+    """Run the first ``last`` blocks (all by default) on the tokens' ids."""
+    dtype = np.float64 if float64 else np.float32
+    L = n_layers(ck)
+    last = L if last is None else min(last, L)
+    ids = tokens.ids
+    if any(i is None for i in ids):
+        raise AttnError("a checkpoint needs token ids: the folder's tokenizer.json is used")
+    with np.errstate(over="ignore", under="ignore"):
+        I, x, As, Ps = FORWARD[ck.model_type](ck, ids, dtype, last)
+    H = As[0].shape[0] if As else int(ck.cfg("num_attention_heads", "n_head"))
+    r = I.shape[1]
+    dims = {"r": r, "q": r // H, "v": r // H, "heads": H, "layers": L, "n": len(ids)}
+    return ModelResult(text, tokens, ck.model_type, str(ck.folder), dims, I.T, x.T, np.stack(As), np.stack(Ps))
+
+
+def run_model(folder: str, text: str, special_tokens: bool = True, float64: bool = False,
+              last: Optional[int] = None, max_tokens: int = 512, checkpoint: Optional[Checkpoint] = None) -> ModelResult:
+    """Tokenise ``text`` with the folder's tokenizer.json and run the checkpoint."""
+    from ..pipeline import check_text
+
+    ck = checkpoint or load(folder)
+    if not text.strip():
+        check_text(text, max_tokens, Tokens([], []))
+    tokens = tokenize(text, str(ck.folder / "tokenizer.json"), special_tokens)
+    check_text(text, max_tokens, tokens)
+    vocab = ck.get("embeddings.word_embeddings.weight" if ck.model_type == "bert" else "wte.weight").shape[0]
+    bad = [i for i in tokens.ids if not 0 <= i < vocab]
+    if bad:
+        raise AttnError(f"{folder}: token id {bad[0]} is outside the embedding table ({vocab} rows)")
+    return forward(ck, tokens, text, float64, last)
+
+
+def rollout(A_prime: np.ndarray) -> np.ndarray:
+    """Attention rollout (Abnar & Zuidema 2020) in the notes' layout.
+
+    Per layer: heads averaged, the identity added for the residual path, each query's
+    weights (a column here) renormalised to sum to 1; then multiplied through the layers:
+    R_l = R_{l-1} Ã_l, so column j of R says how query j's output draws on each input token."""
+    L, H, n, _ = A_prime.shape
+    R = np.eye(n)
+    for layer in range(L):
+        At = A_prime[layer].astype(np.float64).mean(axis=0) + np.eye(n)
+        At /= At.sum(axis=0, keepdims=True)
+        R = R @ At
+    return R
+
+
+def hide(M: np.ndarray, keep: np.ndarray, renormalise: bool = True) -> np.ndarray:
+    """Drop the rows and columns of hidden tokens; renormalise each remaining column."""
+    out = M[np.ix_(keep, keep)]
+    if renormalise:
+        s = out.sum(axis=0, keepdims=True)
+        out = np.divide(out, s, out=np.zeros_like(out), where=s > 0)
+    return out
