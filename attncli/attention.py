@@ -67,9 +67,7 @@ def get_norm(name: str) -> Norm:
     try:
         return NORMS[name]
     except KeyError:
-        raise AttnError(
-            f"--norm: unknown normalisation {name!r} (choose {', '.join(NORMS)})"
-        ) from None
+        raise AttnError(f"--norm: unknown normalisation {name!r} (choose {', '.join(NORMS)})") from None
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,14 @@ def where(sentence: Sentence) -> str:
     return f"line {sentence.line} (sentence {sentence.index}): "
 
 
-def run_batch(sentences: Sequence[Sentence], work: Callable[[Sentence], None], *,
-              fail_fast: bool = False, progress: bool = True, quiet: bool = False) -> int:
+def run_batch(
+    sentences: Sequence[Sentence],
+    work: Callable[[Sentence], None],
+    *,
+    fail_fast: bool = False,
+    progress: bool = True,
+    quiet: bool = False,
+) -> int:
     """Call ``work`` for each sentence. A bad line (exit-2 error) in a batch is reported
     with its line number and the others still run; the result is 2 if any failed.
     Failures while working (exit 1) stop at once. Returns the exit code."""

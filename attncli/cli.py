@@ -37,41 +37,83 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """attncli: a command-line attention visualiser."""
 
 
 # ---- options shared by the commands (names are part of the product) ----
-TextArg = Annotated[Optional[str], typer.Argument(metavar="TEXT",
-    help="Sentence, or - for stdin (one sentence per non-empty line; several lines make a batch). "
-    "Left out: stdin when it is not a terminal.", show_default=False)]
-TokenizerOpt = Annotated[Optional[str], typer.Option("-t", "--tokenizer", metavar="SPEC",
-    help="whitespace (words and punctuation), bert, char, or a tokenizer.json / a folder holding one "
-    "[default: whitespace, or the tokenizer.json of a model folder given to --embeddings].", show_default=False)]
-SpecialOpt = Annotated[bool, typer.Option("--special/--no-special",
-    help="Keep the special tokens ([CLS], [SEP] …) a tokenizer.json adds.")]
-EmbeddingsOpt = Annotated[str, typer.Option("-e", "--embeddings", metavar="SPEC",
-    help="random, or word vectors: GloVe/word2vec text (.txt/.vec), word2vec .bin, .npy + vocab.txt, "
-    ".npz (vocab, vectors), .safetensors or a model folder.")]
-OovOpt = Annotated[str, typer.Option("--oov", metavar="random|zero|error",
-    help="What a token missing from loaded vectors gets.")]
+TextArg = Annotated[
+    Optional[str],
+    typer.Argument(
+        metavar="TEXT",
+        help="Sentence, or - for stdin (one sentence per non-empty line; several lines make a batch). "
+        "Left out: stdin when it is not a terminal.",
+        show_default=False,
+    ),
+]
+TokenizerOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "-t",
+        "--tokenizer",
+        metavar="SPEC",
+        help="whitespace (words and punctuation), bert, char, or a tokenizer.json / a folder holding one "
+        "[default: whitespace, or the tokenizer.json of a model folder given to --embeddings].",
+        show_default=False,
+    ),
+]
+SpecialOpt = Annotated[
+    bool, typer.Option("--special/--no-special", help="Keep the special tokens ([CLS], [SEP] …) a tokenizer.json adds.")
+]
+EmbeddingsOpt = Annotated[
+    str,
+    typer.Option(
+        "-e",
+        "--embeddings",
+        metavar="SPEC",
+        help="random, or word vectors: GloVe/word2vec text (.txt/.vec), word2vec .bin, .npy + vocab.txt, "
+        ".npz (vocab, vectors), .safetensors or a model folder.",
+    ),
+]
+OovOpt = Annotated[
+    str, typer.Option("--oov", metavar="random|zero|error", help="What a token missing from loaded vectors gets.")
+]
 DimOpt = Annotated[int, typer.Option("-r", "--dim", metavar="R", help="Embedding size r of random vectors.")]
-HeadsOpt = Annotated[Optional[int], typer.Option("-H", "--heads", metavar="H",
-    help="Number of heads [default: 1, or what --weights holds].", show_default=False)]
-QDimOpt = Annotated[Optional[int], typer.Option("--q-dim", metavar="Q",
-    help="Per-head query/key size q [default: r/H].", show_default=False)]
-VDimOpt = Annotated[Optional[int], typer.Option("--v-dim", metavar="V",
-    help="Per-head value size v [default: r/H].", show_default=False)]
-WeightsOpt = Annotated[Optional[Path], typer.Option("--weights", metavar="FILE.npz",
-    help="Your own Wq, Wk (H×q×r or q×r), Wv (H×v×r or v×r), optional Wo.", show_default=False)]
-NormOpt = Annotated[str, typer.Option("--norm", metavar="softmax|relu|sparsemax",
-    help="Column normalisation of A.")]
+HeadsOpt = Annotated[
+    Optional[int],
+    typer.Option(
+        "-H", "--heads", metavar="H", help="Number of heads [default: 1, or what --weights holds].", show_default=False
+    ),
+]
+QDimOpt = Annotated[
+    Optional[int],
+    typer.Option("--q-dim", metavar="Q", help="Per-head query/key size q [default: r/H].", show_default=False),
+]
+VDimOpt = Annotated[
+    Optional[int],
+    typer.Option("--v-dim", metavar="V", help="Per-head value size v [default: r/H].", show_default=False),
+]
+WeightsOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--weights",
+        metavar="FILE.npz",
+        help="Your own Wq, Wk (H×q×r or q×r), Wv (H×v×r or v×r), optional Wo.",
+        show_default=False,
+    ),
+]
+NormOpt = Annotated[str, typer.Option("--norm", metavar="softmax|relu|sparsemax", help="Column normalisation of A.")]
 TempOpt = Annotated[float, typer.Option("--temperature", metavar="T", help="Softmax temperature: A' = softmax(A/T).")]
-ScaleOpt = Annotated[bool, typer.Option("--scale/--no-scale", help="Divide A by √q (--no-scale: the notes' plain dot product).")]
+ScaleOpt = Annotated[
+    bool, typer.Option("--scale/--no-scale", help="Divide A by √q (--no-scale: the notes' plain dot product).")
+]
 CausalOpt = Annotated[bool, typer.Option("--causal", help="Mask future keys: query j sees keys i ≤ j.")]
-PositionsOpt = Annotated[str, typer.Option("--positions", metavar="none|sinusoidal", help="Add positional encodings to I.")]
+PositionsOpt = Annotated[
+    str, typer.Option("--positions", metavar="none|sinusoidal", help="Add positional encodings to I.")
+]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seeds every random vector and weight.")]
 MaxTokensOpt = Annotated[int, typer.Option("--max-tokens", metavar="N", help="Refuse longer input.")]
 EncodingOpt = Annotated[str, typer.Option("--encoding", help="Encoding of stdin.")]
@@ -79,29 +121,60 @@ OutOpt = Annotated[Path, typer.Option("-o", "--out", metavar="DIR", help="Folder
 PlotOpt = Annotated[bool, typer.Option("--plot/--no-plot", help="Write heatmaps.")]
 FormatOpt = Annotated[str, typer.Option("--image-format", metavar="png|svg|pdf", help="Figure format.")]
 DpiOpt = Annotated[int, typer.Option("--dpi", help="Figure resolution (dots per inch).")]
-CmapOpt = Annotated[Optional[str], typer.Option("--cmap", metavar="NAME",
-    help="Matplotlib colour map [default: viridis, or RdBu_r for signed values].", show_default=False)]
+CmapOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--cmap",
+        metavar="NAME",
+        help="Matplotlib colour map [default: viridis, or RdBu_r for signed values].",
+        show_default=False,
+    ),
+]
 ThemeOpt = Annotated[str, typer.Option("--theme", metavar="light|dark", help="Figure colours.")]
 TransparentOpt = Annotated[bool, typer.Option("--transparent", help="Transparent figure background.")]
-AnnotateOpt = Annotated[Optional[bool], typer.Option("--annotate/--no-annotate",
-    help="Numbers in the cells [default: when they are big enough to read].", show_default=False)]
+AnnotateOpt = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--annotate/--no-annotate",
+        help="Numbers in the cells [default: when they are big enough to read].",
+        show_default=False,
+    ),
+]
 GridOpt = Annotated[bool, typer.Option("--grid/--no-grid", help="Also draw all heads in one figure, heads.<format>.")]
-TransposeOpt = Annotated[bool, typer.Option("--transpose",
-    help="Heatmaps only: rows = queries (the [query, key] layout of most libraries).")]
-FigsizeOpt = Annotated[Optional[str], typer.Option("--figsize", metavar="W,H", help="Figure size in inches.", show_default=False)]
+TransposeOpt = Annotated[
+    bool, typer.Option("--transpose", help="Heatmaps only: rows = queries (the [query, key] layout of most libraries).")
+]
+FigsizeOpt = Annotated[
+    Optional[str], typer.Option("--figsize", metavar="W,H", help="Figure size in inches.", show_default=False)
+]
 TitleOpt = Annotated[Optional[str], typer.Option("--title", help="Figure title.", show_default=False)]
-FontSizeOpt = Annotated[Optional[float], typer.Option("--font-size", help="Base font size in points.", show_default=False)]
+FontSizeOpt = Annotated[
+    Optional[float], typer.Option("--font-size", help="Base font size in points.", show_default=False)
+]
 VminOpt = Annotated[Optional[float], typer.Option("--vmin", help="Lower colour limit.", show_default=False)]
 VmaxOpt = Annotated[Optional[float], typer.Option("--vmax", help="Upper colour limit.", show_default=False)]
-SharedOpt = Annotated[Optional[bool], typer.Option("--shared-scale/--per-head-scale",
-    help="One colour scale for every head [default: shared for softmax and sparsemax].", show_default=False)]
+SharedOpt = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--shared-scale/--per-head-scale",
+        help="One colour scale for every head [default: shared for softmax and sparsemax].",
+        show_default=False,
+    ),
+]
 MatrixOpt = Annotated[str, typer.Option("--matrix", metavar="A|A_prime", help="Draw the scores A or the weights A'.")]
 MeanOpt = Annotated[bool, typer.Option("--mean-heads", help="Also draw (and report) the mean of A' over heads.")]
 ValuesOpt = Annotated[bool, typer.Option("--values", help="Also print every matrix's numbers.")]
 PrecisionOpt = Annotated[int, typer.Option("--precision", help="Decimals shown in tables.")]
 PreviewOpt = Annotated[bool, typer.Option("--preview", help="Draw the heatmaps in the terminal too.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per sentence on stdout (JSON Lines for a batch), nothing else.")]
-NpzOpt = Annotated[Optional[Path], typer.Option("--npz", metavar="FILE", help="Save every matrix (FILE_s{k}.npz per line in a batch).", show_default=False)]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="One JSON object per sentence on stdout (JSON Lines for a batch), nothing else.")
+]
+NpzOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--npz", metavar="FILE", help="Save every matrix (FILE_s{k}.npz per line in a batch).", show_default=False
+    ),
+]
 QuietOpt = Annotated[bool, typer.Option("-q", "--quiet", help="No tables; stdout carries only the paths written.")]
 FailFastOpt = Annotated[bool, typer.Option("--fail-fast", help="In a batch, stop at the first bad line.")]
 
@@ -116,35 +189,104 @@ def _figsize(value: Optional[str]) -> Optional[tuple[float, float]]:
     return (w, h)
 
 
-def _style(image_format, dpi, cmap, theme, transparent, annotate, grid, transpose, figsize, title,
-           font_size, vmin, vmax, shared_scale):
+def _style(
+    image_format,
+    dpi,
+    cmap,
+    theme,
+    transparent,
+    annotate,
+    grid,
+    transpose,
+    figsize,
+    title,
+    font_size,
+    vmin,
+    vmax,
+    shared_scale,
+):
     from .plot import Style
 
-    style = Style(image_format=image_format.lower(), dpi=dpi, cmap=cmap, theme=theme,
-                  transparent=transparent, annotate=annotate, grid=grid, transpose=transpose,
-                  figsize=_figsize(figsize), title=title, font_size=font_size, vmin=vmin,
-                  vmax=vmax, shared_scale=shared_scale)
+    style = Style(
+        image_format=image_format.lower(),
+        dpi=dpi,
+        cmap=cmap,
+        theme=theme,
+        transparent=transparent,
+        annotate=annotate,
+        grid=grid,
+        transpose=transpose,
+        figsize=_figsize(figsize),
+        title=title,
+        font_size=font_size,
+        vmin=vmin,
+        vmax=vmax,
+        shared_scale=shared_scale,
+    )
     style.check()
     return style
 
 
-def _settings(tokenizer, special, embeddings, oov, dim, heads, q_dim, v_dim, weights, norm, temperature,
-              scale, causal, positions, seed, max_tokens, encoding):
+def _settings(
+    tokenizer,
+    special,
+    embeddings,
+    oov,
+    dim,
+    heads,
+    q_dim,
+    v_dim,
+    weights,
+    norm,
+    temperature,
+    scale,
+    causal,
+    positions,
+    seed,
+    max_tokens,
+    encoding,
+):
     from .pipeline import Settings
 
     settings = Settings(
-        tokenizer=tokenizer, special_tokens=special, embeddings=embeddings, oov=oov, dim=dim,
-        heads=heads, q_dim=q_dim, v_dim=v_dim, weights=str(weights) if weights else None, norm=norm,
-        temperature=temperature, scale=scale, causal=causal, positions=positions, seed=seed,
-        max_tokens=max_tokens, encoding=encoding)
+        tokenizer=tokenizer,
+        special_tokens=special,
+        embeddings=embeddings,
+        oov=oov,
+        dim=dim,
+        heads=heads,
+        q_dim=q_dim,
+        v_dim=v_dim,
+        weights=str(weights) if weights else None,
+        norm=norm,
+        temperature=temperature,
+        scale=scale,
+        causal=causal,
+        positions=positions,
+        seed=seed,
+        max_tokens=max_tokens,
+        encoding=encoding,
+    )
     settings.check()
     return settings
 
 
-def _out_console():
-    from rich.console import Console
+class _LazyConsole:
+    """Rich's console for stdout, imported on first use: --json and --quiet never pay for it."""
 
-    return Console(highlight=False, soft_wrap=False)
+    def __init__(self) -> None:
+        self._console = None
+
+    def __getattr__(self, name: str):
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(highlight=False, soft_wrap=False)
+        return getattr(self._console, name)
+
+
+def _out_console():
+    return _LazyConsole()
 
 
 def _err_console():
@@ -168,8 +310,14 @@ class FileProgress:
             from rich.console import Console
             from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-            self.bar = Progress("reading vectors", BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-                                console=Console(stderr=True), transient=True)
+            self.bar = Progress(
+                "reading vectors",
+                BarColumn(),
+                DownloadColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
             self.bar.start()
             self.task = self.bar.add_task("read", total=total)
         self.bar.update(self.task, completed=done)
@@ -258,12 +406,43 @@ def run(
     from .figures import MATRICES, run_figures
     from .inputs import read_sentences
 
-    settings = _settings(tokenizer, special, embeddings, oov, dim, heads, q_dim, v_dim, weights, norm,
-                         temperature, scale, causal, positions, seed, max_tokens, encoding)
+    settings = _settings(
+        tokenizer,
+        special,
+        embeddings,
+        oov,
+        dim,
+        heads,
+        q_dim,
+        v_dim,
+        weights,
+        norm,
+        temperature,
+        scale,
+        causal,
+        positions,
+        seed,
+        max_tokens,
+        encoding,
+    )
     if matrix not in MATRICES:
         raise AttnError(f"--matrix: unknown matrix {matrix!r} (choose A, A_prime)")
-    style = _style(image_format, dpi, cmap, theme, transparent, annotate, grid, transpose, figsize,
-                   title, font_size, vmin, vmax, shared_scale)
+    style = _style(
+        image_format,
+        dpi,
+        cmap,
+        theme,
+        transparent,
+        annotate,
+        grid,
+        transpose,
+        figsize,
+        title,
+        font_size,
+        vmin,
+        vmax,
+        shared_scale,
+    )
     sentences = read_sentences(text, encoding)
     console = _out_console()
     progress = FileProgress(quiet)
@@ -283,7 +462,8 @@ def run(
             path = npz_path(npz, sentence.index)
             save_npz(path, arrays(result))
             files.append(str(path))
-        from .stats import head_stats, mean_heads as mean_of
+        from .stats import head_stats
+        from .stats import mean_heads as mean_of
 
         extra["stats"] = head_stats(result)
         if mean_heads:
@@ -309,8 +489,7 @@ def run(
             for f in files:
                 console.print(Text(f"wrote {f}"))
 
-    code = run_batch(sentences, work, fail_fast=fail_fast, progress=not quiet,
-                     quiet=quiet)
+    code = run_batch(sentences, work, fail_fast=fail_fast, progress=not quiet, quiet=quiet)
     if code:
         raise typer.Exit(code)
 
@@ -318,8 +497,9 @@ def run(
 @app.command()
 def explain(
     text: TextArg = None,
-    query: Annotated[int, typer.Option("--query", "-j", metavar="J",
-        help="The query token j to follow, counted from 1.")] = 1,
+    query: Annotated[
+        int, typer.Option("--query", "-j", metavar="J", help="The query token j to follow, counted from 1.")
+    ] = 1,
     head: Annotated[int, typer.Option("--head", metavar="H", help="Which head, counted from 1.")] = 1,
     tokenizer: TokenizerOpt = None,
     special: SpecialOpt = True,
@@ -350,12 +530,30 @@ def explain(
     """
     from . import pipeline
     from .batch import run_batch
-    from .explain import as_json, explain as explain_query
+    from .explain import as_json
+    from .explain import explain as explain_query
     from .export import dumps
     from .inputs import read_sentences
 
-    settings = _settings(tokenizer, special, embeddings, oov, dim, heads, q_dim, v_dim, weights, norm,
-                         temperature, scale, causal, positions, seed, max_tokens, encoding)
+    settings = _settings(
+        tokenizer,
+        special,
+        embeddings,
+        oov,
+        dim,
+        heads,
+        q_dim,
+        v_dim,
+        weights,
+        norm,
+        temperature,
+        scale,
+        causal,
+        positions,
+        seed,
+        max_tokens,
+        encoding,
+    )
     if precision < 0 or precision > 12:
         raise AttnError(f"--precision must be between 0 and 12, not {precision}")
     sentences = read_sentences(text, encoding)
@@ -382,19 +580,46 @@ def explain(
 
 @app.command()
 def model(
-    folder: Annotated[Path, typer.Argument(metavar="DIR", show_default=False,
-        help="A checkpoint folder: config.json, model.safetensors, tokenizer.json (BERT family or GPT-2).")],
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            metavar="DIR",
+            show_default=False,
+            help="A checkpoint folder: config.json, model.safetensors, tokenizer.json (BERT family or GPT-2).",
+        ),
+    ],
     text: TextArg = None,
-    layer: Annotated[Optional[str], typer.Option("--layer", metavar="L",
-        help="Layers to show, counted from 1: 3, 1,4 or 2-5 [default: all].", show_default=False)] = None,
-    head: Annotated[Optional[str], typer.Option("--head", metavar="H",
-        help="Heads to show, counted from 1: 3, 1,4 or 2-5 [default: all].", show_default=False)] = None,
-    rollout: Annotated[bool, typer.Option("--rollout",
-        help="Also attention rollout (Abnar & Zuidema 2020) through the layers.")] = False,
-    mean_heads: Annotated[bool, typer.Option("--mean-heads", help="Also the mean of A' over heads, per layer.")] = False,
-    hide_special: Annotated[bool, typer.Option("--hide-special",
-        help="Leave [CLS], [SEP] and the like out of figures (columns renormalised).")] = False,
-    float64: Annotated[bool, typer.Option("--float64", help="Compute in float64 (for checking); float32 by default.")] = False,
+    layer: Annotated[
+        Optional[str],
+        typer.Option(
+            "--layer",
+            metavar="L",
+            help="Layers to show, counted from 1: 3, 1,4 or 2-5 [default: all].",
+            show_default=False,
+        ),
+    ] = None,
+    head: Annotated[
+        Optional[str],
+        typer.Option(
+            "--head",
+            metavar="H",
+            help="Heads to show, counted from 1: 3, 1,4 or 2-5 [default: all].",
+            show_default=False,
+        ),
+    ] = None,
+    rollout: Annotated[
+        bool, typer.Option("--rollout", help="Also attention rollout (Abnar & Zuidema 2020) through the layers.")
+    ] = False,
+    mean_heads: Annotated[
+        bool, typer.Option("--mean-heads", help="Also the mean of A' over heads, per layer.")
+    ] = False,
+    hide_special: Annotated[
+        bool,
+        typer.Option("--hide-special", help="Leave [CLS], [SEP] and the like out of figures (columns renormalised)."),
+    ] = False,
+    float64: Annotated[
+        bool, typer.Option("--float64", help="Compute in float64 (for checking); float32 by default.")
+    ] = False,
     special: SpecialOpt = True,
     max_tokens: MaxTokensOpt = 512,
     encoding: EncodingOpt = "utf-8",
@@ -406,7 +631,9 @@ def model(
     theme: ThemeOpt = "light",
     transparent: TransparentOpt = False,
     annotate: AnnotateOpt = None,
-    grid: Annotated[bool, typer.Option("--grid/--no-grid", help="Also draw the layers × heads overview, model.<format>.")] = True,
+    grid: Annotated[
+        bool, typer.Option("--grid/--no-grid", help="Also draw the layers × heads overview, model.<format>.")
+    ] = True,
     transpose: TransposeOpt = False,
     figsize: FigsizeOpt = None,
     title: TitleOpt = None,
@@ -435,8 +662,22 @@ def model(
     from .modelview import View, arrays, figures, parse_indices, print_model
     from .modelview import to_json as model_json
 
-    style = _style(image_format, dpi, cmap, theme, transparent, annotate, grid, transpose, figsize,
-                   title, font_size, vmin, vmax, shared_scale)
+    style = _style(
+        image_format,
+        dpi,
+        cmap,
+        theme,
+        transparent,
+        annotate,
+        grid,
+        transpose,
+        figsize,
+        title,
+        font_size,
+        vmin,
+        vmax,
+        shared_scale,
+    )
     if max_tokens < 1:
         raise AttnError(f"--max-tokens must be a positive whole number, not {max_tokens}")
     ck = load(folder)
@@ -448,8 +689,9 @@ def model(
     console = _out_console()
 
     def work(sentence) -> None:
-        result = run_model(str(folder), sentence.text, special, float64, None if rollout else max(layers),
-                           max_tokens, ck)
+        result = run_model(
+            str(folder), sentence.text, special, float64, None if rollout else max(layers), max_tokens, ck
+        )
         view = View(result, layers, heads, hide_special, rollout, mean_heads)
         files: list[str] = []
         if plot:
@@ -473,8 +715,11 @@ def model(
             if preview:
                 from .preview import preview_matrices
 
-                mats = [(f"layer {l}, head {h}: A′{view.note()}", view.shown(view.A_prime(l, h)))
-                        for l in layers for h in heads]
+                mats = [
+                    (f"layer {l}, head {h}: A′{view.note()}", view.shown(view.A_prime(l, h)))
+                    for l in layers
+                    for h in heads
+                ]
                 preview_matrices(console, mats, view.tokens, style.transpose, style.cmap)
             for f in files:
                 console.print(Text(f"wrote {f}"))
@@ -511,8 +756,14 @@ def tokens(
             raise AttnError("the text is empty")
         toks = tokenize(sentence.text, tokenizer or "whitespace", special)
         if json:
-            obj = {"text": sentence.text, "tokens": toks.tokens, "ids": toks.ids,
-                   "offsets": [list(o) for o in toks.offsets], "special": toks.special, "n": len(toks)}
+            obj = {
+                "text": sentence.text,
+                "tokens": toks.tokens,
+                "ids": toks.ids,
+                "offsets": [list(o) for o in toks.offsets],
+                "special": toks.special,
+                "n": len(toks),
+            }
             if sentence.index is not None:
                 obj["line"] = sentence.line
             emit_line(dumps(obj))
@@ -520,10 +771,15 @@ def tokens(
         from rich.table import Table
         from rich.text import Text
 
-        table = Table(title=Text(f"{len(toks)} tokens of {sentence.text!r}"), title_justify="left",
-                      header_style="bold")
-        for col, just in (("#", "right"), ("token", "left"), ("id", "right"), ("start", "right"),
-                          ("end", "right"), ("special", "center")):
+        table = Table(title=Text(f"{len(toks)} tokens of {sentence.text!r}"), title_justify="left", header_style="bold")
+        for col, just in (
+            ("#", "right"),
+            ("token", "left"),
+            ("id", "right"),
+            ("start", "right"),
+            ("end", "right"),
+            ("special", "center"),
+        ):
             table.add_column(col, justify=just)
         for k, (t, i, (s, e), sp) in enumerate(zip(toks.tokens, toks.ids, toks.offsets, toks.special), 1):
             table.add_row(str(k), Text(t), "—" if i is None else str(i), str(s), str(e), "yes" if sp else "")

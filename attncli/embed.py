@@ -46,9 +46,7 @@ def sinusoidal(r: int, n: int) -> np.ndarray:
     return P
 
 
-def random_weights(
-    r: int, heads: int, q: int, v: int, seed: int
-) -> dict[str, Optional[np.ndarray]]:
+def random_weights(r: int, heads: int, q: int, v: int, seed: int) -> dict[str, Optional[np.ndarray]]:
     """W^q, W^k (H×q×r), W^v (H×v×r) and, for H > 1, W^o (r×H·v), from the seed.
 
     Entries are N(0, 1/r) (and N(0, 1/(H·v)) for W^o) so that scores stay of order 1.

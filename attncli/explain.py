@@ -62,8 +62,11 @@ def explain(result: Result, query: int = 1, head: int = 1) -> Explanation:
     b_j = sum(alpha_prime[i] * v[i] for i in range(n))
     M = result.heads[h]
     finite = np.isfinite(alpha)
-    diffs = [np.abs(alpha[finite] - M.A[finite, j]).max(initial=0.0),
-             np.abs(alpha_prime - M.A_prime[:, j]).max(), np.abs(b_j - M.O[:, j]).max()]
+    diffs = [
+        np.abs(alpha[finite] - M.A[finite, j]).max(initial=0.0),
+        np.abs(alpha_prime - M.A_prime[:, j]).max(),
+        np.abs(b_j - M.O[:, j]).max(),
+    ]
     return Explanation(result, head, query, q_j, k, v, alpha, alpha_prime, b_j, float(max(diffs)))
 
 
@@ -71,9 +74,16 @@ def as_json(e: Explanation) -> dict:
     from .export import nested
 
     return {
-        "text": e.result.text, "tokens": e.result.tokens.tokens, "query": e.query, "head": e.head,
-        "q_j": e.q_j.tolist(), "k": [x.tolist() for x in e.k], "v": [x.tolist() for x in e.v],
-        "alpha": nested(e.alpha), "alpha_prime": e.alpha_prime.tolist(), "b_j": e.b_j.tolist(),
+        "text": e.result.text,
+        "tokens": e.result.tokens.tokens,
+        "query": e.query,
+        "head": e.head,
+        "q_j": e.q_j.tolist(),
+        "k": [x.tolist() for x in e.k],
+        "v": [x.tolist() for x in e.v],
+        "alpha": nested(e.alpha),
+        "alpha_prime": e.alpha_prime.tolist(),
+        "b_j": e.b_j.tolist(),
         "O_column": e.result.heads[e.head - 1].O[:, e.query - 1].tolist(),
         "max_difference": e.max_difference,
     }

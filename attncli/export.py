@@ -15,9 +15,21 @@ from .pipeline import Result
 from .trace import trace
 
 
+def float32_digits(M: np.ndarray) -> np.ndarray:
+    """float32 values as the float64 nearest to their 9-significant-digit decimal: the
+    same float32 back, without the spurious digits of the float64 widening (JSON stays
+    ~40% smaller and faster to write)."""
+    x = M.astype(np.float64)
+    finite = np.isfinite(x) & (x != 0)
+    exp = np.floor(np.log10(np.abs(x, where=finite, out=np.ones_like(x)), where=finite, out=np.zeros_like(x)))
+    scale = 10.0 ** (8 - exp)
+    return np.where(finite, np.round(x * scale) / scale, x)
+
+
 def nested(M: np.ndarray) -> list:
     """A matrix as nested lists; masked (±inf) and NaN entries become null."""
-    out = M.tolist()
+    M = np.asarray(M)
+    out = (float32_digits(M) if M.dtype == np.float32 else M).tolist()
     if np.all(np.isfinite(M)):
         return out
 
@@ -39,8 +51,7 @@ def to_json(result: Result, files: list[str], extra: Optional[dict] = None) -> d
         "dims": {"r": d["r"], "q": d["q"], "v": d["v"], "heads": d["heads"]},
         "trace": [s.as_dict() for s in trace(result)],
         "heads": [
-            {"head": h + 1, "A": nested(head.A), "A_prime": nested(head.A_prime)}
-            for h, head in enumerate(result.heads)
+            {"head": h + 1, "A": nested(head.A), "A_prime": nested(head.A_prime)} for h, head in enumerate(result.heads)
         ],
         "O": nested(result.O),
         "files": list(files),
@@ -62,7 +73,9 @@ def arrays(result: Result) -> dict[str, np.ndarray]:
     out = {
         "tokens": np.array(result.tokens.tokens, dtype=str),
         "I": result.I,
-        "Wq": W["Wq"], "Wk": W["Wk"], "Wv": W["Wv"],
+        "Wq": W["Wq"],
+        "Wk": W["Wk"],
+        "Wv": W["Wv"],
         "Q": np.stack([h.Q for h in heads]),
         "K": np.stack([h.K for h in heads]),
         "V": np.stack([h.V for h in heads]),

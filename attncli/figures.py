@@ -21,7 +21,7 @@ def formula(result: Result, matrix: str) -> str:
         scores += ", causal"
     if matrix == "A":
         return f"A = {scores}"
-    temp = f"/T" if s.temperature != 1.0 else ""
+    temp = "/T" if s.temperature != 1.0 else ""
     return f"A′ = {s.norm}({scores}{temp})"
 
 
@@ -34,21 +34,32 @@ def cbar_label(matrix: str) -> str:
     return "A′[i, j]" if matrix == "A_prime" else "A[i, j]  (score)"
 
 
-def run_figures(result: Result, out: str | Path, style: Style, matrix: str = "A_prime",
-                sentence: Optional[int] = None, mean_heads: bool = False,
-                on_file: Optional[Callable[[Path], None]] = None) -> list[Path]:
+def run_figures(
+    result: Result,
+    out: str | Path,
+    style: Style,
+    matrix: str = "A_prime",
+    sentence: Optional[int] = None,
+    mean_heads: bool = False,
+    on_file: Optional[Callable[[Path], None]] = None,
+) -> list[Path]:
     """One heatmap per head (and ``heads.<fmt>`` for several), plus the mean over heads."""
     out = ensure_dir(out)
     what = formula(result, matrix)
-    panels = [Panel(getattr(h, matrix), f"head {k + 1}: {what}", f"head_{k + 1}", f"head {k + 1}")
-              for k, h in enumerate(result.heads)]
-    kwargs = dict(bounded=bounded(result, matrix), cbar_label=cbar_label(matrix), sentence=sentence,
-                  on_file=on_file)
-    files = render(panels, result.tokens.tokens, out, style, grid_title=f"{len(panels)} heads: {what}",
-                   **kwargs)
+    panels = [
+        Panel(getattr(h, matrix), f"head {k + 1}: {what}", f"head_{k + 1}", f"head {k + 1}")
+        for k, h in enumerate(result.heads)
+    ]
+    kwargs = dict(bounded=bounded(result, matrix), cbar_label=cbar_label(matrix), sentence=sentence, on_file=on_file)
+    files = render(panels, result.tokens.tokens, out, style, grid_title=f"{len(panels)} heads: {what}", **kwargs)
     if mean_heads:
         mean = np.mean([p.matrix for p in panels], axis=0)
         single = Style(**{**style.__dict__, "grid": False})
-        files += render([Panel(mean, f"mean of {len(panels)} heads: {what}", "mean_heads")],
-                        result.tokens.tokens, out, single, **kwargs)
+        files += render(
+            [Panel(mean, f"mean of {len(panels)} heads: {what}", "mean_heads")],
+            result.tokens.tokens,
+            out,
+            single,
+            **kwargs,
+        )
     return files

@@ -37,8 +37,7 @@ def decode_lines(data: bytes, encoding: str, source: str = "stdin") -> list[str]
     return out
 
 
-def read_sentences(text: Optional[str], encoding: str = "utf-8",
-                   stdin: Optional[BinaryIO] = None) -> list[Sentence]:
+def read_sentences(text: Optional[str], encoding: str = "utf-8", stdin: Optional[BinaryIO] = None) -> list[Sentence]:
     """TEXT itself, or (TEXT is ``-`` or absent while stdin is not a terminal) one
     sentence per non-empty line of stdin. Several lines make a batch, numbered k = 1…
     among the non-empty lines; empty lines are skipped."""

@@ -79,14 +79,25 @@ class View:
 def to_json(view: View, files: list[str]) -> dict:
     r = view.result
     d = r.dims
-    layers = [{"layer": l, "heads": [{"head": h, "A": nested(view.A(l, h)), "A_prime": nested(view.A_prime(l, h))}
-                                     for h in view.heads]} for l in view.layers]
+    layers = [
+        {
+            "layer": l,
+            "heads": [
+                {"head": h, "A": nested(view.A(l, h)), "A_prime": nested(view.A_prime(l, h))} for h in view.heads
+            ],
+        }
+        for l in view.layers
+    ]
     obj = {
-        "text": r.text, "tokens": r.tokens.tokens, "ids": r.tokens.ids, "n": r.n, "model_type": r.model_type,
+        "text": r.text,
+        "tokens": r.tokens.tokens,
+        "ids": r.tokens.ids,
+        "n": r.n,
+        "model_type": r.model_type,
         "dims": {"r": d["r"], "q": d["q"], "v": d["v"], "heads": d["heads"], "layers": d["layers"]},
         "trace": trace(view),
-        "heads": [{"layer": entry["layer"], **h} for entry in layers for h in entry["heads"]],
-        "layers": layers,
+        "heads": [{"layer": entry["layer"], "head": h["head"]} for entry in layers for h in entry["heads"]],
+        "layers": layers,  # the matrices, once: heads lists which (layer, head) pairs they are
         "O": nested(r.O),
         "files": files,
     }
@@ -102,10 +113,14 @@ def arrays(view: View) -> dict[str, np.ndarray]:
     L = np.array(view.layers) - 1
     H = np.array(view.heads) - 1
     out = {
-        "tokens": np.array(r.tokens.tokens, dtype=str), "ids": np.array(r.tokens.ids),
-        "I": r.I, "O": r.O,
-        "A": r.A[np.ix_(L, H)], "A_prime": r.A_prime[np.ix_(L, H)],
-        "layers": np.array(view.layers), "heads": np.array(view.heads),
+        "tokens": np.array(r.tokens.tokens, dtype=str),
+        "ids": np.array(r.tokens.ids),
+        "I": r.I,
+        "O": r.O,
+        "A": r.A[np.ix_(L, H)],
+        "A_prime": r.A_prime[np.ix_(L, H)],
+        "layers": np.array(view.layers),
+        "heads": np.array(view.heads),
     }
     if view.want_mean:
         out["mean_heads"] = np.stack([view.mean(l) for l in view.layers])
@@ -117,10 +132,20 @@ def arrays(view: View) -> dict[str, np.ndarray]:
 def trace(view: View) -> list[dict]:
     d = view.result.dims
     r, q, v, n, H = d["r"], d["q"], d["v"], d["n"], d["heads"]
-    rows = [("I", (r, n), "r×n"), ("Wq", (q, r), "q×r"), ("Wk", (q, r), "q×r"), ("Wv", (v, r), "v×r"),
-            ("Q", (q, n), "q×n"), ("K", (q, n), "q×n"), ("V", (v, n), "v×n"), ("A", (n, n), "n×n"),
-            ("A_prime", (n, n), "n×n"), ("O_head", (v, n), "v×n"), ("Wo", (r, H * v), "r×H·v"),
-            ("O", (r, n), "r×n")]
+    rows = [
+        ("I", (r, n), "r×n"),
+        ("Wq", (q, r), "q×r"),
+        ("Wk", (q, r), "q×r"),
+        ("Wv", (v, r), "v×r"),
+        ("Q", (q, n), "q×n"),
+        ("K", (q, n), "q×n"),
+        ("V", (v, n), "v×n"),
+        ("A", (n, n), "n×n"),
+        ("A_prime", (n, n), "n×n"),
+        ("O_head", (v, n), "v×n"),
+        ("Wo", (r, H * v), "r×H·v"),
+        ("O", (r, n), "r×n"),
+    ]
     return [{"name": name, "shape": list(shape), "symbolic": sym} for name, shape, sym in rows]
 
 
@@ -135,8 +160,11 @@ def figures(view: View, out: Path, style, sentence: Optional[int] = None) -> lis
     out = ensure_dir(out)
     note = view.note()
     tokens = view.tokens
-    panels = [Panel(view.shown(view.A_prime(l, h)), f"layer {l}, head {h}: A′{note}", f"layer_{l}_head_{h}",
-                    f"head {h}") for l in view.layers for h in view.heads]
+    panels = [
+        Panel(view.shown(view.A_prime(l, h)), f"layer {l}, head {h}: A′{note}", f"layer_{l}_head_{h}", f"head {h}")
+        for l in view.layers
+        for h in view.heads
+    ]
     single = replace(style, grid=False)
     kw = dict(bounded=True, cbar_label="A′[i, j]", sentence=sentence)
     files = render(panels, tokens, out, single, **kw)
@@ -145,17 +173,38 @@ def figures(view: View, out: Path, style, sentence: Optional[int] = None) -> lis
         mats = [p.matrix.T if style.transpose else p.matrix for p in panels]
         titles = [f"head {h}" if k == 0 else "" for k in range(len(view.layers)) for h in view.heads]
         model = Path(view.result.folder).name
-        grid_figure(mats, titles, tokens, tokens, style, True, "A′[i, j]",
-                    style.title or f"{model}: attention of {len(view.layers)} layers × {len(view.heads)} heads{note}",
-                    path, ncols=len(view.heads), row_names=[f"layer {l}" for l in view.layers])
+        grid_figure(
+            mats,
+            titles,
+            tokens,
+            tokens,
+            style,
+            True,
+            "A′[i, j]",
+            style.title or f"{model}: attention of {len(view.layers)} layers × {len(view.heads)} heads{note}",
+            path,
+            ncols=len(view.heads),
+            row_names=[f"layer {l}" for l in view.layers],
+        )
         files.append(path)
     extra = []
     if view.want_mean:
-        extra += [Panel(view.shown(view.mean(l)), f"layer {l}: mean of {view.result.dims['heads']} heads{note}",
-                        f"layer_{l}_mean") for l in view.layers]
+        extra += [
+            Panel(
+                view.shown(view.mean(l)),
+                f"layer {l}: mean of {view.result.dims['heads']} heads{note}",
+                f"layer_{l}_mean",
+            )
+            for l in view.layers
+        ]
     if view.want_rollout:
-        extra.append(Panel(view.shown(view.rollout()), f"attention rollout over {view.result.A_prime.shape[0]} "
-                           f"layers{note}", "rollout"))
+        extra.append(
+            Panel(
+                view.shown(view.rollout()),
+                f"attention rollout over {view.result.A_prime.shape[0]} layers{note}",
+                "rollout",
+            )
+        )
     if extra:
         files += render(extra, tokens, out, single, **kw)
     return files
@@ -169,25 +218,44 @@ def print_model(console, view: View, precision: int = 3) -> None:
 
     r = view.result
     d = r.dims
-    console.print(Text(f"{Path(r.folder).name} ({r.model_type}): {d['layers']} layers × {d['heads']} heads, "
-                       f"r = {d['r']}, q = v = {d['q']}, n = {d['n']}", style="bold"))
+    console.print(
+        Text(
+            f"{Path(r.folder).name} ({r.model_type}): {d['layers']} layers × {d['heads']} heads, "
+            f"r = {d['r']}, q = v = {d['q']}, n = {d['n']}",
+            style="bold",
+        )
+    )
     console.print(Text(f"tokens ({r.n}): ") + Text(" · ".join(token_labels(r.tokens.tokens))))
     table = Table(title=Text("dimension trace (every layer, every head)"), title_justify="left", header_style="bold")
     for col in ("matrix", "=", "shape", "size"):
         table.add_column(col)
-    formulas = {"I": "embeddings of the tokens", "Wq": "per head", "Wk": "per head", "Wv": "per head",
-                "Q": "W^q I", "K": "W^k I", "V": "W^v I", "A": "Kᵀ Q / √q" + (", causal" if r.model_type == "gpt2" else ""),
-                "A_prime": "softmax(A), column by column", "O_head": "V A'", "Wo": "attention output dense",
-                "O": "after the last block"}
+    formulas = {
+        "I": "embeddings of the tokens",
+        "Wq": "per head",
+        "Wk": "per head",
+        "Wv": "per head",
+        "Q": "W^q I",
+        "K": "W^k I",
+        "V": "W^v I",
+        "A": "Kᵀ Q / √q" + (", causal" if r.model_type == "gpt2" else ""),
+        "A_prime": "softmax(A), column by column",
+        "O_head": "V A'",
+        "Wo": "attention output dense",
+        "O": "after the last block",
+    }
     for step in trace(view):
         name = {"A_prime": "A'", "O_head": "O_h", "Wq": "W^q", "Wk": "W^k", "Wv": "W^v", "Wo": "W^o"}.get(
-            step["name"], step["name"])
+            step["name"], step["name"]
+        )
         table.add_row(Text(name), Text(formulas[step["name"]]), step["symbolic"], "×".join(map(str, step["shape"])))
     console.print(table)
     n = d["n"]
     console.print(Text(f"r×n → q×n → n×n → v×n  =  {d['r']}×{n} → {d['q']}×{n} → {n}×{n} → {d['v']}×{n}", style="bold"))
-    stats = Table(title=Text(f"selected: layers {_ranges(view.layers)}, heads {_ranges(view.heads)}"),
-                  title_justify="left", header_style="bold")
+    stats = Table(
+        title=Text(f"selected: layers {_ranges(view.layers)}, heads {_ranges(view.heads)}"),
+        title_justify="left",
+        header_style="bold",
+    )
     for col in ("layer", "head", "entropy mean", "max weight", "→ self", "→ previous", "→ first"):
         stats.add_column(col, justify="right")
     from .stats import one_head
@@ -195,8 +263,15 @@ def print_model(console, view: View, precision: int = 3) -> None:
     for l in view.layers:
         for h in view.heads:
             s = one_head(view.A_prime(l, h).astype(np.float64))
-            stats.add_row(str(l), str(h), f"{s['entropy_mean']:.3f}", f"{s['max_weight']:.3f}", f"{s['self']:.1%}",
-                          f"{s['previous']:.1%}", f"{s['first']:.1%}")
+            stats.add_row(
+                str(l),
+                str(h),
+                f"{s['entropy_mean']:.3f}",
+                f"{s['max_weight']:.3f}",
+                f"{s['self']:.1%}",
+                f"{s['previous']:.1%}",
+                f"{s['first']:.1%}",
+            )
     console.print(stats)
 
 

@@ -39,8 +39,13 @@ class Settings:
 
     def check(self) -> None:
         """Refuse settings no run can use, naming the option."""
-        positive = {"--dim": self.dim, "--heads": self.heads, "--q-dim": self.q_dim,
-                    "--v-dim": self.v_dim, "--max-tokens": self.max_tokens}
+        positive = {
+            "--dim": self.dim,
+            "--heads": self.heads,
+            "--q-dim": self.q_dim,
+            "--v-dim": self.v_dim,
+            "--max-tokens": self.max_tokens,
+        }
         for option, value in positive.items():
             if value is not None and value < 1:
                 raise AttnError(f"{option} must be a positive whole number, not {value}")
@@ -81,8 +86,13 @@ class Result:
     @property
     def dims(self) -> dict[str, int]:
         Wq, Wv = self.weights["Wq"], self.weights["Wv"]
-        return {"r": int(self.I.shape[0]), "q": int(Wq.shape[1]), "v": int(Wv.shape[1]),
-                "heads": int(Wq.shape[0]), "n": self.n}
+        return {
+            "r": int(self.I.shape[0]),
+            "q": int(Wq.shape[1]),
+            "v": int(Wv.shape[1]),
+            "heads": int(Wq.shape[0]),
+            "n": self.n,
+        }
 
 
 def check_text(text: str, max_tokens: int, tokens: Tokens) -> None:
@@ -145,8 +155,9 @@ def prefetch(texts: list[str], settings: Settings, progress=None) -> None:
     from .vectors import prefetch as read_rows
 
     spec = tokenizer_spec(settings)
-    read_rows(settings.embeddings, [tokenize(t, spec, settings.special_tokens).tokens for t in texts if t.strip()],
-              progress)
+    read_rows(
+        settings.embeddings, [tokenize(t, spec, settings.special_tokens).tokens for t in texts if t.strip()], progress
+    )
 
 
 def run(text: str, settings: Optional[Settings] = None, progress=None) -> Result:
@@ -165,7 +176,15 @@ def run(text: str, settings: Optional[Settings] = None, progress=None) -> Result
     P = embed.sinusoidal(r, n) if settings.positions == "sinusoidal" else None
     I = E + P if P is not None else E
     W = weights_for(r, settings)
-    att = multi_head(I, W["Wq"], W["Wk"], W["Wv"], W["Wo"], norm=settings.norm,
-                     scale=settings.scale, causal=settings.causal,
-                     temperature=settings.temperature)
+    att = multi_head(
+        I,
+        W["Wq"],
+        W["Wk"],
+        W["Wv"],
+        W["Wo"],
+        norm=settings.norm,
+        scale=settings.scale,
+        causal=settings.causal,
+        temperature=settings.temperature,
+    )
     return Result(text, tokens, E, P, I, W, att, settings, warnings)

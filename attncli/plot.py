@@ -120,17 +120,27 @@ def _rc(style: Style) -> dict:
     t = THEMES[style.theme]
     base = style.font_size or 11.0
     return {
-        "figure.facecolor": t["bg"], "axes.facecolor": t["bg"], "savefig.facecolor": t["bg"],
-        "text.color": t["fg"], "axes.labelcolor": t["fg"], "axes.edgecolor": t["fg"],
-        "xtick.color": t["fg"], "ytick.color": t["fg"], "font.size": base,
-        "axes.titlesize": base * 1.15, "axes.labelsize": base, "svg.hashsalt": "attncli",
-        "svg.fonttype": "path", "pdf.fonttype": 42, "image.interpolation": "nearest",
+        "figure.facecolor": t["bg"],
+        "axes.facecolor": t["bg"],
+        "savefig.facecolor": t["bg"],
+        "text.color": t["fg"],
+        "axes.labelcolor": t["fg"],
+        "axes.edgecolor": t["fg"],
+        "xtick.color": t["fg"],
+        "ytick.color": t["fg"],
+        "font.size": base,
+        "axes.titlesize": base * 1.15,
+        "axes.labelsize": base,
+        "svg.hashsalt": "attncli",
+        "svg.fonttype": "path",
+        "pdf.fonttype": 42,
+        "image.interpolation": "nearest",
     }
 
 
 def text_colour(rgba) -> str:
     """Black on light cells, white on dark ones (relative luminance)."""
-    r, g, b = (np.asarray(rgba)[:3])
+    r, g, b = np.asarray(rgba)[:3]
     lum = 0.2126 * r + 0.7152 * g + 0.0722 * b
     return "#000000" if lum > 0.45 else "#ffffff"
 
@@ -147,8 +157,7 @@ def text_width(strings: Sequence[str], size: float) -> float:
     from matplotlib.textpath import TextToPath
 
     measure, prop = TextToPath(), FontProperties(size=size)
-    return max((measure.get_text_width_height_descent(s, prop, ismath=False)[0] for s in strings),
-               default=0.0) / 72.0
+    return max((measure.get_text_width_height_descent(s, prop, ismath=False)[0] for s in strings), default=0.0) / 72.0
 
 
 class Layout:
@@ -202,8 +211,9 @@ class Layout:
 class HeatmapFigure:
     """One figure reused for every head of a sentence."""
 
-    def __init__(self, rows: list[str], cols: list[str], style: Style, xlabel: str, ylabel: str,
-                 cbar_label: str, scale: Scale) -> None:
+    def __init__(
+        self, rows: list[str], cols: list[str], style: Style, xlabel: str, ylabel: str, cbar_label: str, scale: Scale
+    ) -> None:
         import matplotlib
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.collections import LineCollection
@@ -227,8 +237,13 @@ class HeatmapFigure:
             self.norm = Normalize(scale.vmin, scale.vmax)
             nr, nc = len(rows), len(cols)
             self.shape = (nr, nc)
-            self.im = ax.imshow(np.ma.masked_invalid(np.zeros((nr, nc))), cmap=self.cmap, norm=self.norm,
-                                aspect="auto", interpolation="nearest")
+            self.im = ax.imshow(
+                np.ma.masked_invalid(np.zeros((nr, nc))),
+                cmap=self.cmap,
+                norm=self.norm,
+                aspect="auto",
+                interpolation="nearest",
+            )
             cbar = fig.colorbar(self.im, cax=cax, ticks=locator)
             cbar.set_label(cbar_label)
             cbar.outline.set_visible(False)
@@ -248,11 +263,19 @@ class HeatmapFigure:
             self.texts = []
             annotate = L.annotate_ok if style.annotate is None else style.annotate
             if annotate:
-                self.texts = [[ax.text(j, i, "", ha="center", va="center", fontsize=L.annot_size)
-                               for j in range(nc)] for i in range(nr)]
+                self.texts = [
+                    [ax.text(j, i, "", ha="center", va="center", fontsize=L.annot_size) for j in range(nc)]
+                    for i in range(nr)
+                ]
             W, H = L.figsize
-            self.title = fig.text((L.left + L.side / 2) / W, (L.bottom + L.side + 0.1) / H, "",
-                                  ha="center", va="bottom", fontsize=L.base * 1.15)
+            self.title = fig.text(
+                (L.left + L.side / 2) / W,
+                (L.bottom + L.side + 0.1) / H,
+                "",
+                ha="center",
+                va="bottom",
+                fontsize=L.base * 1.15,
+            )
             if style.transparent:
                 fig.patch.set_alpha(0.0)
                 ax.patch.set_alpha(0.0)
@@ -288,8 +311,9 @@ class HeatmapFigure:
                 self._blit(path)
                 return
             with atomic_open(path) as fh:
-                self.fig.savefig(fh, format=fmt, dpi=self.style.dpi, metadata=METADATA[fmt],
-                                 transparent=self.style.transparent)
+                self.fig.savefig(
+                    fh, format=fmt, dpi=self.style.dpi, metadata=METADATA[fmt], transparent=self.style.transparent
+                )
 
     def freeze(self) -> None:
         """Draw the frame once (tick labels, axis names, colour bar) and keep it as a
@@ -326,8 +350,13 @@ class HeatmapFigure:
                 ax.set_xlim(self.ax.get_xlim())
                 ax.set_ylim(self.ax.get_ylim())
                 ax.set_axis_off()
-                ax.add_collection(type(self.lines)(self.lines.get_segments(), colors=self.lines.get_colors(),
-                                                   linewidths=self.lines.get_linewidths()))
+                ax.add_collection(
+                    type(self.lines)(
+                        self.lines.get_segments(),
+                        colors=self.lines.get_colors(),
+                        linewidths=self.lines.get_linewidths(),
+                    )
+                )
                 sheet.canvas.draw()
                 ink = np.asarray(sheet.canvas.buffer_rgba())
                 ys, xs = np.nonzero(ink[..., 3])
@@ -370,15 +399,15 @@ class HeatmapFigure:
         cover = np.zeros((H, W), dtype=np.float32)
         ink = np.zeros((H, W), dtype=np.float32)
         centres = self.ax.transData.transform([(j, i) for i, j, _ in cells])
-        for (i, j, t), (cx, cy) in zip(cells, centres):
+        for (_, _, t), (cx, cy) in zip(cells, centres):
             g = glyphs[t.get_text()]
             h, w = g.shape
             y0, x0 = int(round(H - cy - h / 2)), int(round(cx - w / 2))
             if y0 < 0 or x0 < 0 or y0 + h > H or x0 + w > W:
                 continue
-            cover[y0:y0 + h, x0:x0 + w] = g
+            cover[y0 : y0 + h, x0 : x0 + w] = g
             if t.get_color() != "#000000":
-                ink[y0:y0 + h, x0:x0 + w] = 255.0
+                ink[y0 : y0 + h, x0 : x0 + w] = 255.0
         ys, xs = np.nonzero(cover)  # blend only the pixels that carry ink
         c, k = cover[ys, xs, None], ink[ys, xs, None]
         px = rgba[ys, xs].astype(np.float32)
@@ -402,13 +431,20 @@ class HeatmapFigure:
             FigureCanvasAgg(sheet)
             sheet.patch.set_alpha(0.0)
             for k, text in enumerate(missing):
-                sheet.text(((k % cols) + 0.5) / cols, 1 - ((k // cols) + 0.5) / rows, text, ha="center",
-                           va="center", fontsize=self.layout.annot_size, color="black")
+                sheet.text(
+                    ((k % cols) + 0.5) / cols,
+                    1 - ((k // cols) + 0.5) / rows,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=self.layout.annot_size,
+                    color="black",
+                )
             sheet.canvas.draw()
             alpha = np.asarray(sheet.canvas.buffer_rgba())[..., 3].astype(np.float32) / 255.0
             for k, text in enumerate(missing):
                 r, c = k // cols, k % cols
-                self.glyph_cache[text] = alpha[r * h:(r + 1) * h, c * w:(c + 1) * w]
+                self.glyph_cache[text] = alpha[r * h : (r + 1) * h, c * w : (c + 1) * w]
         return {s: self.glyph_cache[s] for s in strings}
 
     def close(self) -> None:
@@ -462,12 +498,22 @@ def render(
                 written.append(path)
             fig.close()
             return written
+
         return draw
 
     def grid() -> list[Path]:
         path = out / figure_name("heads", ext, sentence)
-        grid_figure(mats, [p.short or p.title for p in panels], rows, cols, style, bounded, cbar_label,
-                    style.title or grid_title, path)
+        grid_figure(
+            mats,
+            [p.short or p.title for p in panels],
+            rows,
+            cols,
+            style,
+            bounded,
+            cbar_label,
+            style.title or grid_title,
+            path,
+        )
         return [path]
 
     workers = worker_count(len(panels))
@@ -519,9 +565,19 @@ def _title(style: Style, title: str) -> str:
     return f"{style.title} — {title}" if style.title else title
 
 
-def grid_figure(mats: Sequence[np.ndarray], titles: Sequence[str], rows: list[str], cols: list[str],
-                style: Style, bounded: bool, cbar_label: str, suptitle: Optional[str], path: Path,
-                ncols: Optional[int] = None, row_names: Optional[Sequence[str]] = None) -> None:
+def grid_figure(
+    mats: Sequence[np.ndarray],
+    titles: Sequence[str],
+    rows: list[str],
+    cols: list[str],
+    style: Style,
+    bounded: bool,
+    cbar_label: str,
+    suptitle: Optional[str],
+    path: Path,
+    ncols: Optional[int] = None,
+    row_names: Optional[Sequence[str]] = None,
+) -> None:
     """All heads in a near-square grid with one shared colour bar. Token labels only on
     the outer panels (every panel has the same tokens); placed by hand, in inches,
     because a layout engine over many small axes costs more than the drawing."""
@@ -545,8 +601,10 @@ def grid_figure(mats: Sequence[np.ndarray], titles: Sequence[str], rows: list[st
     bottom, top = 0.45 + label_in, 0.25 + (base * 2.2 / 72 if suptitle else 0.0)
     gap_x, gap_y = 0.18, title_in + 0.08
     if style.figsize:
-        side = min((style.figsize[0] - left - right - gap_x * (ncols - 1)) / ncols,
-                   (style.figsize[1] - bottom - top - gap_y * nrows) / nrows)
+        side = min(
+            (style.figsize[0] - left - right - gap_x * (ncols - 1)) / ncols,
+            (style.figsize[1] - bottom - top - gap_y * nrows) / nrows,
+        )
         side = max(side, 0.3)
     else:
         side = 3.0 if n <= 24 else 2.4
@@ -565,8 +623,14 @@ def grid_figure(mats: Sequence[np.ndarray], titles: Sequence[str], rows: list[st
             ax = fig.add_axes((x / width, y / height, side / width, side / height))
             for spine in ax.spines.values():
                 spine.set_visible(False)
-            im = ax.imshow(np.ma.masked_invalid(mats[k]), cmap=cmap, vmin=lim.vmin, vmax=lim.vmax,
-                           aspect="auto", interpolation="nearest")
+            im = ax.imshow(
+                np.ma.masked_invalid(mats[k]),
+                cmap=cmap,
+                vmin=lim.vmin,
+                vmax=lim.vmax,
+                aspect="auto",
+                interpolation="nearest",
+            )
             if titles[k]:
                 ax.set_title(titles[k], fontsize=base * 0.9, pad=3)
             bottom_row, left_col = k + ncols >= H, c == 0
@@ -582,20 +646,39 @@ def grid_figure(mats: Sequence[np.ndarray], titles: Sequence[str], rows: list[st
                 ax.set_ylabel(row_names[r], fontsize=base * 0.9)
             ax.tick_params(length=0, pad=2)
         xlabel, ylabel = axis_names(style.transpose)
-        fig.text(0.5 * (left + width - right) / width, 0.12 / height, f"columns: {xlabel}",
-                 ha="center", va="bottom", fontsize=base * 0.9)
-        fig.text(0.08 / width, 0.5 * (bottom + height - top) / height, f"rows: {ylabel}", rotation=90,
-                 ha="left", va="center", fontsize=base * 0.9)
+        fig.text(
+            0.5 * (left + width - right) / width,
+            0.12 / height,
+            f"columns: {xlabel}",
+            ha="center",
+            va="bottom",
+            fontsize=base * 0.9,
+        )
+        fig.text(
+            0.08 / width,
+            0.5 * (bottom + height - top) / height,
+            f"rows: {ylabel}",
+            rotation=90,
+            ha="left",
+            va="center",
+            fontsize=base * 0.9,
+        )
         if suptitle:
             fig.text(0.5, 1 - 0.12 / height, suptitle, ha="center", va="top", fontsize=base * 1.1)
         span = height - bottom - top
-        cax = fig.add_axes(((width - right + 0.15) / width, (bottom + 0.1 * span) / height,
-                            0.18 / width, 0.8 * span / height))
+        cax = fig.add_axes(
+            ((width - right + 0.15) / width, (bottom + 0.1 * span) / height, 0.18 / width, 0.8 * span / height)
+        )
         cbar = fig.colorbar(im, cax=cax)
         cbar.set_label(cbar_label)
         cbar.outline.set_visible(False)
         if style.transparent:
             fig.patch.set_alpha(0.0)
         with atomic_open(path) as fh:
-            fig.savefig(fh, format=style.image_format, dpi=style.dpi,
-                        metadata=METADATA[style.image_format], transparent=style.transparent)
+            fig.savefig(
+                fh,
+                format=style.image_format,
+                dpi=style.dpi,
+                metadata=METADATA[style.image_format],
+                transparent=style.transparent,
+            )

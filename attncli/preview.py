@@ -26,16 +26,24 @@ def pool(M: np.ndarray, f: int) -> np.ndarray:
     out = np.full((math.ceil(n0 / f), math.ceil(n1 / f)), np.nan)
     for a in range(out.shape[0]):
         for b in range(out.shape[1]):
-            block = M[a * f:(a + 1) * f, b * f:(b + 1) * f]
+            block = M[a * f : (a + 1) * f, b * f : (b + 1) * f]
             block = block[np.isfinite(block)]
             if block.size:
                 out[a, b] = block.mean()
     return out
 
 
-def heatmap(M: np.ndarray, rows: list[str], cols: list[str], title: str, width: int,
-            color: bool, cmap_name: str = "viridis", vmin: Optional[float] = None,
-            vmax: Optional[float] = None) -> Text:
+def heatmap(
+    M: np.ndarray,
+    rows: list[str],
+    cols: list[str],
+    title: str,
+    width: int,
+    color: bool,
+    cmap_name: str = "viridis",
+    vmin: Optional[float] = None,
+    vmax: Optional[float] = None,
+) -> Text:
     """One matrix as text: a row per key, a cell (2 or 1 chars) per query."""
     finite = M[np.isfinite(M)]
     lo = float(finite.min()) if vmin is None and finite.size else (vmin or 0.0)
@@ -87,8 +95,14 @@ def _cell(x: float, lo: float, hi: float, width: int, cmap) -> tuple[str, str | 
     return (" " * width, RichStyle(bgcolor=f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"))
 
 
-def preview_matrices(console: Console, mats: list[tuple[str, np.ndarray]], tokens: list[str],
-                     transpose: bool = False, cmap: Optional[str] = None, shared: bool = True) -> None:
+def preview_matrices(
+    console: Console,
+    mats: list[tuple[str, np.ndarray]],
+    tokens: list[str],
+    transpose: bool = False,
+    cmap: Optional[str] = None,
+    shared: bool = True,
+) -> None:
     labels = token_labels(tokens, width=12)
     color = console.color_system is not None and not console.no_color
     finite = [m[np.isfinite(m)] for _, m in mats]
@@ -109,7 +123,6 @@ def preview_matrices(console: Console, mats: list[tuple[str, np.ndarray]], token
 def preview_heads(console: Console, result, matrix: str, style) -> None:
     from .figures import bounded, formula
 
-    mats = [(f"head {k + 1}: {formula(result, matrix)}", getattr(h, matrix))
-            for k, h in enumerate(result.heads)]
+    mats = [(f"head {k + 1}: {formula(result, matrix)}", getattr(h, matrix)) for k, h in enumerate(result.heads)]
     shared = style.shared_scale if style.shared_scale is not None else bounded(result, matrix)
     preview_matrices(console, mats, result.tokens.tokens, style.transpose, style.cmap, shared)

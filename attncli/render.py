@@ -20,8 +20,11 @@ from .trace import shape_text, summary, trace
 def trace_table(result: Result, title: Optional[str] = None) -> Table:
     """Every matrix with its symbol, formula, symbolic shape and numeric shape."""
     d = result.dims
-    table = Table(title=title or f"dimension trace  (r={d['r']}, q={d['q']}, v={d['v']}, n={d['n']}, H={d['heads']})",
-                  title_justify="left", header_style="bold")
+    table = Table(
+        title=title or f"dimension trace  (r={d['r']}, q={d['q']}, v={d['v']}, n={d['n']}, H={d['heads']})",
+        title_justify="left",
+        header_style="bold",
+    )
     table.add_column("head", justify="right")
     table.add_column("matrix", style="bold cyan")
     table.add_column("=", style="dim")
@@ -46,13 +49,17 @@ def summary_line(result: Result) -> Text:
     text.append("  =  ")
     text.append(numeric, style="bold green")
     if result.dims["heads"] > 1:
-        text.append(f"   ({result.dims['heads']} heads, merged by W^o)" if result.weights.get("Wo") is not None
-                    else f"   ({result.dims['heads']} heads)")
+        text.append(
+            f"   ({result.dims['heads']} heads, merged by W^o)"
+            if result.weights.get("Wo") is not None
+            else f"   ({result.dims['heads']} heads)"
+        )
     return text
 
 
-def matrix_table(title: str, M: np.ndarray, rows: Sequence[str], cols: Sequence[str],
-                 precision: int = 3, corner: str = "") -> Table:
+def matrix_table(
+    title: str, M: np.ndarray, rows: Sequence[str], cols: Sequence[str], precision: int = 3, corner: str = ""
+) -> Table:
     table = Table(title=Text(title), title_justify="left", header_style="bold", pad_edge=False)
     table.add_column(Text(corner), style="bold", justify="right")
     for c in cols:
@@ -86,18 +93,28 @@ def values_tables(result: Result, precision: int = 3) -> list[Table]:
         out.append(matrix_table(f"Q{sfx} = W^q{sfx} I (q×n)", head.Q, dim(head.Q.shape[0]), toks, precision))
         out.append(matrix_table(f"K{sfx} = W^k{sfx} I (q×n)", head.K, dim(head.K.shape[0]), toks, precision))
         out.append(matrix_table(f"V{sfx} = W^v{sfx} I (v×n)", head.V, dim(head.V.shape[0]), toks, precision))
-        out.append(matrix_table(f"A{sfx} = K{sfx}ᵀ Q{sfx} (n×n): rows keys i, columns queries j", head.A,
-                                toks, toks, precision, "i \\ j"))
-        out.append(matrix_table(f"A'{sfx} (n×n): column j is query j's weights", head.A_prime,
-                                toks, toks, precision, "i \\ j"))
+        out.append(
+            matrix_table(
+                f"A{sfx} = K{sfx}ᵀ Q{sfx} (n×n): rows keys i, columns queries j",
+                head.A,
+                toks,
+                toks,
+                precision,
+                "i \\ j",
+            )
+        )
+        out.append(
+            matrix_table(f"A'{sfx} (n×n): column j is query j's weights", head.A_prime, toks, toks, precision, "i \\ j")
+        )
         out.append(matrix_table(f"O{sfx} = V{sfx} A'{sfx} (v×n)", head.O, dim(head.O.shape[0]), toks, precision))
     if H > 1:
         out.append(matrix_table("O = W^o [O_1; …; O_H] (r×n)", result.O, dim(result.O.shape[0]), toks, precision))
     return out
 
 
-def print_run(console: Console, result: Result, values: bool = False, precision: int = 3,
-              heading: Optional[str] = None) -> None:
+def print_run(
+    console: Console, result: Result, values: bool = False, precision: int = 3, heading: Optional[str] = None
+) -> None:
     if heading:
         console.print(Text(heading, style="bold"))
     toks = token_labels(result.tokens.tokens)

@@ -49,12 +49,21 @@ def mean_heads(result: Result) -> np.ndarray:
 def stats_table(stats: list[dict]):
     from rich.table import Table
 
-    table = Table(title="head statistics (entropy in nats; shares are means over queries j)",
-                  title_justify="left", header_style="bold")
+    table = Table(
+        title="head statistics (entropy in nats; shares are means over queries j)",
+        title_justify="left",
+        header_style="bold",
+    )
     for col in ("head", "entropy mean", "entropy min", "max weight", "→ self", "→ previous", "→ first"):
         table.add_column(col, justify="right")
     for s in stats:
-        table.add_row(str(s["head"]), f"{s['entropy_mean']:.3f}", f"{s['entropy_min']:.3f}",
-                      f"{s['max_weight']:.3f}", f"{s['self']:.1%}", f"{s['previous']:.1%}",
-                      f"{s['first']:.1%}")
+        table.add_row(
+            str(s["head"]),
+            f"{s['entropy_mean']:.3f}",
+            f"{s['entropy_min']:.3f}",
+            f"{s['max_weight']:.3f}",
+            f"{s['self']:.1%}",
+            f"{s['previous']:.1%}",
+            f"{s['first']:.1%}",
+        )
     return table

@@ -42,9 +42,7 @@ def _pre_tokenizer(spec: str):
         return pre_tokenizers.Whitespace()
     if spec == "bert":
         return pre_tokenizers.BertPreTokenizer()
-    return pre_tokenizers.Sequence(
-        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex("."), "isolated")]
-    )
+    return pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex("."), "isolated")])
 
 
 def tokenizer_path(spec: str | Path) -> Path:
@@ -54,8 +52,7 @@ def tokenizer_path(spec: str | Path) -> Path:
         path = path / "tokenizer.json"
     if not path.is_file():
         raise AttnError(
-            f"--tokenizer: {spec!r} is neither {', '.join(BUILTIN)} nor a tokenizer.json"
-            " file or a folder holding one"
+            f"--tokenizer: {spec!r} is neither {', '.join(BUILTIN)} nor a tokenizer.json file or a folder holding one"
         )
     return path
 

@@ -19,8 +19,13 @@ class Step:
 
     def as_dict(self) -> dict:
         name = self.name if self.head is None else f"{self.name}_{self.head}"
-        return {"name": name, "shape": list(self.shape), "symbolic": self.symbolic,
-                "head": self.head, "formula": self.formula}
+        return {
+            "name": name,
+            "shape": list(self.shape),
+            "symbolic": self.symbolic,
+            "head": self.head,
+            "formula": self.formula,
+        }
 
 
 def shape_text(shape: tuple[int, ...]) -> str:

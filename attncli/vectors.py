@@ -17,7 +17,6 @@ unpickled (``allow_pickle=False`` everywhere).
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Callable, Iterable, Optional
@@ -29,8 +28,15 @@ from .tokenize import Tokens
 
 Progress = Optional[Callable[[int, int], None]]  # (bytes done, bytes total)
 CHUNK = 8 << 20
-EMBEDDING_NAMES = ("word_embeddings.weight", "wte.weight", "embed_tokens.weight", "tok_embeddings.weight",
-                   "token_embedding.weight", "shared.weight", "embeddings.weight")
+EMBEDDING_NAMES = (
+    "word_embeddings.weight",
+    "wte.weight",
+    "embed_tokens.weight",
+    "tok_embeddings.weight",
+    "token_embedding.weight",
+    "shared.weight",
+    "embeddings.weight",
+)
 
 _CACHE: dict[tuple, dict[str, Optional[np.ndarray]]] = {}  # per file: word -> row (None: absent)
 _DIMS: dict[tuple, int] = {}
@@ -72,6 +78,7 @@ def open_vectors(spec: str) -> Path:
 
 
 # ---- text: GloVe, word2vec text, fastText .vec ----
+
 
 def _header(first: bytes) -> Optional[tuple[int, int]]:
     parts = first.split()
@@ -119,7 +126,7 @@ def _lines(path: Path, end: Optional[int] = None, blank: bool = True) -> int:
                 count += chunk.count(b"\n")
             else:
                 count += sum(1 for line in (last + chunk).split(b"\n")[1:-1] if line.strip())
-                last = chunk[chunk.rfind(b"\n"):] if b"\n" in chunk else last + chunk
+                last = chunk[chunk.rfind(b"\n") :] if b"\n" in chunk else last + chunk
             done += len(chunk)
     if not blank and last.strip():
         count += 1
@@ -132,8 +139,7 @@ def scan_text(path: Path, words: Iterable[str], progress: Progress = None) -> tu
     The file is read in chunks and searched (in C) for lines that start with a wanted
     word; only those rows, and the first row (to learn r), are parsed. Line numbers
     are worked out only when a row is wrong."""
-    wanted = sorted({w.encode("utf-8") for w in words if w and not any(c.isspace() for c in w)},
-                    key=len, reverse=True)
+    wanted = sorted({w.encode("utf-8") for w in words if w and not any(c.isspace() for c in w)}, key=len, reverse=True)
     pattern = re.compile(b"\n(" + b"|".join(re.escape(w) for w in wanted) + b")[ \t]") if wanted else None
     size = path.stat().st_size
     found: dict[str, np.ndarray] = {}
@@ -187,13 +193,13 @@ def scan_text(path: Path, words: Iterable[str], progress: Progress = None) -> tu
             if first_row:
                 end = chunk.find(b"\n", head + 1)
                 if end > 0:
-                    take(chunk[head + 1:end], offset + head + 1)
+                    take(chunk[head + 1 : end], offset + head + 1)
             if pattern is not None:
                 for m in pattern.finditer(chunk, head, cut):
                     word = m.group(1).decode("utf-8", "replace")
                     if word not in found:
                         end = chunk.find(b"\n", m.end())
-                        found[word] = _parse_row(chunk[m.start() + 1:end], r, where(offset + m.start() + 1))
+                        found[word] = _parse_row(chunk[m.start() + 1 : end], r, where(offset + m.start() + 1))
             if header:
                 newlines += chunk.count(b"\n")
             rest = chunk[cut:]
@@ -208,6 +214,7 @@ def scan_text(path: Path, words: Iterable[str], progress: Progress = None) -> tu
 
 
 # ---- word2vec binary ----
+
 
 def scan_bin(path: Path, words: Iterable[str], progress: Progress = None) -> tuple[dict[str, np.ndarray], int]:
     wanted = set(words)
@@ -241,6 +248,7 @@ def scan_bin(path: Path, words: Iterable[str], progress: Progress = None) -> tup
 
 
 # ---- numpy ----
+
 
 def _np_load(path: Path, **kw):
     try:
@@ -298,6 +306,7 @@ def load_npz(path: Path) -> tuple[dict[str, int], np.ndarray]:
 
 # ---- checkpoints ----
 
+
 def embedding_table(path: Path) -> tuple[np.ndarray, str]:
     """The token-embedding matrix (vocab × r) of a safetensors file or model folder,
     memory-mapped, and the tensor's name."""
@@ -332,6 +341,7 @@ def model_tokenizer(spec: str) -> Optional[str]:
 
 
 # ---- look-up ----
+
 
 def lookup(spec: str, tokens: Tokens, settings, warnings: list[str], progress: Progress = None) -> np.ndarray:
     """E (r×n): each token's row, exact then lower-case; ``settings.oov`` for the rest."""
@@ -404,8 +414,10 @@ def prefetch(spec: str, token_lists: Iterable[list[str]], progress: Progress = N
 
 def _by_ids(path: Path, tokens: Tokens) -> np.ndarray:
     if any(i is None for i in tokens.ids):
-        raise AttnError(f"--embeddings {path}: a checkpoint's table is looked up by token ids; give --tokenizer "
-                        "a tokenizer.json (a model folder brings its own)")
+        raise AttnError(
+            f"--embeddings {path}: a checkpoint's table is looked up by token ids; give --tokenizer "
+            "a tokenizer.json (a model folder brings its own)"
+        )
     table, name = embedding_table(path)
     bad = [i for i in tokens.ids if not 0 <= i < table.shape[0]]
     if bad:
@@ -416,6 +428,7 @@ def _by_ids(path: Path, tokens: Tokens) -> np.ndarray:
 
 
 # ---- weights ----
+
 
 def load_weights(spec: str, r: int, settings) -> dict:
     """The user's W^q, W^k (H×q×r or q×r), W^v (H×v×r or v×r) and optional W^o (r×H·v)."""
@@ -451,11 +464,15 @@ def load_weights(spec: str, r: int, settings) -> dict:
         raise AttnError(f"{path}: Wv has shape {W['Wv'].shape}, expected ({H}, v, {rq})")
     if rq != r:
         raise AttnError(f"{path}: Wq has shape {W['Wq'].shape}, whose r = {rq} does not match the vectors' r = {r}")
-    for option, given, actual in (("--heads", settings.heads, H), ("--q-dim", settings.q_dim, q),
-                                  ("--v-dim", settings.v_dim, v)):
+    for option, given, actual in (
+        ("--heads", settings.heads, H),
+        ("--q-dim", settings.q_dim, q),
+        ("--v-dim", settings.v_dim, v),
+    ):
         if given is not None and given != actual:
-            raise AttnError(f"{option} {given} clashes with {path}: it holds {actual} (Wq {W['Wq'].shape}, "
-                            f"Wv {W['Wv'].shape})")
+            raise AttnError(
+                f"{option} {given} clashes with {path}: it holds {actual} (Wq {W['Wq'].shape}, Wv {W['Wv'].shape})"
+            )
     Wo = W.get("Wo")
     if Wo is not None:
         Wo = Wo.astype(np.float64)

@@ -18,5 +18,12 @@ if __name__ == "__main__":
     lines = [" ".join(rnd.choice(WORDS) for _ in range(rnd.randint(4, 12))) for _ in range(2000)]
     batch = ("\n".join(lines) + "\n").encode()
     cmd = attncli_cmd() + ["run", "--json", "--no-plot"]
-    compare("2,000 sentences vs one (--json --no-plot)", cmd, cmd, stdin=batch,
-            floor_stdin=(lines[0] + "\n").encode(), repeats=3, target="(target < 10)")
+    compare(
+        "2,000 sentences vs one (--json --no-plot)",
+        cmd,
+        cmd,
+        stdin=batch,
+        floor_stdin=(lines[0] + "\n").encode(),
+        repeats=3,
+        target="(target < 10)",
+    )

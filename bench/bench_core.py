@@ -15,8 +15,18 @@ SENTENCE = "The quick brown fox jumps over the lazy dog near the river"
 
 if __name__ == "__main__":
     attncli = attncli_cmd()
-    compare("start-up (attncli --help)", attncli + ["--help"], [PY, "-c", "import typer"], repeats=15,
-            target="(target <= 1.5)")
+    compare(
+        "start-up (attncli --help)",
+        attncli + ["--help"],
+        [PY, "-c", "import typer"],
+        repeats=15,
+        target="(target <= 1.5)",
+    )
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
-        compare("run, 12 tokens, 8 heads, PNG", attncli + ["run", SENTENCE, "-H", "8", "-q", "-o", a],
-                [PY, str(HERE / "plain_heatmaps.py"), b], repeats=5, target="(target <= 1.0)")
+        compare(
+            "run, 12 tokens, 8 heads, PNG",
+            attncli + ["run", SENTENCE, "-H", "8", "-q", "-o", a],
+            [PY, str(HERE / "plain_heatmaps.py"), b],
+            repeats=5,
+            target="(target <= 1.0)",
+        )

@@ -9,7 +9,6 @@ rows of the wanted words.              targets: time <= 2x the floor,
 The file (~550 MB) is generated in a temporary folder and removed afterwards.
 """
 
-import os
 import subprocess
 import sys
 import tempfile

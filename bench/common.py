@@ -25,13 +25,27 @@ def attncli_cmd() -> list[str]:
 
 def wall(cmd: list[str], stdin: bytes | None = None, env: dict | None = None) -> float:
     t = time.perf_counter()
-    subprocess.run(cmd, input=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
-                   env={**os.environ, **(env or {})})
+    subprocess.run(
+        cmd,
+        input=stdin,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=True,
+        env={**os.environ, **(env or {})},
+    )
     return time.perf_counter() - t
 
 
-def compare(name: str, candidate: list[str], floor: list[str], repeats: int = 7, stdin: bytes | None = None,
-            floor_stdin: bytes | None = None, target: str = "", warmup: int = 1) -> float:
+def compare(
+    name: str,
+    candidate: list[str],
+    floor: list[str],
+    repeats: int = 7,
+    stdin: bytes | None = None,
+    floor_stdin: bytes | None = None,
+    target: str = "",
+    warmup: int = 1,
+) -> float:
     """Median wall time of each command (interleaved); prints and returns candidate / floor."""
     for _ in range(warmup):
         wall(candidate, stdin)

@@ -49,11 +49,13 @@ def main() -> None:
     (npy / "vocab.txt").write_text("\n".join(words) + "\n", encoding="utf-8")
     np.savez(HERE / "vectors.npz", vocab=np.array(words), vectors=vectors)
     H, q, v = 2, 3, 3
-    np.savez(HERE / "weights.npz",
-             Wq=np.round(rng.standard_normal((H, q, R)) / np.sqrt(R), 4),
-             Wk=np.round(rng.standard_normal((H, q, R)) / np.sqrt(R), 4),
-             Wv=np.round(rng.standard_normal((H, v, R)) / np.sqrt(R), 4),
-             Wo=np.round(rng.standard_normal((R, H * v)) / np.sqrt(H * v), 4))
+    np.savez(
+        HERE / "weights.npz",
+        Wq=np.round(rng.standard_normal((H, q, R)) / np.sqrt(R), 4),
+        Wk=np.round(rng.standard_normal((H, q, R)) / np.sqrt(R), 4),
+        Wv=np.round(rng.standard_normal((H, v, R)) / np.sqrt(R), 4),
+        Wo=np.round(rng.standard_normal((R, H * v)) / np.sqrt(H * v), 4),
+    )
     train_tokenizer(HERE / "tokenizer.json")
 
 
@@ -67,8 +69,9 @@ def train_tokenizer(path: Path, sentences: list[str] = SENTENCES, vocab_size: in
     trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"])
     tok.train_from_iterator(sentences, trainer)
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
-    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls),
-                                                                                               ("[SEP]", sep)])
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
     tok.save(str(path))
 
 

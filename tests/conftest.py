@@ -35,15 +35,17 @@ def cli(*args: str, input: str | bytes | None = None) -> Ran:
     return Ran(code, stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace"))
 
 
-def script(*args: str, input: bytes | str | None = None, env: dict | None = None, cwd=None,
-           timeout: float = 120) -> subprocess.CompletedProcess:
+def script(
+    *args: str, input: bytes | str | None = None, env: dict | None = None, cwd=None, timeout: float = 120
+) -> subprocess.CompletedProcess:
     """Run the installed ``attncli`` console script in a subprocess."""
     exe = Path(sys.executable).with_name("attncli")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "attncli"]
     full_env = {**os.environ, **(env or {})}
     data = input.encode() if isinstance(input, str) else input
-    return subprocess.run(cmd + [str(a) for a in args], input=data, capture_output=True, env=full_env,
-                          cwd=cwd, timeout=timeout)
+    return subprocess.run(
+        cmd + [str(a) for a in args], input=data, capture_output=True, env=full_env, cwd=cwd, timeout=timeout
+    )
 
 
 def one_error_line(stderr: str) -> str:

@@ -50,22 +50,27 @@ def write_npz(path: Path, vectors: dict) -> Path:
 def train_tokenizer(path: Path, sentences=None, vocab_size: int = 200) -> Path:
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
 
-    sentences = sentences or ["The cat sat on the mat .", "A dog barked at the cat .",
-                              "Birds sing at dawn and the river flows ."]
+    sentences = sentences or [
+        "The cat sat on the mat .",
+        "A dog barked at the cat .",
+        "Birds sing at dawn and the river flows .",
+    ]
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"])
     tok.train_from_iterator(sentences, trainer)
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
-    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]",
-                                                       special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
     tok.save(str(path))
     return path
 
 
-def write_embedding_checkpoint(folder: Path, vocab: int, r: int, seed: int = 3,
-                               name: str = "bert.embeddings.word_embeddings.weight") -> np.ndarray:
+def write_embedding_checkpoint(
+    folder: Path, vocab: int, r: int, seed: int = 3, name: str = "bert.embeddings.word_embeddings.weight"
+) -> np.ndarray:
     from safetensors.numpy import save_file
 
     folder.mkdir(exist_ok=True)
@@ -79,43 +84,71 @@ def _rand(rng, *shape, std=0.3):
     return (rng.standard_normal(shape) * std).astype(np.float32)
 
 
-def write_bert(folder: Path, vocab: int = 200, r: int = 24, H: int = 3, L: int = 2, inter: int = 40,
-               seed: int = 0, prefix: str = "", act: str = "gelu") -> dict:
+def write_bert(
+    folder: Path,
+    vocab: int = 200,
+    r: int = 24,
+    H: int = 3,
+    L: int = 2,
+    inter: int = 40,
+    seed: int = 0,
+    prefix: str = "",
+    act: str = "gelu",
+) -> dict:
     """A tiny random BERT checkpoint in Hugging Face's layout (no transformers needed)."""
     from safetensors.numpy import save_file
 
     rng = np.random.default_rng(seed)
-    t = {"embeddings.word_embeddings.weight": _rand(rng, vocab, r, std=1.0),
-         "embeddings.position_embeddings.weight": _rand(rng, 64, r),
-         "embeddings.token_type_embeddings.weight": _rand(rng, 2, r),
-         "embeddings.LayerNorm.weight": 1 + _rand(rng, r, std=0.1), "embeddings.LayerNorm.bias": _rand(rng, r, std=0.1)}
+    t = {
+        "embeddings.word_embeddings.weight": _rand(rng, vocab, r, std=1.0),
+        "embeddings.position_embeddings.weight": _rand(rng, 64, r),
+        "embeddings.token_type_embeddings.weight": _rand(rng, 2, r),
+        "embeddings.LayerNorm.weight": 1 + _rand(rng, r, std=0.1),
+        "embeddings.LayerNorm.bias": _rand(rng, r, std=0.1),
+    }
     for l in range(L):
         p = f"encoder.layer.{l}."
         for m in ("query", "key", "value"):
             t[p + f"attention.self.{m}.weight"] = _rand(rng, r, r, std=0.5)
             t[p + f"attention.self.{m}.bias"] = _rand(rng, r, std=0.1)
         t[p + "attention.output.dense.weight"], t[p + "attention.output.dense.bias"] = _rand(rng, r, r), _rand(rng, r)
-        t[p + "attention.output.LayerNorm.weight"], t[p + "attention.output.LayerNorm.bias"] = 1 + _rand(rng, r), _rand(rng, r)
+        t[p + "attention.output.LayerNorm.weight"], t[p + "attention.output.LayerNorm.bias"] = (
+            1 + _rand(rng, r),
+            _rand(rng, r),
+        )
         t[p + "intermediate.dense.weight"], t[p + "intermediate.dense.bias"] = _rand(rng, inter, r), _rand(rng, inter)
         t[p + "output.dense.weight"], t[p + "output.dense.bias"] = _rand(rng, r, inter), _rand(rng, r)
         t[p + "output.LayerNorm.weight"], t[p + "output.LayerNorm.bias"] = 1 + _rand(rng, r), _rand(rng, r)
     folder.mkdir(parents=True, exist_ok=True)
     save_file({prefix + k: v for k, v in t.items()}, str(folder / "model.safetensors"))
-    cfg = {"model_type": "bert", "hidden_size": r, "num_attention_heads": H, "num_hidden_layers": L,
-           "intermediate_size": inter, "layer_norm_eps": 1e-12, "max_position_embeddings": 64,
-           "hidden_act": act, "vocab_size": vocab}
+    cfg = {
+        "model_type": "bert",
+        "hidden_size": r,
+        "num_attention_heads": H,
+        "num_hidden_layers": L,
+        "intermediate_size": inter,
+        "layer_norm_eps": 1e-12,
+        "max_position_embeddings": 64,
+        "hidden_act": act,
+        "vocab_size": vocab,
+    }
     (folder / "config.json").write_text(json.dumps(cfg))
     train_tokenizer(folder / "tokenizer.json", vocab_size=vocab)
     return t
 
 
-def write_gpt2(folder: Path, vocab: int = 200, r: int = 24, H: int = 4, L: int = 2, seed: int = 1,
-               prefix: str = "") -> dict:
+def write_gpt2(
+    folder: Path, vocab: int = 200, r: int = 24, H: int = 4, L: int = 2, seed: int = 1, prefix: str = ""
+) -> dict:
     from safetensors.numpy import save_file
 
     rng = np.random.default_rng(seed)
-    t = {"wte.weight": _rand(rng, vocab, r, std=1.0), "wpe.weight": _rand(rng, 64, r),
-         "ln_f.weight": 1 + _rand(rng, r), "ln_f.bias": _rand(rng, r)}
+    t = {
+        "wte.weight": _rand(rng, vocab, r, std=1.0),
+        "wpe.weight": _rand(rng, 64, r),
+        "ln_f.weight": 1 + _rand(rng, r),
+        "ln_f.bias": _rand(rng, r),
+    }
     for l in range(L):
         p = f"h.{l}."
         t[p + "ln_1.weight"], t[p + "ln_1.bias"] = 1 + _rand(rng, r), _rand(rng, r)
@@ -126,8 +159,16 @@ def write_gpt2(folder: Path, vocab: int = 200, r: int = 24, H: int = 4, L: int =
         t[p + "mlp.c_proj.weight"], t[p + "mlp.c_proj.bias"] = _rand(rng, 4 * r, r), _rand(rng, r)
     folder.mkdir(parents=True, exist_ok=True)
     save_file({prefix + k: v for k, v in t.items()}, str(folder / "model.safetensors"))
-    cfg = {"model_type": "gpt2", "n_embd": r, "n_head": H, "n_layer": L, "n_positions": 64,
-           "layer_norm_epsilon": 1e-5, "activation_function": "gelu_new", "vocab_size": vocab}
+    cfg = {
+        "model_type": "gpt2",
+        "n_embd": r,
+        "n_head": H,
+        "n_layer": L,
+        "n_positions": 64,
+        "layer_norm_epsilon": 1e-5,
+        "activation_function": "gelu_new",
+        "vocab_size": vocab,
+    }
     (folder / "config.json").write_text(json.dumps(cfg))
     train_tokenizer(folder / "tokenizer.json", vocab_size=vocab)
     return t

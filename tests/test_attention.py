@@ -99,8 +99,13 @@ def test_vector_perspective_equals_matrix_perspective(n, seed):
         assert np.allclose(head.O[:, j], b_j, atol=1e-12)
 
 
-@given(st.integers(1, 8), st.integers(0, 1000), st.sampled_from(["softmax", "relu", "sparsemax"]),
-       st.booleans(), st.booleans())
+@given(
+    st.integers(1, 8),
+    st.integers(0, 1000),
+    st.sampled_from(["softmax", "relu", "sparsemax"]),
+    st.booleans(),
+    st.booleans(),
+)
 @settings(max_examples=40)
 def test_one_head_equals_the_single_head_path(n, seed, norm, scale, causal):
     I, W = setup(n, seed=seed)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import cli, one_error_line
 
 SENTENCE = "The cat sat on the mat ."
@@ -63,8 +62,13 @@ def test_same_seed_gives_identical_bytes_and_another_seed_other_numbers(tmp_path
 
 def test_causal_no_scale_and_norms_change_values_not_shapes():
     base = json.loads(cli("run", SENTENCE, "--json", "--no-plot").stdout)
-    for extra in (["--causal"], ["--no-scale"], ["--norm", "relu"], ["--norm", "sparsemax"],
-                  ["--positions", "sinusoidal"]):
+    for extra in (
+        ["--causal"],
+        ["--no-scale"],
+        ["--norm", "relu"],
+        ["--norm", "sparsemax"],
+        ["--positions", "sinusoidal"],
+    ):
         other = json.loads(cli("run", SENTENCE, "--json", "--no-plot", *extra).stdout)
         assert other["dims"] == base["dims"]
         assert other["heads"][0]["A_prime"] != base["heads"][0]["A_prime"], extra
@@ -86,29 +90,33 @@ def test_no_plot_writes_nothing():
 
 
 def test_q_and_v_dims_and_dim_options():
-    obj = json.loads(cli("run", SENTENCE, "-r", "12", "-H", "3", "--q-dim", "5", "--v-dim", "2",
-                         "--json", "--no-plot").stdout)
+    obj = json.loads(
+        cli("run", SENTENCE, "-r", "12", "-H", "3", "--q-dim", "5", "--v-dim", "2", "--json", "--no-plot").stdout
+    )
     assert obj["dims"] == {"r": 12, "q": 5, "v": 2, "heads": 3}
     assert np.array(obj["O"]).shape == (12, 7)
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["run", ""], "empty"),
-    (["run", "   "], "empty"),
-    (["run", "a b c d e", "--max-tokens", "4"], "--max-tokens 4"),
-    (["run", "a b", "--heads", "0"], "--heads"),
-    (["run", "a b", "--q-dim", "0"], "--q-dim"),
-    (["run", "a b", "--q-dim", "-3"], "--q-dim"),
-    (["run", "a b", "--v-dim", "0"], "--v-dim"),
-    (["run", "a b", "--dim", "0"], "--dim"),
-    (["run", "a b", "--tokenizer", "nonsense"], "--tokenizer"),
-    (["run", "a b", "--norm", "tanh"], "--norm"),
-    (["run", "a b", "--positions", "learned"], "--positions"),
-    (["run", "a b", "--heads", "x"], "--heads"),
-    (["run", "a b", "--no-such-option"], "--no-such-option"),
-    (["run", "a b", "-r", "2", "-H", "4"], "--heads 4"),
-    (["run", "a b", "--temperature", "0"], "--temperature"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["run", ""], "empty"),
+        (["run", "   "], "empty"),
+        (["run", "a b c d e", "--max-tokens", "4"], "--max-tokens 4"),
+        (["run", "a b", "--heads", "0"], "--heads"),
+        (["run", "a b", "--q-dim", "0"], "--q-dim"),
+        (["run", "a b", "--q-dim", "-3"], "--q-dim"),
+        (["run", "a b", "--v-dim", "0"], "--v-dim"),
+        (["run", "a b", "--dim", "0"], "--dim"),
+        (["run", "a b", "--tokenizer", "nonsense"], "--tokenizer"),
+        (["run", "a b", "--norm", "tanh"], "--norm"),
+        (["run", "a b", "--positions", "learned"], "--positions"),
+        (["run", "a b", "--heads", "x"], "--heads"),
+        (["run", "a b", "--no-such-option"], "--no-such-option"),
+        (["run", "a b", "-r", "2", "-H", "4"], "--heads 4"),
+        (["run", "a b", "--temperature", "0"], "--temperature"),
+    ],
+)
 def test_bad_input_is_one_error_line_exit_2_and_writes_nothing(args, fragment):
     ran = cli(*args)
     assert ran.code == 2, (ran.code, ran.stderr)
@@ -125,14 +133,14 @@ def test_unwritable_output_is_exit_1(tmp_path):
 
 
 def test_debug_shows_the_traceback():
-    proc = subprocess.run([sys.executable, "-m", "attncli", "run", "", "--debug"], capture_output=True,
-                          text=True)
+    proc = subprocess.run([sys.executable, "-m", "attncli", "run", "", "--debug"], capture_output=True, text=True)
     assert proc.returncode != 0 and "Traceback" in proc.stderr
 
 
 def test_help_imports_neither_matplotlib_nor_tokenizers():
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "attncli", "--help"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "attncli", "--help"], capture_output=True, text=True
+    )
     assert proc.returncode == 0 and "run" in proc.stdout
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
     assert not {m for m in imported if m.split(".")[0] in ("matplotlib", "tokenizers", "numpy", "safetensors")}

@@ -6,23 +6,31 @@ import json
 
 import numpy as np
 import pytest
+from conftest import cli, one_error_line
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attncli.explain import explain
 from attncli.pipeline import Settings, run
 from attncli.stats import entropy, one_head
-from conftest import cli, one_error_line
 
 SENTENCE = "The cat sat on the mat ."
 
 
-@given(st.integers(1, 7), st.integers(1, 3), st.sampled_from(["softmax", "relu", "sparsemax"]),
-       st.booleans(), st.booleans(), st.sampled_from(["none", "sinusoidal"]), st.integers(0, 50))
+@given(
+    st.integers(1, 7),
+    st.integers(1, 3),
+    st.sampled_from(["softmax", "relu", "sparsemax"]),
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from(["none", "sinusoidal"]),
+    st.integers(0, 50),
+)
 @settings(max_examples=60, deadline=None)
 def test_vector_steps_equal_the_matrix_path(query, head, norm, scale, causal, positions, seed):
-    result = run(SENTENCE, Settings(heads=3, dim=12, norm=norm, scale=scale, causal=causal,
-                                    positions=positions, seed=seed))
+    result = run(
+        SENTENCE, Settings(heads=3, dim=12, norm=norm, scale=scale, causal=causal, positions=positions, seed=seed)
+    )
     e = explain(result, query, head)
     M = result.heads[head - 1]
     assert e.max_difference <= 1e-12
@@ -36,9 +44,18 @@ def test_explain_reads_well_in_100_columns(monkeypatch):
     ran = cli("explain", SENTENCE, "--query", "3")
     assert ran.code == 0, ran.stderr
     out = ran.stdout
-    for part in ("Step 1", "q^3 = W^q a^3", "k^i = W^k a^i", "Step 2", "α'_3,i", "Step 3",
-                 "b^3 = Σ_i α'_{3,i} v^i", "Matrix perspective", "Kᵀ Q / √q",
-                 "column 3 of O equals b^3"):
+    for part in (
+        "Step 1",
+        "q^3 = W^q a^3",
+        "k^i = W^k a^i",
+        "Step 2",
+        "α'_3,i",
+        "Step 3",
+        "b^3 = Σ_i α'_{3,i} v^i",
+        "Matrix perspective",
+        "Kᵀ Q / √q",
+        "column 3 of O equals b^3",
+    ):
         assert part in out, part
     assert "✓" in out
     assert max(len(line) for line in out.splitlines()) <= 100
@@ -59,21 +76,22 @@ def test_explain_shows_why_positions_matter():
     assert "a^1 ≠ a^4" in with_p
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--query", "8"], "--query 8"),
-    (["--query", "0"], "--query 0"),
-    (["--head", "2"], "--head 2"),
-    (["--precision", "-1"], "--precision"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--query", "8"], "--query 8"),
+        (["--query", "0"], "--query 0"),
+        (["--head", "2"], "--head 2"),
+        (["--precision", "-1"], "--precision"),
+    ],
+)
 def test_explain_bad_indices(args, fragment):
     ran = cli("explain", SENTENCE, *args)
     assert ran.code == 2 and fragment in one_error_line(ran.stderr)
 
 
 def test_head_statistics_against_direct_computation():
-    A = np.array([[0.5, 0.0, 0.2],
-                  [0.5, 1.0, 0.2],
-                  [0.0, 0.0, 0.6]])
+    A = np.array([[0.5, 0.0, 0.2], [0.5, 1.0, 0.2], [0.0, 0.0, 0.6]])
     s = one_head(A)
     h0 = -(0.5 * np.log(0.5) * 2)
     h2 = -(2 * 0.2 * np.log(0.2) + 0.6 * np.log(0.6))

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import cli, one_error_line
 from PIL import Image
 
 from attncli.labels import token_labels
 from attncli.plot import HeatmapFigure, Layout, Scale, Style, text_colour
-from conftest import cli, one_error_line
 
 SENTENCE = "The cat sat on the mat ."
 
@@ -25,8 +25,9 @@ def test_svg_parses_as_xml_and_pdf_starts_with_pdf():
     assert Path("pdf/head_1.pdf").read_bytes().startswith(b"%PDF")
 
 
-@pytest.mark.parametrize("dpi, figsize, pixels", [(100, "6,5", (600, 500)), (200, "4,4", (800, 800)),
-                                                 (72, "10,3", (720, 216))])
+@pytest.mark.parametrize(
+    "dpi, figsize, pixels", [(100, "6,5", (600, 500)), (200, "4,4", (800, 800)), (72, "10,3", (720, 216))]
+)
 def test_png_pixel_size_follows_dpi_and_figsize(dpi, figsize, pixels):
     assert cli("run", SENTENCE, "--dpi", str(dpi), "--figsize", figsize).code == 0
     assert Image.open("attn_out/head_1.png").size == pixels
@@ -123,8 +124,9 @@ def test_a_512_token_figure_is_produced():
 
 def test_annotations_default_on_for_short_off_for_long(tmp_path):
     short = HeatmapFigure(list("abc"), list("abc"), Style(), "q", "k", "A'", Scale(0, 1, False))
-    long = HeatmapFigure([str(k) for k in range(80)], [str(k) for k in range(80)], Style(), "q", "k", "A'",
-                         Scale(0, 1, False))
+    long = HeatmapFigure(
+        [str(k) for k in range(80)], [str(k) for k in range(80)], Style(), "q", "k", "A'", Scale(0, 1, False)
+    )
     assert short.texts and not long.texts
     forced = HeatmapFigure(list("abc"), list("abc"), Style(annotate=False), "q", "k", "A'", Scale(0, 1, False))
     assert not forced.texts
@@ -168,16 +170,19 @@ def test_preview_draws_in_the_terminal_and_falls_back_to_shades():
     assert any(ch in ran.stdout for ch in "░▒▓█")  # no colour in the test runner: shades
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--image-format", "gif"], "--image-format"),
-    (["--theme", "blue"], "--theme"),
-    (["--cmap", "nonesuch"], "--cmap"),
-    (["--figsize", "wide"], "--figsize"),
-    (["--dpi", "0"], "--dpi"),
-    (["--vmin", "1", "--vmax", "0"], "--vmin"),
-    (["--matrix", "B"], "--matrix"),
-    (["--font-size", "0"], "--font-size"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--image-format", "gif"], "--image-format"),
+        (["--theme", "blue"], "--theme"),
+        (["--cmap", "nonesuch"], "--cmap"),
+        (["--figsize", "wide"], "--figsize"),
+        (["--dpi", "0"], "--dpi"),
+        (["--vmin", "1", "--vmax", "0"], "--vmin"),
+        (["--matrix", "B"], "--matrix"),
+        (["--font-size", "0"], "--font-size"),
+    ],
+)
 def test_bad_figure_options(args, fragment):
     ran = cli("run", SENTENCE, *args)
     assert ran.code == 2 and fragment in one_error_line(ran.stderr)

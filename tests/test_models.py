@@ -9,18 +9,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from attncli.models import load
-from attncli.models.checkpoint import read_safetensors
-from attncli.models.forward import rollout, run_model
 from conftest import cli, one_error_line
 from helpers import write_bert, write_gpt2
+
+from attncli.models.checkpoint import read_safetensors
+from attncli.models.forward import rollout, run_model
 
 TEXT = "The cat sat on the mat ."
 HAVE_HF = importlib.util.find_spec("transformers") is not None and importlib.util.find_spec("torch") is not None
 
 
 # ---- an independent reference: token by token, [query, key] layout, float64 ----
+
 
 def _ln(x, w, b, eps):
     return (x - x.mean()) / math.sqrt(((x - x.mean()) ** 2).mean() + eps) * w + b
@@ -29,13 +29,21 @@ def _ln(x, w, b, eps):
 def reference_bert(t: dict, ids: list[int], H: int, L: int, eps=1e-12) -> list[np.ndarray]:
     g = {k: v.astype(np.float64) for k, v in t.items()}
     n = len(ids)
-    x = [_ln(g["embeddings.word_embeddings.weight"][ids[i]] + g["embeddings.position_embeddings.weight"][i]
-             + g["embeddings.token_type_embeddings.weight"][0], g["embeddings.LayerNorm.weight"],
-             g["embeddings.LayerNorm.bias"], eps) for i in range(n)]
+    x = [
+        _ln(
+            g["embeddings.word_embeddings.weight"][ids[i]]
+            + g["embeddings.position_embeddings.weight"][i]
+            + g["embeddings.token_type_embeddings.weight"][0],
+            g["embeddings.LayerNorm.weight"],
+            g["embeddings.LayerNorm.bias"],
+            eps,
+        )
+        for i in range(n)
+    ]
     out = []
     for l in range(L):
         p = f"encoder.layer.{l}."
-        W = lambda m, v: g[p + m + ".weight"] @ v + g[p + m + ".bias"]  # noqa: E731
+        W = lambda m, v, p=p: g[p + m + ".weight"] @ v + g[p + m + ".bias"]  # noqa: E731
         q = [W("attention.self.query", v) for v in x]
         k = [W("attention.self.key", v) for v in x]
         val = [W("attention.self.value", v) for v in x]
@@ -50,11 +58,25 @@ def reference_bert(t: dict, ids: list[int], H: int, L: int, eps=1e-12) -> list[n
                 probs[h, i] = e / e.sum()
                 ctx[i][sl] = sum(probs[h, i, j] * val[j][sl] for j in range(n))
         out.append(probs)
-        x = [_ln(W("attention.output.dense", ctx[i]) + x[i], g[p + "attention.output.LayerNorm.weight"],
-                 g[p + "attention.output.LayerNorm.bias"], eps) for i in range(n)]
+        x = [
+            _ln(
+                W("attention.output.dense", ctx[i]) + x[i],
+                g[p + "attention.output.LayerNorm.weight"],
+                g[p + "attention.output.LayerNorm.bias"],
+                eps,
+            )
+            for i in range(n)
+        ]
         gelu = np.vectorize(lambda z: 0.5 * z * (1 + math.erf(z / math.sqrt(2))))
-        x = [_ln(W("output.dense", gelu(W("intermediate.dense", x[i]))) + x[i], g[p + "output.LayerNorm.weight"],
-                 g[p + "output.LayerNorm.bias"], eps) for i in range(n)]
+        x = [
+            _ln(
+                W("output.dense", gelu(W("intermediate.dense", x[i]))) + x[i],
+                g[p + "output.LayerNorm.weight"],
+                g[p + "output.LayerNorm.bias"],
+                eps,
+            )
+            for i in range(n)
+        ]
     return out
 
 
@@ -73,17 +95,26 @@ def reference_gpt2(t: dict, ids: list[int], H: int, L: int, eps=1e-5) -> list[np
         ctx = [np.zeros(r) for _ in range(n)]
         for h in range(H):
             for i in range(n):
-                qi = qkv[i][h * d:(h + 1) * d]
-                s = np.array([qi @ qkv[j][r + h * d:r + (h + 1) * d] / math.sqrt(d) for j in range(i + 1)])
+                qi = qkv[i][h * d : (h + 1) * d]
+                s = np.array([qi @ qkv[j][r + h * d : r + (h + 1) * d] / math.sqrt(d) for j in range(i + 1)])
                 e = np.exp(s - s.max())
                 probs[h, i, : i + 1] = e / e.sum()
-                ctx[i][h * d:(h + 1) * d] = sum(probs[h, i, j] * qkv[j][2 * r + h * d:2 * r + (h + 1) * d]
-                                                for j in range(i + 1))
+                ctx[i][h * d : (h + 1) * d] = sum(
+                    probs[h, i, j] * qkv[j][2 * r + h * d : 2 * r + (h + 1) * d] for j in range(i + 1)
+                )
         out.append(probs)
         x = [x[i] + ctx[i] @ g[p + "attn.c_proj.weight"] + g[p + "attn.c_proj.bias"] for i in range(n)]
-        gelu = lambda z: 0.5 * z * (1 + np.tanh(math.sqrt(2 / math.pi) * (z + 0.044715 * z ** 3)))  # noqa: E731
-        x = [v + gelu(_ln(v, g[p + "ln_2.weight"], g[p + "ln_2.bias"], eps) @ g[p + "mlp.c_fc.weight"]
-                      + g[p + "mlp.c_fc.bias"]) @ g[p + "mlp.c_proj.weight"] + g[p + "mlp.c_proj.bias"] for v in x]
+        gelu = lambda z: 0.5 * z * (1 + np.tanh(math.sqrt(2 / math.pi) * (z + 0.044715 * z**3)))  # noqa: E731
+        x = [
+            v
+            + gelu(
+                _ln(v, g[p + "ln_2.weight"], g[p + "ln_2.bias"], eps) @ g[p + "mlp.c_fc.weight"]
+                + g[p + "mlp.c_fc.bias"]
+            )
+            @ g[p + "mlp.c_proj.weight"]
+            + g[p + "mlp.c_proj.bias"]
+            for v in x
+        ]
     return out
 
 
@@ -136,8 +167,20 @@ def test_rollout_properties():
 
 def test_model_cli_json_selection_and_files(tmp_path):
     write_bert(tmp_path / "m", L=3)
-    ran = cli("model", str(tmp_path / "m"), TEXT, "--layer", "2-3", "--head", "1,3", "--json", "--rollout",
-              "--mean-heads", "--npz", "m.npz")
+    ran = cli(
+        "model",
+        str(tmp_path / "m"),
+        TEXT,
+        "--layer",
+        "2-3",
+        "--head",
+        "1,3",
+        "--json",
+        "--rollout",
+        "--mean-heads",
+        "--npz",
+        "m.npz",
+    )
     assert ran.code == 0, ran.stderr
     obj = json.loads(ran.stdout)
     assert [e["layer"] for e in obj["layers"]] == [2, 3]
@@ -149,8 +192,14 @@ def test_model_cli_json_selection_and_files(tmp_path):
             assert np.allclose(np.array(h["A_prime"]).sum(axis=0), 1, atol=1e-5)
     assert np.allclose(np.array(obj["rollout"]["A_prime"]).sum(axis=0), 1)
     names = {Path(f).name for f in obj["files"]}
-    assert {"layer_2_head_1.png", "layer_3_head_3.png", "model.png", "rollout.png", "layer_2_mean.png",
-            "m.npz"} <= names
+    assert {
+        "layer_2_head_1.png",
+        "layer_3_head_3.png",
+        "model.png",
+        "rollout.png",
+        "layer_2_mean.png",
+        "m.npz",
+    } <= names
     with np.load("m.npz", allow_pickle=False) as z:
         assert z["A_prime"].shape == (2, 2, obj["n"], obj["n"])
         assert z["layers"].tolist() == [2, 3] and z["heads"].tolist() == [1, 3]
@@ -176,15 +225,22 @@ def test_text_trace_shows_the_models_real_sizes(tmp_path):
     assert "q×r" in ran.stdout and "8×32" in ran.stdout and "2 layers × 4 heads" in ran.stdout
 
 
-@pytest.mark.parametrize("setup, args, fragment", [
-    (lambda d: write_bert(d), ["--layer", "9"], "--layer 9"),
-    (lambda d: write_bert(d), ["--head", "0"], "--head 0"),
-    (lambda d: write_bert(d), ["--layer", "x"], "--layer"),
-    (lambda d: (write_bert(d), (d / "config.json").write_text('{"model_type": "t5"}')), [], "'t5' is not supported"),
-    (lambda d: (write_bert(d), (d / "config.json").write_text("{not json")), [], "config.json"),
-    (lambda d: (write_bert(d), (d / "tokenizer.json").unlink()), [], "missing tokenizer.json"),
-    (lambda d: d.mkdir(), [], "missing config.json"),
-])
+@pytest.mark.parametrize(
+    "setup, args, fragment",
+    [
+        (lambda d: write_bert(d), ["--layer", "9"], "--layer 9"),
+        (lambda d: write_bert(d), ["--head", "0"], "--head 0"),
+        (lambda d: write_bert(d), ["--layer", "x"], "--layer"),
+        (
+            lambda d: (write_bert(d), (d / "config.json").write_text('{"model_type": "t5"}')),
+            [],
+            "'t5' is not supported",
+        ),
+        (lambda d: (write_bert(d), (d / "config.json").write_text("{not json")), [], "config.json"),
+        (lambda d: (write_bert(d), (d / "tokenizer.json").unlink()), [], "missing tokenizer.json"),
+        (lambda d: d.mkdir(), [], "missing config.json"),
+    ],
+)
 def test_bad_checkpoints(tmp_path, setup, args, fragment):
     d = tmp_path / "m"
     setup(d)
@@ -214,6 +270,7 @@ def test_embeddings_from_a_model_folder_in_run(tmp_path):
 
 # ---- against Hugging Face transformers (optional: skipped where it is not installed) ----
 
+
 def _hf_compare(model, folder: Path, text: str, layers: int):
     import torch
 
@@ -227,8 +284,15 @@ def _hf_compare(model, folder: Path, text: str, layers: int):
 
 
 @pytest.mark.skipif(not HAVE_HF, reason="transformers and torch are not installed")
-@pytest.mark.parametrize("cls_name, size", [("BertModel", (32, 2, 4)), ("BertForMaskedLM", (48, 3, 6)),
-                                            ("GPT2Model", (32, 2, 4)), ("GPT2LMHeadModel", (40, 3, 5))])
+@pytest.mark.parametrize(
+    "cls_name, size",
+    [
+        ("BertModel", (32, 2, 4)),
+        ("BertForMaskedLM", (48, 3, 6)),
+        ("GPT2Model", (32, 2, 4)),
+        ("GPT2LMHeadModel", (40, 3, 5)),
+    ],
+)
 def test_matches_transformers_random_models(tmp_path, cls_name, size):
     import torch
     import transformers
@@ -237,11 +301,25 @@ def test_matches_transformers_random_models(tmp_path, cls_name, size):
     torch.manual_seed(0)
     r, L, H = size
     if cls_name.startswith("Bert"):
-        cfg = transformers.BertConfig(vocab_size=200, hidden_size=r, num_hidden_layers=L, num_attention_heads=H,
-                                      intermediate_size=2 * r, initializer_range=0.3, attn_implementation="eager")
+        cfg = transformers.BertConfig(
+            vocab_size=200,
+            hidden_size=r,
+            num_hidden_layers=L,
+            num_attention_heads=H,
+            intermediate_size=2 * r,
+            initializer_range=0.3,
+            attn_implementation="eager",
+        )
     else:
-        cfg = transformers.GPT2Config(vocab_size=200, n_embd=r, n_layer=L, n_head=H, n_positions=64,
-                                      initializer_range=0.3, attn_implementation="eager")
+        cfg = transformers.GPT2Config(
+            vocab_size=200,
+            n_embd=r,
+            n_layer=L,
+            n_head=H,
+            n_positions=64,
+            initializer_range=0.3,
+            attn_implementation="eager",
+        )
     model = getattr(transformers, cls_name)(cfg).eval()
     model.save_pretrained(tmp_path)
     train_tokenizer(tmp_path / "tokenizer.json")

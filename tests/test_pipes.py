@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import cli, one_error_line, script
 
 LINES = "The cat sat on the mat .\nA dog barked .\n\nBirds sing at dawn .\n"
@@ -85,8 +84,19 @@ def test_npz_per_line_in_a_batch():
 @pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
 def test_same_inputs_give_byte_identical_files(tmp_path, fmt):
     for d in ("a", "b"):
-        proc = script("run", "The cat sat on the mat .", "-H", "2", "--image-format", fmt, "-o", d,
-                      "--npz", f"{d}/m.npz", "--json")
+        proc = script(
+            "run",
+            "The cat sat on the mat .",
+            "-H",
+            "2",
+            "--image-format",
+            fmt,
+            "-o",
+            d,
+            "--npz",
+            f"{d}/m.npz",
+            "--json",
+        )
         assert proc.returncode == 0, proc.stderr
         (tmp_path / d / "out.json").write_bytes(proc.stdout.replace(d.encode() + b"/", b""))
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
@@ -180,3 +190,18 @@ def test_tokens_table_and_json():
 def test_tokens_batch_is_json_lines():
     proc = script("tokens", "--json", input="a b\nc\n")
     assert [json.loads(x)["n"] for x in proc.stdout.decode().splitlines()] == [2, 1]
+
+
+def test_float32_values_survive_the_json_round_trip_exactly():
+    from hypothesis import given
+    from hypothesis import strategies as st
+    from hypothesis.extra.numpy import arrays
+
+    from attncli.export import nested
+
+    @given(arrays(np.float32, st.integers(1, 50), elements=st.floats(width=32, allow_nan=False, allow_infinity=False)))
+    def check(a):
+        back = np.array(json.loads(json.dumps(nested(a))), dtype=np.float32)
+        assert np.array_equal(back, a)
+
+    check()

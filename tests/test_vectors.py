@@ -7,12 +7,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import cli, one_error_line
+from helpers import (
+    table,
+    train_tokenizer,
+    write_bin,
+    write_embedding_checkpoint,
+    write_glove,
+    write_npy,
+    write_npz,
+)
 
 from attncli import vectors as vec
 from attncli.embed import token_vector
-from conftest import cli, one_error_line
-from helpers import (table, train_tokenizer, write_bin, write_embedding_checkpoint, write_glove, write_npy,
-                     write_npz)
 
 SENTENCE = "The cat sat on the mat ."
 TOKENS = ["The", "cat", "sat", "on", "the", "mat", "."]
@@ -28,11 +35,13 @@ def columns_of_I(*args) -> np.ndarray:
 @pytest.mark.parametrize("fmt", ["glove", "vec", "bin", "npy", "npz"])
 def test_each_format_loads_and_columns_of_I_equal_the_file(tmp_path, fmt):
     t = table()
-    path = {"glove": lambda: write_glove(tmp_path / "g.txt", t),
-            "vec": lambda: write_glove(tmp_path / "w.vec", t, header=True),
-            "bin": lambda: write_bin(tmp_path / "w.bin", t),
-            "npy": lambda: write_npy(tmp_path / "npy", t),
-            "npz": lambda: write_npz(tmp_path / "v.npz", t)}[fmt]()
+    path = {
+        "glove": lambda: write_glove(tmp_path / "g.txt", t),
+        "vec": lambda: write_glove(tmp_path / "w.vec", t, header=True),
+        "bin": lambda: write_bin(tmp_path / "w.bin", t),
+        "npy": lambda: write_npy(tmp_path / "npy", t),
+        "npz": lambda: write_npz(tmp_path / "v.npz", t),
+    }[fmt]()
     I = columns_of_I("-e", str(path))
     assert I.shape == (5, 7)
     for j, tok in enumerate(TOKENS):
@@ -117,8 +126,18 @@ def test_weights_give_A_prime_equal_to_an_independent_reference(tmp_path):
     Wq, Wk, Wv = rng.standard_normal((2, 3, 5)), rng.standard_normal((2, 3, 5)), rng.standard_normal((2, 4, 5))
     Wo = rng.standard_normal((5, 8))
     np.savez(tmp_path / "w.npz", Wq=Wq, Wk=Wk, Wv=Wv, Wo=Wo)
-    obj = json.loads(cli("run", SENTENCE, "-e", str(write_glove(tmp_path / "g.txt", t)), "--weights",
-                         str(tmp_path / "w.npz"), "--json", "--no-plot").stdout)
+    obj = json.loads(
+        cli(
+            "run",
+            SENTENCE,
+            "-e",
+            str(write_glove(tmp_path / "g.txt", t)),
+            "--weights",
+            str(tmp_path / "w.npz"),
+            "--json",
+            "--no-plot",
+        ).stdout
+    )
     assert obj["dims"] == {"r": 5, "q": 3, "v": 4, "heads": 2}
     X = np.stack([t[w] for w in TOKENS])  # n×r, rows are tokens (the other layout, on purpose)
     outs = []
@@ -134,8 +153,12 @@ def test_weights_give_A_prime_equal_to_an_independent_reference(tmp_path):
 
 def test_single_head_weights_in_q_by_r_form(tmp_path):
     rng = np.random.default_rng(1)
-    np.savez(tmp_path / "w.npz", Wq=rng.standard_normal((2, 8)), Wk=rng.standard_normal((2, 8)),
-             Wv=rng.standard_normal((3, 8)))
+    np.savez(
+        tmp_path / "w.npz",
+        Wq=rng.standard_normal((2, 8)),
+        Wk=rng.standard_normal((2, 8)),
+        Wv=rng.standard_normal((3, 8)),
+    )
     obj = json.loads(cli("run", SENTENCE, "--weights", str(tmp_path / "w.npz"), "--json", "--no-plot").stdout)
     assert obj["dims"] == {"r": 8, "q": 2, "v": 3, "heads": 1}
 
@@ -143,8 +166,9 @@ def test_single_head_weights_in_q_by_r_form(tmp_path):
 def test_sample_inputs_work():
     root = Path(__file__).resolve().parents[1] / "sample_inputs"
     for spec in ("glove.txt", "vectors.vec", "vectors.bin", "npy/vectors.npy", "vectors.npz"):
-        ran = cli("run", SENTENCE, "-e", str(root / spec), "--weights", str(root / "weights.npz"), "--no-plot",
-                  "--json")
+        ran = cli(
+            "run", SENTENCE, "-e", str(root / spec), "--weights", str(root / "weights.npz"), "--no-plot", "--json"
+        )
         assert ran.code == 0, (spec, ran.stderr)
     assert cli("run", SENTENCE, "-t", str(root / "tokenizer.json"), "--no-plot").code == 0
 
@@ -160,6 +184,7 @@ def test_a_batch_reads_a_text_file_once(tmp_path, monkeypatch):
 
 
 # ---- bad input: one line, exit 2, nothing written ----
+
 
 def bad(tmp_path, name: str, content: bytes | str) -> str:
     p = tmp_path / name
@@ -194,21 +219,24 @@ def _nan_npz(tmp_path):
     return str(p)
 
 
-@pytest.mark.parametrize("make, fragments", [
-    (lambda d: str(d / "missing.txt"), ["missing.txt", "no such file"]),
-    (lambda d: bad(d, "empty.txt", ""), ["empty.txt", "empty"]),
-    (lambda d: bad(d, "ragged.txt", "the 1 2 3\ncat 1 2\n"), ["ragged.txt line 2", "expected 3 numbers, found 2"]),
-    (lambda d: bad(d, "word.txt", "the 1 2 3\ncat 1 x 3\n"), ["word.txt line 2", "'x' is not a number"]),
-    (lambda d: bad(d, "nan.txt", "the 1 nan 3\n"), ["nan.txt line 1", "NaN or Inf"]),
-    (lambda d: bad(d, "inf.txt", "x 1 1 1\nthe 1 inf 3\n"), ["inf.txt line 2", "NaN or Inf"]),
-    (lambda d: bad(d, "hdr.vec", "5 3\nthe 1 2 3\ncat 1 2 3\n"), ["hdr.vec line 1", "says 5 words", "2 rows"]),
-    (lambda d: bad(d, "dim.vec", "2 4\nthe 1 2 3\ncat 1 2 3\n"), ["dim.vec line 2", "expected 4 numbers"]),
-    (_object_npz, ["obj.npz", "Python objects"]),
-    (_object_npy, ["v.npy", "Python objects"]),
-    (_truncated_bin, ["t.bin", "truncated"]),
-    (_nan_npz, ["nan.npz", "NaN or Inf"]),
-    (lambda d: bad(d, "junk.npz", b"not a zip"), ["junk.npz"]),
-])
+@pytest.mark.parametrize(
+    "make, fragments",
+    [
+        (lambda d: str(d / "missing.txt"), ["missing.txt", "no such file"]),
+        (lambda d: bad(d, "empty.txt", ""), ["empty.txt", "empty"]),
+        (lambda d: bad(d, "ragged.txt", "the 1 2 3\ncat 1 2\n"), ["ragged.txt line 2", "expected 3 numbers, found 2"]),
+        (lambda d: bad(d, "word.txt", "the 1 2 3\ncat 1 x 3\n"), ["word.txt line 2", "'x' is not a number"]),
+        (lambda d: bad(d, "nan.txt", "the 1 nan 3\n"), ["nan.txt line 1", "NaN or Inf"]),
+        (lambda d: bad(d, "inf.txt", "x 1 1 1\nthe 1 inf 3\n"), ["inf.txt line 2", "NaN or Inf"]),
+        (lambda d: bad(d, "hdr.vec", "5 3\nthe 1 2 3\ncat 1 2 3\n"), ["hdr.vec line 1", "says 5 words", "2 rows"]),
+        (lambda d: bad(d, "dim.vec", "2 4\nthe 1 2 3\ncat 1 2 3\n"), ["dim.vec line 2", "expected 4 numbers"]),
+        (_object_npz, ["obj.npz", "Python objects"]),
+        (_object_npy, ["v.npy", "Python objects"]),
+        (_truncated_bin, ["t.bin", "truncated"]),
+        (_nan_npz, ["nan.npz", "NaN or Inf"]),
+        (lambda d: bad(d, "junk.npz", b"not a zip"), ["junk.npz"]),
+    ],
+)
 def test_bad_vectors(tmp_path, make, fragments):
     ran = cli("run", SENTENCE, "-e", make(tmp_path))
     line = one_error_line(ran.stderr)
@@ -231,19 +259,31 @@ def _weights(tmp_path, **arrays):
     return str(p)
 
 
-@pytest.mark.parametrize("arrays, extra, fragments", [
-    (dict(Wq=np.zeros((2, 3, 8)), Wk=np.zeros((2, 3, 8))), [], ["missing array Wv"]),
-    (dict(Wq=np.zeros((3,)), Wk=np.zeros((3,)), Wv=np.zeros((3,))), [], ["Wq has shape (3,)"]),
-    (dict(Wq=np.zeros((2, 3, 8)), Wk=np.zeros((2, 4, 8)), Wv=np.zeros((2, 3, 8))), [], ["Wk has shape (2, 4, 8)"]),
-    (dict(Wq=np.zeros((2, 3, 7)), Wk=np.zeros((2, 3, 7)), Wv=np.zeros((2, 3, 7))), [], ["r = 7", "r = 8"]),
-    (dict(Wq=np.zeros((2, 3, 8)), Wk=np.zeros((2, 3, 8)), Wv=np.zeros((2, 3, 8))), ["-H", "3"],
-     ["--heads 3", "holds 2", "(2, 3, 8)"]),
-    (dict(Wq=np.zeros((2, 3, 8)), Wk=np.zeros((2, 3, 8)), Wv=np.zeros((2, 3, 8))), ["--q-dim", "4"],
-     ["--q-dim 4", "holds 3"]),
-    (dict(Wq=np.zeros((2, 3, 8)), Wk=np.zeros((2, 3, 8)), Wv=np.zeros((2, 3, 8)), Wo=np.zeros((8, 5))), [],
-     ["Wo has shape (8, 5)", "(8, 6)"]),
-    (dict(Wq=np.full((3, 8), np.inf), Wk=np.zeros((3, 8)), Wv=np.zeros((3, 8))), [], ["array Wq", "NaN or Inf"]),
-])
+@pytest.mark.parametrize(
+    "arrays, extra, fragments",
+    [
+        (dict(Wq=np.zeros((2, 3, 8)), Wk=np.zeros((2, 3, 8))), [], ["missing array Wv"]),
+        (dict(Wq=np.zeros((3,)), Wk=np.zeros((3,)), Wv=np.zeros((3,))), [], ["Wq has shape (3,)"]),
+        (dict(Wq=np.zeros((2, 3, 8)), Wk=np.zeros((2, 4, 8)), Wv=np.zeros((2, 3, 8))), [], ["Wk has shape (2, 4, 8)"]),
+        (dict(Wq=np.zeros((2, 3, 7)), Wk=np.zeros((2, 3, 7)), Wv=np.zeros((2, 3, 7))), [], ["r = 7", "r = 8"]),
+        (
+            dict(Wq=np.zeros((2, 3, 8)), Wk=np.zeros((2, 3, 8)), Wv=np.zeros((2, 3, 8))),
+            ["-H", "3"],
+            ["--heads 3", "holds 2", "(2, 3, 8)"],
+        ),
+        (
+            dict(Wq=np.zeros((2, 3, 8)), Wk=np.zeros((2, 3, 8)), Wv=np.zeros((2, 3, 8))),
+            ["--q-dim", "4"],
+            ["--q-dim 4", "holds 3"],
+        ),
+        (
+            dict(Wq=np.zeros((2, 3, 8)), Wk=np.zeros((2, 3, 8)), Wv=np.zeros((2, 3, 8)), Wo=np.zeros((8, 5))),
+            [],
+            ["Wo has shape (8, 5)", "(8, 6)"],
+        ),
+        (dict(Wq=np.full((3, 8), np.inf), Wk=np.zeros((3, 8)), Wv=np.zeros((3, 8))), [], ["array Wq", "NaN or Inf"]),
+    ],
+)
 def test_bad_weights(tmp_path, arrays, extra, fragments):
     ran = cli("run", SENTENCE, "--weights", _weights(tmp_path, **arrays), *extra)
     line = one_error_line(ran.stderr)

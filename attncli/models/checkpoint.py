@@ -13,8 +13,18 @@ import numpy as np
 from ..errors import AttnError
 
 SUPPORTED = ("bert", "gpt2")
-DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": "bf16", "I64": np.int64,
-          "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
+DTYPES = {
+    "F64": np.float64,
+    "F32": np.float32,
+    "F16": np.float16,
+    "BF16": "bf16",
+    "I64": np.int64,
+    "I32": np.int32,
+    "I16": np.int16,
+    "I8": np.int8,
+    "U8": np.uint8,
+    "BOOL": np.bool_,
+}
 
 
 def read_safetensors(path: Path) -> dict[str, np.ndarray]:
@@ -90,8 +100,9 @@ class Checkpoint:
 def load(folder: str | Path) -> Checkpoint:
     folder = Path(folder)
     if not folder.is_dir():
-        raise AttnError(f"{folder}: not a folder (a checkpoint folder holds config.json, model.safetensors, "
-                        "tokenizer.json)")
+        raise AttnError(
+            f"{folder}: not a folder (a checkpoint folder holds config.json, model.safetensors, tokenizer.json)"
+        )
     for name in ("config.json", "model.safetensors", "tokenizer.json"):
         if not (folder / name).is_file():
             raise AttnError(f"{folder}: missing {name}")
@@ -101,6 +112,7 @@ def load(folder: str | Path) -> Checkpoint:
         raise AttnError(f"{folder}/config.json: not valid JSON ({exc})") from None
     kind = config.get("model_type")
     if kind not in SUPPORTED:
-        raise AttnError(f"{folder}/config.json: model_type {kind!r} is not supported (attncli reads "
-                        f"{', '.join(SUPPORTED)})")
+        raise AttnError(
+            f"{folder}/config.json: model_type {kind!r} is not supported (attncli reads {', '.join(SUPPORTED)})"
+        )
     return Checkpoint(folder, config, read_safetensors(folder / "model.safetensors"))

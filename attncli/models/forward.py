@@ -45,12 +45,16 @@ def gelu(x: np.ndarray) -> np.ndarray:
 
 
 def gelu_tanh(x: np.ndarray) -> np.ndarray:
-    return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
 
 
 ACTIVATIONS = {
-    "gelu": gelu, "gelu_new": gelu_tanh, "gelu_pytorch_tanh": gelu_tanh, "gelu_fast": gelu_tanh,
-    "relu": lambda x: np.maximum(x, 0), "silu": lambda x: x / (1 + np.exp(-x)),
+    "gelu": gelu,
+    "gelu_new": gelu_tanh,
+    "gelu_pytorch_tanh": gelu_tanh,
+    "gelu_fast": gelu_tanh,
+    "relu": lambda x: np.maximum(x, 0),
+    "silu": lambda x: x / (1 + np.exp(-x)),
     "swish": lambda x: x / (1 + np.exp(-x)),
 }
 
@@ -126,10 +130,18 @@ def _bert(ck: Checkpoint, ids: list[int], dtype, last: int):
         A, P = attention(q, k, scale, causal=False)
         As.append(A)
         Ps.append(P.transpose(0, 2, 1))
-        x = layer_norm(lin("attention.output.dense", merge(P @ v)) + x, ck.get(p + "attention.output.LayerNorm.weight", dtype),
-                       ck.get(p + "attention.output.LayerNorm.bias", dtype), eps)
-        x = layer_norm(lin("output.dense", act(lin("intermediate.dense", x))) + x,
-                       ck.get(p + "output.LayerNorm.weight", dtype), ck.get(p + "output.LayerNorm.bias", dtype), eps)
+        x = layer_norm(
+            lin("attention.output.dense", merge(P @ v)) + x,
+            ck.get(p + "attention.output.LayerNorm.weight", dtype),
+            ck.get(p + "attention.output.LayerNorm.bias", dtype),
+            eps,
+        )
+        x = layer_norm(
+            lin("output.dense", act(lin("intermediate.dense", x))) + x,
+            ck.get(p + "output.LayerNorm.weight", dtype),
+            ck.get(p + "output.LayerNorm.bias", dtype),
+            eps,
+        )
     return I, x, As, Ps
 
 
@@ -170,8 +182,9 @@ def n_layers(ck: Checkpoint) -> int:
     return int(ck.cfg("num_hidden_layers", "n_layer"))
 
 
-def forward(ck: Checkpoint, tokens: Tokens, text: str = "", float64: bool = False,
-            last: Optional[int] = None) -> ModelResult:
+def forward(
+    ck: Checkpoint, tokens: Tokens, text: str = "", float64: bool = False, last: Optional[int] = None
+) -> ModelResult:
     """Run the first ``last`` blocks (all by default) on the tokens' ids."""
     dtype = np.float64 if float64 else np.float32
     L = n_layers(ck)
@@ -187,8 +200,15 @@ def forward(ck: Checkpoint, tokens: Tokens, text: str = "", float64: bool = Fals
     return ModelResult(text, tokens, ck.model_type, str(ck.folder), dims, I.T, x.T, np.stack(As), np.stack(Ps))
 
 
-def run_model(folder: str, text: str, special_tokens: bool = True, float64: bool = False,
-              last: Optional[int] = None, max_tokens: int = 512, checkpoint: Optional[Checkpoint] = None) -> ModelResult:
+def run_model(
+    folder: str,
+    text: str,
+    special_tokens: bool = True,
+    float64: bool = False,
+    last: Optional[int] = None,
+    max_tokens: int = 512,
+    checkpoint: Optional[Checkpoint] = None,
+) -> ModelResult:
     """Tokenise ``text`` with the folder's tokenizer.json and run the checkpoint."""
     from ..pipeline import check_text
 
