@@ -189,83 +189,29 @@ def _figsize(value: Optional[str]) -> Optional[tuple[float, float]]:
     return (w, h)
 
 
-def _style(
-    image_format,
-    dpi,
-    cmap,
-    theme,
-    transparent,
-    annotate,
-    grid,
-    transpose,
-    figsize,
-    title,
-    font_size,
-    vmin,
-    vmax,
-    shared_scale,
-):
+def _style(given: dict):
+    """The figure style from a command's options."""
     from .plot import Style
 
-    style = Style(
-        image_format=image_format.lower(),
-        dpi=dpi,
-        cmap=cmap,
-        theme=theme,
-        transparent=transparent,
-        annotate=annotate,
-        grid=grid,
-        transpose=transpose,
-        figsize=_figsize(figsize),
-        title=title,
-        font_size=font_size,
-        vmin=vmin,
-        vmax=vmax,
-        shared_scale=shared_scale,
-    )
+    names = ("dpi", "cmap", "theme", "transparent", "annotate", "grid", "transpose", "title", "font_size",
+             "vmin", "vmax", "shared_scale")
+    style = Style(image_format=given["image_format"].lower(), figsize=_figsize(given["figsize"]),
+                  **{k: given[k] for k in names})
     style.check()
     return style
 
 
-def _settings(
-    tokenizer,
-    special,
-    embeddings,
-    oov,
-    dim,
-    heads,
-    q_dim,
-    v_dim,
-    weights,
-    norm,
-    temperature,
-    scale,
-    causal,
-    positions,
-    seed,
-    max_tokens,
-    encoding,
-):
+def _settings(given: dict):
+    """Settings from a command's options (the parameters named as in :class:`Settings`)."""
     from .pipeline import Settings
 
     settings = Settings(
-        tokenizer=tokenizer,
-        special_tokens=special,
-        embeddings=embeddings,
-        oov=oov,
-        dim=dim,
-        heads=heads,
-        q_dim=q_dim,
-        v_dim=v_dim,
-        weights=str(weights) if weights else None,
-        norm=norm,
-        temperature=temperature,
-        scale=scale,
-        causal=causal,
-        positions=positions,
-        seed=seed,
-        max_tokens=max_tokens,
-        encoding=encoding,
+        tokenizer=given["tokenizer"], special_tokens=given["special"], embeddings=given["embeddings"],
+        oov=given["oov"], dim=given["dim"], heads=given["heads"], q_dim=given["q_dim"], v_dim=given["v_dim"],
+        weights=str(given["weights"]) if given["weights"] else None, norm=given["norm"],
+        temperature=given["temperature"], scale=given["scale"], causal=given["causal"],
+        positions=given["positions"], seed=given["seed"], max_tokens=given["max_tokens"],
+        encoding=given["encoding"],
     )
     settings.check()
     return settings
@@ -341,6 +287,31 @@ def emit_line(text: str) -> None:
     sys.stdout.flush()
 
 
+def deliver(sentence, files: list[str], npz: Optional[Path], arrays, make_json, show, json: bool, quiet: bool,
+            console) -> None:
+    """The common end of every sentence: the .npz, then one JSON line, the paths, or tables."""
+    from .export import dumps, npz_path, save_npz
+
+    if npz is not None:
+        path = npz_path(npz, sentence.index)
+        save_npz(path, arrays())
+        files.append(str(path))
+    if json:
+        obj = make_json(files)
+        if sentence.index is not None:
+            obj["line"] = sentence.line
+        emit_line(dumps(obj))
+    elif quiet:
+        for f in files:
+            emit_line(f)
+    else:
+        from rich.text import Text
+
+        show()
+        for f in files:
+            console.print(Text(f"wrote {f}"))
+
+
 @app.command()
 def run(
     text: TextArg = None,
@@ -402,47 +373,16 @@ def run(
     """
     from . import pipeline
     from .batch import run_batch
-    from .export import arrays, dumps, npz_path, save_npz, to_json
+    from .export import arrays, to_json
     from .figures import MATRICES, run_figures
     from .inputs import read_sentences
+    from .stats import head_stats
+    from .stats import mean_heads as mean_of
 
-    settings = _settings(
-        tokenizer,
-        special,
-        embeddings,
-        oov,
-        dim,
-        heads,
-        q_dim,
-        v_dim,
-        weights,
-        norm,
-        temperature,
-        scale,
-        causal,
-        positions,
-        seed,
-        max_tokens,
-        encoding,
-    )
+    settings = _settings(locals())
     if matrix not in MATRICES:
         raise AttnError(f"--matrix: unknown matrix {matrix!r} (choose A, A_prime)")
-    style = _style(
-        image_format,
-        dpi,
-        cmap,
-        theme,
-        transparent,
-        annotate,
-        grid,
-        transpose,
-        figsize,
-        title,
-        font_size,
-        vmin,
-        vmax,
-        shared_scale,
-    )
+    style = _style(locals())
     sentences = read_sentences(text, encoding)
     console = _out_console()
     progress = FileProgress(quiet)
@@ -452,42 +392,28 @@ def run(
         result = pipeline.run(sentence.text, settings, progress)
         for w in result.warnings:
             warn(w if sentence.line is None else f"line {sentence.line}: {w}")
-        extra = {}
-        if sentence.index is not None:
-            extra["line"] = sentence.line
         files: list[str] = []
         if plot:
             files += [str(p) for p in run_figures(result, out, style, matrix, sentence.index, mean_heads)]
-        if npz is not None:
-            path = npz_path(npz, sentence.index)
-            save_npz(path, arrays(result))
-            files.append(str(path))
-        from .stats import head_stats
-        from .stats import mean_heads as mean_of
-
-        extra["stats"] = head_stats(result)
+        stats = head_stats(result)
+        extra = {"stats": stats}
         if mean_heads:
             extra["mean_heads"] = {"A_prime": mean_of(result).tolist()}
-        if json:
-            emit_line(dumps(to_json(result, files, extra)))
-        elif quiet:
-            for f in files:
-                emit_line(f)
-        else:
-            from rich.text import Text
 
+        def show() -> None:
             from . import render
             from .stats import stats_table
 
             heading = f"sentence {sentence.index} (line {sentence.line})" if sentence.index else None
             render.print_run(console, result, values, precision, heading)
-            console.print(stats_table(extra["stats"]))
+            console.print(stats_table(stats))
             if preview:
                 from .preview import preview_heads
 
                 preview_heads(console, result, matrix, style)
-            for f in files:
-                console.print(Text(f"wrote {f}"))
+
+        deliver(sentence, files, npz, lambda: arrays(result), lambda f: to_json(result, f, extra), show,
+                json, quiet, console)
 
     code = run_batch(sentences, work, fail_fast=fail_fast, progress=not quiet, quiet=quiet)
     if code:
@@ -535,25 +461,7 @@ def explain(
     from .export import dumps
     from .inputs import read_sentences
 
-    settings = _settings(
-        tokenizer,
-        special,
-        embeddings,
-        oov,
-        dim,
-        heads,
-        q_dim,
-        v_dim,
-        weights,
-        norm,
-        temperature,
-        scale,
-        causal,
-        positions,
-        seed,
-        max_tokens,
-        encoding,
-    )
+    settings = _settings(locals())
     if precision < 0 or precision > 12:
         raise AttnError(f"--precision must be between 0 and 12, not {precision}")
     sentences = read_sentences(text, encoding)
@@ -655,29 +563,13 @@ def model(
     Example: attncli model ./all-MiniLM-L6-v2 "The cat sat on the mat ." --layer 6 --head 1-4
     """
     from .batch import run_batch
-    from .export import dumps, npz_path, save_npz
     from .inputs import read_sentences
     from .models import load
     from .models.forward import n_layers, run_model
     from .modelview import View, arrays, figures, parse_indices, print_model
     from .modelview import to_json as model_json
 
-    style = _style(
-        image_format,
-        dpi,
-        cmap,
-        theme,
-        transparent,
-        annotate,
-        grid,
-        transpose,
-        figsize,
-        title,
-        font_size,
-        vmin,
-        vmax,
-        shared_scale,
-    )
+    style = _style(locals())
     if max_tokens < 1:
         raise AttnError(f"--max-tokens must be a positive whole number, not {max_tokens}")
     ck = load(folder)
@@ -693,36 +585,19 @@ def model(
             str(folder), sentence.text, special, float64, None if rollout else max(layers), max_tokens, ck
         )
         view = View(result, layers, heads, hide_special, rollout, mean_heads)
-        files: list[str] = []
-        if plot:
-            files += [str(p) for p in figures(view, out, style, sentence.index)]
-        if npz is not None:
-            path = npz_path(npz, sentence.index)
-            save_npz(path, arrays(view))
-            files.append(str(path))
-        if json:
-            obj = model_json(view, files)
-            if sentence.index is not None:
-                obj["line"] = sentence.line
-            emit_line(dumps(obj))
-        elif quiet:
-            for f in files:
-                emit_line(f)
-        else:
-            from rich.text import Text
+        files = [str(p) for p in figures(view, out, style, sentence.index)] if plot else []
 
+        def show() -> None:
             print_model(console, view)
             if preview:
                 from .preview import preview_matrices
 
-                mats = [
-                    (f"layer {l}, head {h}: A′{view.note()}", view.shown(view.A_prime(l, h)))
-                    for l in layers
-                    for h in heads
-                ]
+                mats = [(f"layer {l}, head {h}: A′{view.note()}", view.shown(view.A_prime(l, h)))
+                        for l in layers for h in heads]
                 preview_matrices(console, mats, view.tokens, style.transpose, style.cmap)
-            for f in files:
-                console.print(Text(f"wrote {f}"))
+
+        deliver(sentence, files, npz, lambda: arrays(view), lambda f: model_json(view, f), show, json, quiet,
+                console)
 
     code = run_batch(sentences, work, fail_fast=fail_fast, progress=not quiet, quiet=quiet)
     if code:

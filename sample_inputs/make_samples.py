@@ -3,7 +3,8 @@
 Where the numbers come from: every vector and weight is drawn from numpy's PCG64
 generator seeded with 2024, N(0, 1), rounded to 4 decimals (then stored as float32 in
 the word2vec .bin). They are not trained: they exist to show and test the loaders.
-The tokenizer is a WordPiece model trained with the `tokenizers` library on SENTENCES.
+The tokenizer is a WordPiece model trained with the `tokenizers` library on SENTENCES
+(training is not deterministic: a rerun may number the same vocabulary differently).
 """
 
 from __future__ import annotations
@@ -59,20 +60,23 @@ def main() -> None:
     train_tokenizer(HERE / "tokenizer.json")
 
 
-def train_tokenizer(path: Path, sentences: list[str] = SENTENCES, vocab_size: int = 120) -> None:
+def train_tokenizer(path: Path, sentences: list[str] = SENTENCES, vocab_size: int = 120) -> Path:
     """A small BERT-style WordPiece tokenizer ([CLS] … [SEP]) trained on ``sentences``."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
 
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"])
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"], show_progress=False
+    )
     tok.train_from_iterator(sentences, trainer)
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
     )
     tok.save(str(path))
+    return path
 
 
 if __name__ == "__main__":

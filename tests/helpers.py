@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 import struct
+import sys
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sample_inputs"))
+from make_samples import train_tokenizer  # noqa: E402  (one recipe for the samples and the tests)
 
 WORDS = ["the", "cat", "sat", "on", "mat", ".", "a", "dog", "The"]
 
@@ -44,27 +48,6 @@ def write_npy(folder: Path, vectors: dict) -> Path:
 
 def write_npz(path: Path, vectors: dict) -> Path:
     np.savez(path, vocab=np.array(list(vectors)), vectors=np.array(list(vectors.values())))
-    return path
-
-
-def train_tokenizer(path: Path, sentences=None, vocab_size: int = 200) -> Path:
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-
-    sentences = sentences or [
-        "The cat sat on the mat .",
-        "A dog barked at the cat .",
-        "Birds sing at dawn and the river flows .",
-    ]
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"])
-    tok.train_from_iterator(sentences, trainer)
-    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
-    )
-    tok.save(str(path))
     return path
 
 
