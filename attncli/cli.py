@@ -699,6 +699,10 @@ def main(argv: Optional[list[str]] = None) -> None:
     except typer.exceptions.TyperException as exc:  # usage errors: bad option, missing value…
         if debug:
             raise
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `attncli` or `attncli model` alone: the help
+            sys.stdout.write(exc.format_message() + "\n")
+            sys.stdout.flush()
+            sys.exit(0)
         _fail(exc.format_message().splitlines()[0], getattr(exc, "exit_code", 2))
     except Exception as exc:  # a bug or an unforeseen failure: still one line
         if debug:

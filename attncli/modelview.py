@@ -15,6 +15,12 @@ from .export import nested
 from .models.forward import ModelResult, hide, rollout
 
 
+def model_name(result: ModelResult) -> str:
+    """The checkpoint's own name (config's _name_or_path), else its folder's."""
+    name = str(result.config.get("_name_or_path") or "").rstrip("/")
+    return name.rsplit("/", 1)[-1] if name else Path(result.folder).name
+
+
 def parse_indices(spec: Optional[str], upper: int, option: str) -> list[int]:
     """``"1,3-5"`` → [1, 3, 4, 5]; counted from 1; None → all of 1…upper."""
     if spec is None or spec.strip().lower() == "all":
@@ -172,7 +178,7 @@ def figures(view: View, out: Path, style, sentence: Optional[int] = None) -> lis
         path = out / figure_name("model", style.image_format, sentence)
         mats = [p.matrix.T if style.transpose else p.matrix for p in panels]
         titles = [f"head {h}" if k == 0 else "" for k in range(len(view.layers)) for h in view.heads]
-        model = Path(view.result.folder).name
+        model = model_name(view.result)
         grid_figure(
             mats,
             titles,
@@ -220,7 +226,7 @@ def print_model(console, view: View, precision: int = 3) -> None:
     d = r.dims
     console.print(
         Text(
-            f"{Path(r.folder).name} ({r.model_type}): {d['layers']} layers × {d['heads']} heads, "
+            f"{model_name(r)} ({r.model_type}): {d['layers']} layers × {d['heads']} heads, "
             f"r = {d['r']}, q = v = {d['q']}, n = {d['n']}",
             style="bold",
         )

@@ -48,7 +48,7 @@ def vector_table(
     return table
 
 
-def bar(x: float, width: int = 20) -> str:
+def bar(x: float, width: int = 30) -> str:
     if not np.isfinite(x) or x <= 0:
         return ""
     full = min(x, 1.0) * width

@@ -158,3 +158,22 @@ def test_library_use_matches_the_cli():
     result = run(SENTENCE, Settings(heads=2))
     obj = json.loads(cli("run", SENTENCE, "-H", "2", "--json", "--no-plot").stdout)
     assert np.allclose(result.heads[1].A_prime, obj["heads"][1]["A_prime"])
+
+
+def test_no_command_shows_the_help():
+    ran = cli()
+    assert ran.code == 0 and "Commands" in ran.stdout and "run" in ran.stdout and ran.stderr == ""
+
+
+def test_no_text_at_a_terminal_is_a_clear_error():
+    import io
+
+    from attncli.errors import AttnError
+    from attncli.inputs import read_sentences
+
+    class Tty(io.BytesIO):
+        def isatty(self):
+            return True
+
+    with pytest.raises(AttnError, match="no text"):
+        read_sentences(None, stdin=Tty(b""))

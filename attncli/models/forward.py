@@ -9,7 +9,7 @@ A' sums to 1).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
@@ -99,6 +99,7 @@ class ModelResult:
     O: np.ndarray  # r×n, the output of the last block computed
     A: np.ndarray  # L×H×n×n scores, notes' layout (masked: -inf)
     A_prime: np.ndarray  # L×H×n×n weights, notes' layout: each column sums to 1
+    config: dict = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -197,7 +198,8 @@ def forward(
     H = As[0].shape[0] if As else int(ck.cfg("num_attention_heads", "n_head"))
     r = I.shape[1]
     dims = {"r": r, "q": r // H, "v": r // H, "heads": H, "layers": L, "n": len(ids)}
-    return ModelResult(text, tokens, ck.model_type, str(ck.folder), dims, I.T, x.T, np.stack(As), np.stack(Ps))
+    return ModelResult(text, tokens, ck.model_type, str(ck.folder), dims, I.T, x.T, np.stack(As), np.stack(Ps),
+                       ck.config)
 
 
 def run_model(
