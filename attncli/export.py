@@ -6,13 +6,14 @@ import io
 import json
 import zipfile
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
 from .files import atomic_open
-from .pipeline import Result
-from .trace import trace
+
+if TYPE_CHECKING:  # the model command uses this module without the random-vectors pipeline
+    from .pipeline import Result
 
 
 def float32_digits(M: np.ndarray) -> np.ndarray:
@@ -43,6 +44,8 @@ def nested(M: np.ndarray) -> list:
 
 def to_json(result: Result, files: list[str], extra: Optional[dict] = None) -> dict:
     """The ``--json`` object of one sentence (keys per DESIGN.md, "Machine output")."""
+    from .trace import trace
+
     d = result.dims
     obj = {
         "text": result.text,

