@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Iterator, Optional
 
 import typer
 
@@ -276,6 +277,18 @@ class FileProgress:
             self.bar = None
 
 
+@contextmanager
+def busy(message: str, enabled: bool) -> Iterator[None]:
+    """A spinner on stderr for long drawing, only when stderr is a terminal."""
+    if not enabled or not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(message):
+        yield
+
+
 def warn(message: str) -> None:
     sys.stderr.write(f"warning: {message}\n")
     sys.stderr.flush()
@@ -394,7 +407,8 @@ def run(
             warn(w if sentence.line is None else f"line {sentence.line}: {w}")
         files: list[str] = []
         if plot:
-            files += [str(p) for p in run_figures(result, out, style, matrix, sentence.index, mean_heads)]
+            with busy(f"drawing {len(result.heads)} heads", len(result.heads) > 4 and sentence.index is None and not quiet):
+                files += [str(p) for p in run_figures(result, out, style, matrix, sentence.index, mean_heads)]
         stats = head_stats(result)
         extra = {"stats": stats}
         if mean_heads:
@@ -585,7 +599,11 @@ def model(
             str(folder), sentence.text, special, float64, None if rollout else max(layers), max_tokens, ck
         )
         view = View(result, layers, heads, hide_special, rollout, mean_heads)
-        files = [str(p) for p in figures(view, out, style, sentence.index)] if plot else []
+        files = []
+        if plot:
+            count = len(layers) * len(heads)
+            with busy(f"drawing {count} heads", count > 4 and sentence.index is None and not quiet):
+                files = [str(p) for p in figures(view, out, style, sentence.index)]
 
         def show() -> None:
             print_model(console, view)

@@ -155,9 +155,8 @@ def prefetch(texts: list[str], settings: Settings, progress=None) -> None:
     from .vectors import prefetch as read_rows
 
     spec = tokenizer_spec(settings)
-    read_rows(
-        settings.embeddings, [tokenize(t, spec, settings.special_tokens).tokens for t in texts if t.strip()], progress
-    )
+    token_lists = [tokenize(t, spec, settings.special_tokens).tokens for t in texts if t.strip()]
+    read_rows(settings.embeddings, token_lists, progress, settings.encoding)
 
 
 def run(text: str, settings: Optional[Settings] = None, progress=None) -> Result:

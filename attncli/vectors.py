@@ -113,6 +113,24 @@ def _is_number(v: bytes) -> bool:
         return False
 
 
+def _encode(word: str, encoding: str) -> Optional[bytes]:
+    """A token as the file's bytes; None when it cannot be in such a file."""
+    if not word or any(c.isspace() for c in word):
+        return None
+    try:
+        return word.encode(encoding)
+    except UnicodeEncodeError:
+        return None
+
+
+def _check_encoding(data: bytes, path: Path, encoding: str) -> None:
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise AttnError(f"{path} line {line}: not valid {encoding}; give --encoding (e.g. latin-1)") from None
+
+
 def _lines(path: Path, end: Optional[int] = None, blank: bool = True) -> int:
     """Newlines in the first ``end`` bytes (or non-blank lines of the whole file when
     ``blank`` is False): only used to word an error, so a second pass is fine."""
@@ -133,13 +151,17 @@ def _lines(path: Path, end: Optional[int] = None, blank: bool = True) -> int:
     return count
 
 
-def scan_text(path: Path, words: Iterable[str], progress: Progress = None) -> tuple[dict[str, np.ndarray], int]:
+def scan_text(
+    path: Path, words: Iterable[str], progress: Progress = None, encoding: str = "utf-8"
+) -> tuple[dict[str, np.ndarray], int]:
     """Rows of ``words`` from a GloVe / word2vec text file, in one streamed pass.
 
     The file is read in chunks and searched (in C) for lines that start with a wanted
     word; only those rows, and the first row (to learn r), are parsed. Line numbers
-    are worked out only when a row is wrong."""
-    wanted = sorted({w.encode("utf-8") for w in words if w and not any(c.isspace() for c in w)}, key=len, reverse=True)
+    are worked out only when a row is wrong. The first chunk is decoded whole, so a
+    file in another encoding than ``encoding`` is named with its line, not silently
+    missed."""
+    wanted = sorted({e for e in (_encode(w, encoding) for w in words) if e}, key=len, reverse=True)
     pattern = re.compile(b"\n(" + b"|".join(re.escape(w) for w in wanted) + b")[ \t]") if wanted else None
     size = path.stat().st_size
     found: dict[str, np.ndarray] = {}
@@ -154,11 +176,11 @@ def scan_text(path: Path, words: Iterable[str], progress: Progress = None) -> tu
         if first_row and line.strip():
             r = len(_parse_row(line, r, where(start)))
             first_row = False
-        word = line.split(b" ", 1)[0].split(b"\t", 1)[0].decode("utf-8", "replace")
+        word = line.split(b" ", 1)[0].split(b"\t", 1)[0].decode(encoding, "replace")
         if word in wanted_set and word not in found:
             found[word] = _parse_row(line, r, where(start))
 
-    wanted_set = {w.decode("utf-8") for w in wanted}
+    wanted_set = {w.decode(encoding) for w in wanted}
     first_row = True
     with open(path, "rb") as fh:
         first = fh.readline()
@@ -190,13 +212,15 @@ def scan_text(path: Path, words: Iterable[str], progress: Progress = None) -> tu
                 continue
             take(rest + chunk[:head], offset - len(rest))  # the line across the boundary
             cut = chunk.rfind(b"\n") + 1
+            if offset == len(first):  # the first chunk: is the file in the encoding we think?
+                _check_encoding(first + chunk[:cut], path, encoding)
             if first_row:
                 end = chunk.find(b"\n", head + 1)
                 if end > 0:
                     take(chunk[head + 1 : end], offset + head + 1)
             if pattern is not None:
                 for m in pattern.finditer(chunk, head, cut):
-                    word = m.group(1).decode("utf-8", "replace")
+                    word = m.group(1).decode(encoding, "replace")
                     if word not in found:
                         end = chunk.find(b"\n", m.end())
                         found[word] = _parse_row(chunk[m.start() + 1 : end], r, where(offset + m.start() + 1))
@@ -216,7 +240,9 @@ def scan_text(path: Path, words: Iterable[str], progress: Progress = None) -> tu
 # ---- word2vec binary ----
 
 
-def scan_bin(path: Path, words: Iterable[str], progress: Progress = None) -> tuple[dict[str, np.ndarray], int]:
+def scan_bin(
+    path: Path, words: Iterable[str], progress: Progress = None, encoding: str = "utf-8"
+) -> tuple[dict[str, np.ndarray], int]:
     wanted = set(words)
     size = path.stat().st_size
     found: dict[str, np.ndarray] = {}
@@ -232,7 +258,7 @@ def scan_bin(path: Path, words: Iterable[str], progress: Progress = None) -> tup
         space = data.find(b" ", pos)
         if space < 0 or space - pos > 1000:
             raise AttnError(f"{path}: truncated at word {k + 1} of {count} (the header says {count})")
-        word = data[pos:space].lstrip(b"\n").decode("utf-8", "replace")
+        word = data[pos:space].lstrip(b"\n").decode(encoding, "replace")
         start = space + 1
         if start + width > len(data):
             raise AttnError(f"{path}: truncated in the vector of word {k + 1} ({word!r}) of {count}")
@@ -274,16 +300,16 @@ def _table(matrix: np.ndarray, vocab: list[str], path: Path, name: str) -> tuple
     return index, matrix
 
 
-def load_npy(path: Path) -> tuple[dict[str, int], np.ndarray]:
+def load_npy(path: Path, encoding: str = "utf-8") -> tuple[dict[str, int], np.ndarray]:
     vocab_path = next((p for p in (path.with_suffix(".vocab.txt"), path.parent / "vocab.txt") if p.is_file()), None)
     if vocab_path is None:
         raise AttnError(f"{path}: a .npy matrix needs vocab.txt beside it (one token per line, row order)")
     matrix = _np_load(path, mmap_mode="r")
     try:
-        vocab = vocab_path.read_text(encoding="utf-8").splitlines()
+        vocab = vocab_path.read_text(encoding=encoding).splitlines()
     except UnicodeDecodeError as exc:
         line = vocab_path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise AttnError(f"{vocab_path} line {line}: not valid UTF-8") from None
+        raise AttnError(f"{vocab_path} line {line}: not valid {encoding}; give --encoding") from None
     return _table(matrix, vocab, path, "the matrix")
 
 
@@ -350,8 +376,7 @@ def lookup(spec: str, tokens: Tokens, settings, warnings: list[str], progress: P
     if k in ("model", "safetensors"):
         return _by_ids(path, tokens)
     words = tokens.tokens
-    table = vectors_for(path, set(words) | {w.lower() for w in words}, progress)
-    r = _DIMS[_key(path)]
+    table, r = vectors_for(path, set(words) | {w.lower() for w in words}, progress, settings.encoding)
     cols, missing = [], []
     for w in words:
         row = table.get(w)
@@ -377,20 +402,22 @@ def _oov(word: str, r: int, settings) -> np.ndarray:
     return token_vector(word, r, settings.seed)
 
 
-def vectors_for(path: Path, words: set[str], progress: Progress = None) -> dict[str, Optional[np.ndarray]]:
-    """Rows for ``words`` (None for absent ones), cached per file so a batch reads a
-    large text file once for all its sentences when they are prefetched together."""
-    key = _key(path)
+def vectors_for(
+    path: Path, words: set[str], progress: Progress = None, encoding: str = "utf-8"
+) -> tuple[dict[str, Optional[np.ndarray]], int]:
+    """Rows for ``words`` (None for absent ones) and r, cached per file so a batch reads
+    a large text file once for all its sentences when they are prefetched together."""
+    key = (*_key(path), encoding)
     cache = _CACHE.setdefault(key, {})
     todo = {w for w in words if w not in cache}
     if todo or key not in _DIMS:
         k = kind(path)
         if k == "text":
-            found, r = scan_text(path, todo, progress)
+            found, r = scan_text(path, todo, progress, encoding)
         elif k == "bin":
-            found, r = scan_bin(path, todo, progress)
+            found, r = scan_bin(path, todo, progress, encoding)
         else:
-            index, matrix = load_npy(path) if k == "npy" else load_npz(path)
+            index, matrix = load_npy(path, encoding) if k == "npy" else load_npz(path)
             r = matrix.shape[1]
             found = {}
             for w in todo:
@@ -401,15 +428,17 @@ def vectors_for(path: Path, words: set[str], progress: Progress = None) -> dict[
         _DIMS[key] = r
         for w in todo:
             cache[w] = found.get(w)
-    return {w: cache[w] for w in words}
+    return {w: cache[w] for w in words}, _DIMS[key]
 
 
-def prefetch(spec: str, token_lists: Iterable[list[str]], progress: Progress = None) -> None:
+def prefetch(
+    spec: str, token_lists: Iterable[list[str]], progress: Progress = None, encoding: str = "utf-8"
+) -> None:
     """Read the rows of every token of a batch in one pass (text and .bin files)."""
     path = open_vectors(spec)
     if kind(path) in ("text", "bin"):
         words = {w for toks in token_lists for t in toks for w in (t, t.lower())}
-        vectors_for(path, words, progress)
+        vectors_for(path, words, progress, encoding)
 
 
 def _by_ids(path: Path, tokens: Tokens) -> np.ndarray:

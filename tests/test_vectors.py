@@ -323,3 +323,15 @@ def test_error_line_numbers_do_not_depend_on_chunks(tmp_path, monkeypatch, chunk
     monkeypatch.setattr(vec, "CHUNK", chunk)
     with pytest.raises(vec.AttnError, match="line 18: expected 3 numbers, found 2"):
         vec.scan_text(path, ["w17"])
+
+
+def test_a_vectors_file_in_another_encoding_is_named_and_encoding_reads_it(tmp_path):
+    path = tmp_path / "latin.txt"
+    path.write_bytes("the 1 2 3\ncaf\u00e9 4 5 6\n".encode("latin-1"))
+    ran = cli("run", "the caf\u00e9", "-e", str(path))
+    assert ran.code == 2 and "latin.txt line 2" in one_error_line(ran.stderr) and "--encoding" in ran.stderr
+    assert not Path("attn_out").exists()
+    ran = cli("run", "the caf\u00e9", "-e", str(path), "--encoding", "latin-1", "--npz", "m.npz", "--no-plot")
+    assert ran.code == 0 and "warning" not in ran.stderr
+    with np.load("m.npz") as z:
+        assert z["I"][:, 1].tolist() == [4.0, 5.0, 6.0]
