@@ -194,10 +194,23 @@ def _style(given: dict):
     """The figure style from a command's options."""
     from .plot import Style
 
-    names = ("dpi", "cmap", "theme", "transparent", "annotate", "grid", "transpose", "title", "font_size",
-             "vmin", "vmax", "shared_scale")
-    style = Style(image_format=given["image_format"].lower(), figsize=_figsize(given["figsize"]),
-                  **{k: given[k] for k in names})
+    names = (
+        "dpi",
+        "cmap",
+        "theme",
+        "transparent",
+        "annotate",
+        "grid",
+        "transpose",
+        "title",
+        "font_size",
+        "vmin",
+        "vmax",
+        "shared_scale",
+    )
+    style = Style(
+        image_format=given["image_format"].lower(), figsize=_figsize(given["figsize"]), **{k: given[k] for k in names}
+    )
     style.check()
     return style
 
@@ -207,11 +220,22 @@ def _settings(given: dict):
     from .pipeline import Settings
 
     settings = Settings(
-        tokenizer=given["tokenizer"], special_tokens=given["special"], embeddings=given["embeddings"],
-        oov=given["oov"], dim=given["dim"], heads=given["heads"], q_dim=given["q_dim"], v_dim=given["v_dim"],
-        weights=str(given["weights"]) if given["weights"] else None, norm=given["norm"],
-        temperature=given["temperature"], scale=given["scale"], causal=given["causal"],
-        positions=given["positions"], seed=given["seed"], max_tokens=given["max_tokens"],
+        tokenizer=given["tokenizer"],
+        special_tokens=given["special"],
+        embeddings=given["embeddings"],
+        oov=given["oov"],
+        dim=given["dim"],
+        heads=given["heads"],
+        q_dim=given["q_dim"],
+        v_dim=given["v_dim"],
+        weights=str(given["weights"]) if given["weights"] else None,
+        norm=given["norm"],
+        temperature=given["temperature"],
+        scale=given["scale"],
+        causal=given["causal"],
+        positions=given["positions"],
+        seed=given["seed"],
+        max_tokens=given["max_tokens"],
         encoding=given["encoding"],
     )
     settings.check()
@@ -300,8 +324,9 @@ def emit_line(text: str) -> None:
     sys.stdout.flush()
 
 
-def deliver(sentence, files: list[str], npz: Optional[Path], arrays, make_json, show, json: bool, quiet: bool,
-            console) -> None:
+def deliver(
+    sentence, files: list[str], npz: Optional[Path], arrays, make_json, show, json: bool, quiet: bool, console
+) -> None:
     """The common end of every sentence: the .npz, then one JSON line, the paths, or tables."""
     from .export import dumps, npz_path, save_npz
 
@@ -407,7 +432,9 @@ def run(
             warn(w if sentence.line is None else f"line {sentence.line}: {w}")
         files: list[str] = []
         if plot:
-            with busy(f"drawing {len(result.heads)} heads", len(result.heads) > 4 and sentence.index is None and not quiet):
+            with busy(
+                f"drawing {len(result.heads)} heads", len(result.heads) > 4 and sentence.index is None and not quiet
+            ):
                 files += [str(p) for p in run_figures(result, out, style, matrix, sentence.index, mean_heads)]
         stats = head_stats(result)
         extra = {"stats": stats}
@@ -426,8 +453,17 @@ def run(
 
                 preview_heads(console, result, matrix, style)
 
-        deliver(sentence, files, npz, lambda: arrays(result), lambda f: to_json(result, f, extra), show,
-                json, quiet, console)
+        deliver(
+            sentence,
+            files,
+            npz,
+            lambda: arrays(result),
+            lambda f: to_json(result, f, extra),
+            show,
+            json,
+            quiet,
+            console,
+        )
 
     code = run_batch(sentences, work, fail_fast=fail_fast, progress=not quiet, quiet=quiet)
     if code:
@@ -610,12 +646,14 @@ def model(
             if preview:
                 from .preview import preview_matrices
 
-                mats = [(f"layer {l}, head {h}: A′{view.note()}", view.shown(view.A_prime(l, h)))
-                        for l in layers for h in heads]
+                mats = [
+                    (f"layer {l}, head {h}: A′{view.note()}", view.shown(view.A_prime(l, h)))
+                    for l in layers
+                    for h in heads
+                ]
                 preview_matrices(console, mats, view.tokens, style.transpose, style.cmap)
 
-        deliver(sentence, files, npz, lambda: arrays(view), lambda f: model_json(view, f), show, json, quiet,
-                console)
+        deliver(sentence, files, npz, lambda: arrays(view), lambda f: model_json(view, f), show, json, quiet, console)
 
     code = run_batch(sentences, work, fail_fast=fail_fast, progress=not quiet, quiet=quiet)
     if code:

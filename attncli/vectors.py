@@ -431,9 +431,7 @@ def vectors_for(
     return {w: cache[w] for w in words}, _DIMS[key]
 
 
-def prefetch(
-    spec: str, token_lists: Iterable[list[str]], progress: Progress = None, encoding: str = "utf-8"
-) -> None:
+def prefetch(spec: str, token_lists: Iterable[list[str]], progress: Progress = None, encoding: str = "utf-8") -> None:
     """Read the rows of every token of a batch in one pass (text and .bin files)."""
     path = open_vectors(spec)
     if kind(path) in ("text", "bin"):

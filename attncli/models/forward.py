@@ -198,8 +198,9 @@ def forward(
     H = As[0].shape[0] if As else int(ck.cfg("num_attention_heads", "n_head"))
     r = I.shape[1]
     dims = {"r": r, "q": r // H, "v": r // H, "heads": H, "layers": L, "n": len(ids)}
-    return ModelResult(text, tokens, ck.model_type, str(ck.folder), dims, I.T, x.T, np.stack(As), np.stack(Ps),
-                       ck.config)
+    return ModelResult(
+        text, tokens, ck.model_type, str(ck.folder), dims, I.T, x.T, np.stack(As), np.stack(Ps), ck.config
+    )
 
 
 def run_model(
