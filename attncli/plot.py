@@ -578,28 +578,39 @@ def grid_figure(
     ncols: Optional[int] = None,
     row_names: Optional[Sequence[str]] = None,
 ) -> None:
-    """All heads in a near-square grid with one shared colour bar. Token labels only on
-    the outer panels (every panel has the same tokens); placed by hand, in inches,
-    because a layout engine over many small axes costs more than the drawing."""
+    """All heads in a near-square grid (or layers × heads) with one shared colour bar.
+
+    One axes spans the figure in inches and holds every panel as an image at its own
+    place, with the outer panels' token labels as plain text: a figure of 72 small axes
+    spends seconds creating and laying out ticks that are never shown."""
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     H = len(mats)
     ncols = ncols or math.ceil(math.sqrt(H))
     nrows = math.ceil(H / ncols)
     shared = Style(**{**style.__dict__, "shared_scale": True})
     lim = scales(mats, shared, bounded)[0]
-    n = max(len(rows), len(cols))
+    nr, nc = mats[0].shape
+    n = max(nr, nc)
     base = style.font_size or 11.0
     small = base * 0.75
     show_labels = n <= 16
-    label_in = (max(len(s) for s in rows + cols) * small * 0.62 / 72 + 0.12) if show_labels else 0.0
-    title_in = base * 1.6 / 72 if any(titles) else 0.05
-    row_in = base * 1.5 / 72 if row_names else 0.0
-    left, right = 0.45 + label_in + row_in, 1.25
-    bottom, top = 0.45 + label_in, 0.25 + (base * 2.2 / 72 if suptitle else 0.0)
-    gap_x, gap_y = 0.18, title_in + 0.08
+    locator = MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10])
+    ticks = [f"{t:.3g}" for t in locator.tick_values(lim.vmin, lim.vmax)] + ["−0.00"]
+    line = base * 0.9 * 1.3 / 72
+    ylab = text_width(rows, small) + 0.06 if show_labels else 0.0
+    xlab = text_width(cols, small) + 0.06 if show_labels else 0.0
+    title_in = line + 0.06 if any(titles) else 0.06
+    row_in = line + 0.04 if row_names else 0.0
+    left, bottom = Layout.PAD + line + 0.08 + row_in + ylab, Layout.PAD + line + 0.08 + xlab
+    top = Layout.PAD + (base * 1.1 * 1.4 / 72 + 0.1 if suptitle else 0.0)
+    right = 0.18 + 0.2 + 0.06 + text_width(ticks, base) + 0.08 + base * 1.3 / 72 + Layout.PAD
+    gap_x, gap_y = 0.15, title_in + 0.08
     if style.figsize:
         side = min(
             (style.figsize[0] - left - right - gap_x * (ncols - 1)) / ncols,
@@ -609,67 +620,55 @@ def grid_figure(
     else:
         side = 3.0 if n <= 24 else 2.4
         side = max(side * min(1.0, 4 / max(ncols, nrows)) ** 0.5, 1.1)
-    width = left + ncols * side + (ncols - 1) * gap_x + right
-    height = bottom + nrows * (side + gap_y) + top
+    pw, ph = side * nc / n, side * nr / n  # square cells
+    width = style.figsize[0] if style.figsize else left + ncols * pw + (ncols - 1) * gap_x + right
+    height = style.figsize[1] if style.figsize else bottom + nrows * (ph + gap_y) + top
     with matplotlib.rc_context(_rc(style)):
         fig = Figure(figsize=(width, height), dpi=style.dpi)
         FigureCanvasAgg(fig)
-        cmap = _cmap(style, lim.signed)
-        im = None
+        ax = fig.add_axes((0, 0, 1, 1))
+        ax.set_axis_off()
+        cmap, norm = _cmap(style, lim.signed), Normalize(lim.vmin, lim.vmax)
         for k in range(H):
             r, c = divmod(k, ncols)
-            x = left + c * (side + gap_x)
-            y = bottom + (nrows - 1 - r) * (side + gap_y)
-            ax = fig.add_axes((x / width, y / height, side / width, side / height))
-            for spine in ax.spines.values():
-                spine.set_visible(False)
-            im = ax.imshow(
+            x = left + c * (pw + gap_x)
+            y = bottom + (nrows - 1 - r) * (ph + gap_y)
+            ax.imshow(
                 np.ma.masked_invalid(mats[k]),
                 cmap=cmap,
-                vmin=lim.vmin,
-                vmax=lim.vmax,
-                aspect="auto",
+                norm=norm,
+                extent=(x, x + pw, y, y + ph),
                 interpolation="nearest",
+                aspect="auto",
             )
             if titles[k]:
-                ax.set_title(titles[k], fontsize=base * 0.9, pad=3)
-            bottom_row, left_col = k + ncols >= H, c == 0
-            if show_labels and bottom_row:
-                ax.set_xticks(range(len(cols)), cols, rotation=90, fontsize=small)
-            else:
-                ax.set_xticks([])
-            if show_labels and left_col:
-                ax.set_yticks(range(len(rows)), rows, fontsize=small)
-            else:
-                ax.set_yticks([])
-            if row_names and left_col:
-                ax.set_ylabel(row_names[r], fontsize=base * 0.9)
-            ax.tick_params(length=0, pad=2)
+                ax.text(x + pw / 2, y + ph + 0.05, titles[k], ha="center", va="bottom", fontsize=base * 0.9)
+            if show_labels and c == 0:
+                for i, label in enumerate(rows):
+                    ax.text(x - 0.04, y + ph - (i + 0.5) * ph / nr, label, ha="right", va="center", fontsize=small)
+            if show_labels and k + ncols >= H:
+                for j, label in enumerate(cols):
+                    ax.text(
+                        x + (j + 0.5) * pw / nc, y - 0.04, label, ha="center", va="top", rotation=90, fontsize=small
+                    )
+            if row_names and c == 0:
+                ax.text(
+                    x - ylab - 0.04, y + ph / 2, row_names[r], ha="right", va="center", rotation=90, fontsize=base * 0.9
+                )
+        ax.set_xlim(0, width)
+        ax.set_ylim(0, height)
         xlabel, ylabel = axis_names(style.transpose)
-        fig.text(
-            0.5 * (left + width - right) / width,
-            0.12 / height,
-            f"columns: {xlabel}",
-            ha="center",
-            va="bottom",
-            fontsize=base * 0.9,
-        )
-        fig.text(
-            0.08 / width,
-            0.5 * (bottom + height - top) / height,
-            f"rows: {ylabel}",
-            rotation=90,
-            ha="left",
-            va="center",
-            fontsize=base * 0.9,
+        span_w, span_h = width - left - right, height - bottom - top
+        ax.text(left + span_w / 2, Layout.PAD, f"columns: {xlabel}", ha="center", va="bottom", fontsize=base * 0.9)
+        ax.text(
+            Layout.PAD, bottom + span_h / 2, f"rows: {ylabel}", rotation=90, ha="left", va="center", fontsize=base * 0.9
         )
         if suptitle:
-            fig.text(0.5, 1 - 0.12 / height, suptitle, ha="center", va="top", fontsize=base * 1.1)
-        span = height - bottom - top
+            ax.text(width / 2, height - Layout.PAD, suptitle, ha="center", va="top", fontsize=base * 1.1)
         cax = fig.add_axes(
-            ((width - right + 0.15) / width, (bottom + 0.1 * span) / height, 0.18 / width, 0.8 * span / height)
+            ((width - right + 0.18) / width, (bottom + 0.1 * span_h) / height, 0.2 / width, 0.8 * span_h / height)
         )
-        cbar = fig.colorbar(im, cax=cax)
+        cbar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax, ticks=locator)
         cbar.set_label(cbar_label)
         cbar.outline.set_visible(False)
         if style.transparent:
