@@ -170,12 +170,6 @@ def _out_console():
     return _LazyConsole()
 
 
-def _err_console():
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False)
-
-
 class FileProgress:
     """A progress bar on stderr for reading a large vectors file, shown only when stderr
     is a terminal and the file is over a few MB."""

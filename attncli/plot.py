@@ -212,7 +212,15 @@ class HeatmapFigure:
     """One figure reused for every head of a sentence."""
 
     def __init__(
-        self, rows: list[str], cols: list[str], style: Style, xlabel: str, ylabel: str, cbar_label: str, scale: Scale
+        self,
+        rows: list[str],
+        cols: list[str],
+        style: Style,
+        xlabel: str,
+        ylabel: str,
+        cbar_label: str,
+        scale: Scale,
+        others: Sequence[Scale] = (),  # the other heads' limits: room for their colour-bar ticks
     ) -> None:
         import matplotlib
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -225,7 +233,7 @@ class HeatmapFigure:
         self.rc = _rc(style)
         with matplotlib.rc_context(self.rc):
             locator = MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10])
-            ticks = locator.tick_values(scale.vmin, scale.vmax)
+            ticks = [t for s in (scale, *others) for t in locator.tick_values(s.vmin, s.vmax)]
             cbar_ticks = [f"{t:.3g}" if abs(t) >= 1e-12 else "0" for t in ticks] + ["−0.00"]
             L = Layout(rows, cols, style, cbar_ticks)
             self.layout = L
@@ -487,7 +495,9 @@ def render(
         def draw() -> list[Path]:
             one_scale = len(set(limits)) == 1
             xlabel, ylabel = axis_names(style.transpose)
-            fig = HeatmapFigure(rows, cols, style, xlabel, ylabel, cbar_label, limits[indices[0]])
+            fig = HeatmapFigure(
+                rows, cols, style, xlabel, ylabel, cbar_label, limits[indices[0]], [limits[k] for k in indices]
+            )
             if ext == "png" and one_scale:
                 fig.freeze()
             written = []

@@ -8,7 +8,6 @@ token per non-space character). Any other spec is a path to a Hugging Face
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -95,12 +94,3 @@ def tokenize(text: str, spec: str | Path = "whitespace", special_tokens: bool = 
         list(enc.ids),
         [bool(s) for s in enc.special_tokens_mask],
     )
-
-
-def is_tokenizer_json(path: Path) -> bool:
-    """Cheap check used to tell a tokenizer folder from other folders."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return "model" in json.load(fh)
-    except (OSError, ValueError):
-        return False
