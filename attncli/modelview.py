@@ -193,9 +193,8 @@ def figures(view: View, out: Path, style, sentence: Optional[int] = None) -> lis
             row_names=[f"layer {l}" for l in view.layers],
         )
         files.append(path)
-    extra = []
     if view.want_mean:
-        extra += [
+        means = [
             Panel(
                 view.shown(view.mean(l)),
                 f"layer {l}: mean of {view.result.dims['heads']} heads{note}",
@@ -203,16 +202,11 @@ def figures(view: View, out: Path, style, sentence: Optional[int] = None) -> lis
             )
             for l in view.layers
         ]
+        files += render(means, tokens, out, single, **kw)
     if view.want_rollout:
-        extra.append(
-            Panel(
-                view.shown(view.rollout()),
-                f"attention rollout over {view.result.A_prime.shape[0]} layers{note}",
-                "rollout",
-            )
-        )
-    if extra:
-        files += render(extra, tokens, out, single, **kw)
+        layers = view.result.A_prime.shape[0]
+        panel = Panel(view.shown(view.rollout()), f"attention rollout over {layers} layers{note}", "rollout")
+        files += render([panel], tokens, out, single, **{**kw, "cbar_label": "rollout R[i, j]"})
     return files
 
 

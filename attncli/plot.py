@@ -179,8 +179,9 @@ class Layout:
         self.row_step = self.col_step = max(1, math.ceil(self.tick_size * 1.3 / cell_pt))
         self.row_ticks = list(range(0, len(rows), self.row_step))
         self.col_ticks = list(range(0, len(cols), self.col_step))
-        self.row_labels = [rows[i] for i in self.row_ticks]
-        self.col_labels = [cols[j] for j in self.col_ticks]
+        # thinned labels carry their position, so a long input can still be read off
+        self.row_labels = [rows[i] if self.row_step == 1 else f"{i + 1} {rows[i]}" for i in self.row_ticks]
+        self.col_labels = [cols[j] if self.col_step == 1 else f"{j + 1} {cols[j]}" for j in self.col_ticks]
         col_w = text_width(self.col_labels, self.tick_size)
         self.rotate = 0 if len(cols) <= 6 and col_w < side / max(len(cols), 1) * 0.9 else 90
         self.annotate_ok = cell_pt >= 21 and n <= 40
