@@ -4,7 +4,6 @@ Heavy modules (numpy, matplotlib, tokenizers) are imported inside the commands s
 that ``attncli --help`` starts fast.
 """
 
-from __future__ import annotations
 
 import os
 import signal
