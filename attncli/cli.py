@@ -4,7 +4,6 @@ Heavy modules (numpy, matplotlib, tokenizers) are imported inside the commands s
 that ``attncli --help`` starts fast.
 """
 
-
 import os
 import signal
 import sys

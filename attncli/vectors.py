@@ -335,23 +335,17 @@ def load_npz(path: Path) -> tuple[dict[str, int], np.ndarray]:
 
 def embedding_table(path: Path) -> tuple[np.ndarray, str]:
     """The token-embedding matrix (vocab × r) of a safetensors file or model folder,
-    memory-mapped, and the tensor's name."""
-    from safetensors import safe_open
+    memory-mapped (only the looked-up rows are ever read), and the tensor's name."""
+    from .models.checkpoint import read_safetensors
 
     file = path / "model.safetensors" if path.is_dir() else path
     if not file.is_file():
         raise AttnError(f"{path}: no model.safetensors in the folder")
-    try:
-        with safe_open(str(file), framework="numpy") as st:
-            names = list(st.keys())
-            name = next((n for suffix in EMBEDDING_NAMES for n in names if n.endswith(suffix)), None)
-            if name is None:
-                raise AttnError(f"{file}: no token-embedding table (looked for {', '.join(EMBEDDING_NAMES)})")
-            table = st.get_tensor(name)
-    except AttnError:
-        raise
-    except Exception as exc:
-        raise AttnError(f"{file}: not a valid safetensors file ({str(exc).splitlines()[0]})") from None
+    tensors = read_safetensors(file)
+    name = next((n for suffix in EMBEDDING_NAMES for n in tensors if n.endswith(suffix)), None)
+    if name is None:
+        raise AttnError(f"{file}: no token-embedding table (looked for {', '.join(EMBEDDING_NAMES)})")
+    table = tensors[name]
     if table.ndim != 2:
         raise AttnError(f"{file}: {name} has shape {table.shape}, expected vocab × r")
     return table, name

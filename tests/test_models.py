@@ -338,3 +338,14 @@ def test_matches_transformers_on_all_minilm_l6_v2():
     model = AutoModel.from_pretrained(str(folder), attn_implementation="eager").eval()
     r = _hf_compare(model, folder, "The quick brown fox jumps over the lazy dog, twice.", 6)
     assert "[PAD]" not in r.tokens.tokens  # the file's padding to 128 is switched off
+
+
+def test_a_truncated_or_garbage_checkpoint_is_a_clear_error(tmp_path):
+    write_bert(tmp_path / "m")
+    f = tmp_path / "m" / "model.safetensors"
+    f.write_bytes(f.read_bytes()[:-100])
+    ran = cli("model", str(tmp_path / "m"), TEXT)
+    assert ran.code == 2 and "truncated" in one_error_line(ran.stderr)
+    f.write_bytes(b"garbage")
+    ran = cli("run", TEXT, "-e", str(tmp_path / "m"))
+    assert ran.code == 2 and "not a valid safetensors file" in one_error_line(ran.stderr)
