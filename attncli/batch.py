@@ -31,11 +31,13 @@ def run_batch(
         return 0
     failed = False
     bar = None
-    if progress and not quiet and sys.stderr.isatty():
+    # a bar on a terminal stderr, unless stdout goes to the same screen (it would cut through)
+    if progress and not quiet and sys.stderr.isatty() and not sys.stdout.isatty():
         from rich.console import Console
         from rich.progress import Progress
 
-        bar = Progress(console=Console(stderr=True), transient=True)
+        # redirect_stdout=False: JSON lines must go to stdout, never into the bar on stderr
+        bar = Progress(console=Console(stderr=True), transient=True, redirect_stdout=False)
         bar.start()
         task = bar.add_task("sentences", total=len(sentences))
     try:

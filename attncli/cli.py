@@ -190,6 +190,7 @@ class FileProgress:
                 TimeRemainingColumn(),
                 console=Console(stderr=True),
                 transient=True,
+                redirect_stdout=False,
             )
             self.bar.start()
             self.task = self.bar.add_task("read", total=total)

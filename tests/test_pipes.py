@@ -205,3 +205,42 @@ def test_float32_values_survive_the_json_round_trip_exactly():
         assert np.array_equal(back, a)
 
     check()
+
+
+def test_progress_bar_goes_to_a_terminal_stderr_and_never_to_stdout():
+    import os
+    import pty
+    import threading
+
+    master, slave = pty.openpty()
+    seen = bytearray()
+
+    def drain():  # read the terminal side, or the child blocks on a full pty
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            seen.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    exe = Path(sys.executable).with_name("attncli")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "attncli"]
+    text = "".join(f"sentence number {k} here .\n" for k in range(400))
+    proc = subprocess.Popen(
+        cmd + ["run", "--json", "--no-plot"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        env={**os.environ, "COLUMNS": "100"},
+    )
+    out, _ = proc.communicate(text.encode(), timeout=120)
+    os.close(slave)
+    reader.join(timeout=10)
+    os.close(master)
+    assert proc.returncode == 0
+    assert len(out.decode().splitlines()) == 400 and b"\x1b" not in out
+    assert b"sentences" in bytes(seen)  # the Rich progress bar, on the terminal only
