@@ -327,7 +327,11 @@ def run(
     sentences = read_sentences(text, encoding)
     console = _out_console()
     progress = FileProgress(quiet)
-    pipeline.prefetch([s.text for s in sentences], settings, progress)
+    try:
+        pipeline.prefetch([s.text for s in sentences], settings, progress)
+    except BaseException:
+        progress.close()
+        raise
 
     def work(sentence) -> None:
         result = pipeline.run(sentence.text, settings, progress)
@@ -368,7 +372,10 @@ def run(
             console,
         )
 
-    code = run_batch(sentences, work, fail_fast=fail_fast, progress=not quiet, quiet=quiet)
+    try:
+        code = run_batch(sentences, work, fail_fast=fail_fast, progress=not quiet, quiet=quiet)
+    finally:
+        progress.close()  # a bar cut short by an error must still give the cursor back
     if code:
         raise typer.Exit(code)
 
@@ -420,7 +427,11 @@ def explain(
     sentences = read_sentences(text, encoding)
     console = _out_console()
     progress = FileProgress(json)
-    pipeline.prefetch([s.text for s in sentences], settings, progress)
+    try:
+        pipeline.prefetch([s.text for s in sentences], settings, progress)
+    except BaseException:
+        progress.close()
+        raise
 
     def work(sentence) -> None:
         result = pipeline.run(sentence.text, settings, progress)
@@ -434,7 +445,10 @@ def explain(
 
             print_explanation(console, e, precision)
 
-    code = run_batch(sentences, work, fail_fast=fail_fast, progress=not json)
+    try:
+        code = run_batch(sentences, work, fail_fast=fail_fast, progress=not json)
+    finally:
+        progress.close()  # a bar cut short by an error must still give the cursor back
     if code:
         raise typer.Exit(code)
 
