@@ -557,6 +557,13 @@ def _call(k: int) -> list[Path]:
     return _JOBS[k]()
 
 
+def _worker_ignores_ctrl_c() -> None:
+    """Ctrl-C reaches the whole process group: the parent stops the pool and says so once."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def run_jobs(jobs: list[Callable[[], list[Path]]], parallel: bool) -> list[Path]:
     """Run the drawing jobs, in forked worker processes when asked and worth it."""
     global _JOBS
@@ -566,7 +573,7 @@ def run_jobs(jobs: list[Callable[[], list[Path]]], parallel: bool) -> list[Path]
 
     _JOBS = jobs  # inherited by the forked workers; only indices cross the pipe
     try:
-        with multiprocessing.get_context("fork").Pool(len(jobs)) as pool:
+        with multiprocessing.get_context("fork").Pool(len(jobs), initializer=_worker_ignores_ctrl_c) as pool:
             return [p for paths in pool.map(_call, range(len(jobs))) for p in paths]
     finally:
         _JOBS = []
