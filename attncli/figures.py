@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 
@@ -41,7 +41,6 @@ def run_figures(
     matrix: str = "A_prime",
     sentence: Optional[int] = None,
     mean_heads: bool = False,
-    on_file: Optional[Callable[[Path], None]] = None,
 ) -> list[Path]:
     """One heatmap per head (and ``heads.<fmt>`` for several), plus the mean over heads."""
     out = ensure_dir(out)
@@ -50,7 +49,7 @@ def run_figures(
         Panel(getattr(h, matrix), f"head {k + 1}: {what}", f"head_{k + 1}", f"head {k + 1}")
         for k, h in enumerate(result.heads)
     ]
-    kwargs = dict(bounded=bounded(result, matrix), cbar_label=cbar_label(matrix), sentence=sentence, on_file=on_file)
+    kwargs = dict(bounded=bounded(result, matrix), cbar_label=cbar_label(matrix), sentence=sentence)
     files = render(panels, result.tokens.tokens, out, style, grid_title=f"{len(panels)} heads: {what}", **kwargs)
     if mean_heads:
         mean = np.mean([p.matrix for p in panels], axis=0)

@@ -44,7 +44,7 @@ def read_sentences(text: Optional[str], encoding: str = "utf-8", stdin: Optional
     if text is not None and text != "-":
         return [Sentence(text, None, None)]
     stream = stdin if stdin is not None else sys.stdin
-    if text is None and stream is None or (text is None and stream.isatty()):
+    if stream is None or (text is None and stream.isatty()):
         raise AttnError("no text: give TEXT, or pipe sentences on stdin (one per line)")
     raw = stream.buffer.read() if hasattr(stream, "buffer") else stream.read()
     if isinstance(raw, str):

@@ -476,8 +476,6 @@ def render(
     cbar_label: str = "A′[i, j]",
     sentence: Optional[int] = None,
     grid_title: Optional[str] = None,
-    col_tokens: Optional[list[str]] = None,
-    on_file: Optional[Callable[[Path], None]] = None,
 ) -> list[Path]:
     """Draw each panel to ``out/<stem>.<format>`` and, with more than one panel and
     ``style.grid``, all of them in ``heads.<format>``. Returns the paths written.
@@ -485,10 +483,8 @@ def render(
     With many panels the work is shared among processes (the grid in one, the heads
     in the others); the files are the same bytes either way."""
     labels = token_labels(tokens)
-    rows, cols = labels, (token_labels(col_tokens) if col_tokens is not None else labels)
+    rows = cols = labels  # self-attention: the same tokens on both axes, transposed or not
     mats = [p.matrix.T if style.transpose else p.matrix for p in panels]
-    if style.transpose:
-        rows, cols = cols, rows
     limits = scales(mats, style, bounded)
     ext = style.image_format
 
@@ -534,9 +530,6 @@ def render(
     written = run_jobs(jobs, parallel=workers > 1)
     order = {p: k for k, p in enumerate(out / figure_name(p.stem, ext, sentence) for p in panels)}
     written.sort(key=lambda p: order.get(p, len(order)))
-    for path in written:
-        if on_file:
-            on_file(path)
     return written
 
 
