@@ -484,7 +484,10 @@ def load_weights(spec: str, r: int, settings) -> dict:
     if Hv != H or rv != rq:
         raise AttnError(f"{path}: Wv has shape {W['Wv'].shape}, expected ({H}, v, {rq})")
     if rq != r:
-        raise AttnError(f"{path}: Wq has shape {W['Wq'].shape}, whose r = {rq} does not match the vectors' r = {r}")
+        raise AttnError(
+            f"{path}: Wq has shape {W['Wq'].shape}, whose r = {rq} does not match the vectors' r = {r}"
+            f" (for random vectors, give --dim {rq})"
+        )
     for option, given, actual in (
         ("--heads", settings.heads, H),
         ("--q-dim", settings.q_dim, q),
