@@ -23,7 +23,7 @@ _LAZY = {
     "softmax": ".attention",
     "sparsemax": ".attention",
     "relu": ".attention",
-    "Style": ".plot",
+    "Style": ".style",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -4,6 +4,7 @@ Heavy modules (numpy, matplotlib, tokenizers) are imported inside the commands s
 that ``attncli --help`` starts fast.
 """
 
+import copy
 import os
 import signal
 import sys
@@ -100,7 +101,7 @@ def _figsize(value: Optional[str]) -> Optional[tuple[float, float]]:
 
 def _style(given: dict):
     """The figure style from a command's options."""
-    from .plot import Style
+    from .style import Style
 
     names = (
         "dpi",
@@ -646,6 +647,18 @@ def _on_sigint(signum, frame):
     raise _Interrupted()
 
 
+def _only(name: str) -> typer.Typer:
+    """The app with just the command named, if it names one: Typer builds every command's
+    options before parsing, and a run needs only its own (the group and its help are the
+    same). Anything else (an option, a typo) gets the whole app and its messages."""
+    chosen = [c for c in app.registered_commands if (c.name or c.callback.__name__) == name]
+    if not chosen:
+        return app
+    sub = copy.copy(app)
+    sub.registered_commands = chosen
+    return sub
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Console-script entry: one-line errors, exit codes 0/1/2/130, quiet broken pipes."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -653,7 +666,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     if debug:
         args.remove("--debug")
     signal.signal(signal.SIGINT, _on_sigint)
-    command = typer.main.get_command(app)
+    command = typer.main.get_command(_only(args[0]) if args else app)
     try:
         code = command.main(args, prog_name="attncli", standalone_mode=False)
         sys.stdout.flush()

@@ -9,7 +9,8 @@ import numpy as np
 
 from .files import ensure_dir
 from .pipeline import Result
-from .plot import Panel, Style, render
+from .plot import Panel, render
+from .style import Style
 
 MATRICES = ("A_prime", "A")
 

@@ -66,6 +66,10 @@ class View:
         """A matrix as figures show it: special tokens dropped (and columns renormalised)."""
         return hide(M, self.keep, renormalise=weights) if not self.keep.all() else M
 
+    def selected(self, stack: np.ndarray) -> np.ndarray:
+        """The chosen layers × heads of an L×H×n×n stack."""
+        return stack[np.ix_(np.array(self.layers) - 1, np.array(self.heads) - 1)]
+
     def A_prime(self, layer: int, head: int) -> np.ndarray:
         return self.result.A_prime[layer - 1, head - 1]
 
@@ -85,14 +89,13 @@ class View:
 def to_json(view: View, files: list[str]) -> dict:
     r = view.result
     d = r.dims
+    A, A_prime = nested(view.selected(r.A)), nested(view.selected(r.A_prime))  # one conversion per stack, not per head
     layers = [
         {
             "layer": l,
-            "heads": [
-                {"head": h, "A": nested(view.A(l, h)), "A_prime": nested(view.A_prime(l, h))} for h in view.heads
-            ],
+            "heads": [{"head": h, "A": A[i][j], "A_prime": A_prime[i][j]} for j, h in enumerate(view.heads)],
         }
-        for l in view.layers
+        for i, l in enumerate(view.layers)
     ]
     obj = {
         "text": r.text,
@@ -116,15 +119,13 @@ def to_json(view: View, files: list[str]) -> dict:
 
 def arrays(view: View) -> dict[str, np.ndarray]:
     r = view.result
-    L = np.array(view.layers) - 1
-    H = np.array(view.heads) - 1
     out = {
         "tokens": np.array(r.tokens.tokens, dtype=str),
         "ids": np.array(r.tokens.ids),
         "I": r.I,
         "O": r.O,
-        "A": r.A[np.ix_(L, H)],
-        "A_prime": r.A_prime[np.ix_(L, H)],
+        "A": view.selected(r.A),
+        "A_prime": view.selected(r.A_prime),
         "layers": np.array(view.layers),
         "heads": np.array(view.heads),
     }

@@ -14,7 +14,7 @@ import numpy as np
 from . import embed
 from .attention import NORMS, Head, MultiHead, multi_head
 from .errors import AttnError
-from .tokenize import Tokens, tokenize
+from .tokenize import Tokens, check_text, tokenize
 
 
 @dataclass
@@ -93,18 +93,6 @@ class Result:
             "heads": int(Wq.shape[0]),
             "n": self.n,
         }
-
-
-def check_text(text: str, max_tokens: int, tokens: Tokens) -> None:
-    if not text.strip():
-        raise AttnError("the text is empty: give a sentence, or pipe one line per sentence")
-    if len(tokens) == 0:
-        raise AttnError(f"the text {text!r} gives no tokens")
-    if len(tokens) > max_tokens:
-        raise AttnError(
-            f"the text has {len(tokens)} tokens, more than --max-tokens {max_tokens}"
-            " (raise --max-tokens or shorten the text)"
-        )
 
 
 def head_sizes(r: int, settings: Settings) -> tuple[int, int, int]:

@@ -94,3 +94,15 @@ def tokenize(text: str, spec: str | Path = "whitespace", special_tokens: bool = 
         list(enc.ids),
         [bool(s) for s in enc.special_tokens_mask],
     )
+
+
+def check_text(text: str, max_tokens: int, tokens: Tokens) -> None:
+    if not text.strip():
+        raise AttnError("the text is empty: give a sentence, or pipe one line per sentence")
+    if len(tokens) == 0:
+        raise AttnError(f"the text {text!r} gives no tokens")
+    if len(tokens) > max_tokens:
+        raise AttnError(
+            f"the text has {len(tokens)} tokens, more than --max-tokens {max_tokens}"
+            " (raise --max-tokens or shorten the text)"
+        )

@@ -213,7 +213,7 @@ def run_model(
     checkpoint: Optional[Checkpoint] = None,
 ) -> ModelResult:
     """Tokenise ``text`` with the folder's tokenizer.json and run the checkpoint."""
-    from ..pipeline import check_text
+    from ..tokenize import check_text
 
     ck = checkpoint or load(folder)
     if not text.strip():
