@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from typing import Callable, Sequence
 
@@ -29,6 +30,7 @@ def run_batch(
     if len(sentences) == 1:
         work(sentences[0])
         return 0
+    gc.enable()  # a batch may run for long: collect cycles (the console script starts with it off)
     failed = False
     bar = None
     # a bar on a terminal stderr, unless stdout goes to the same screen (it would cut through)

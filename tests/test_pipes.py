@@ -105,12 +105,56 @@ def test_same_inputs_give_byte_identical_files(tmp_path, fmt):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
 
-def test_head_n_1_ends_quietly():
+@pytest.mark.parametrize(
+    "args",
+    [
+        "run --json --no-plot",  # JSON Lines
+        "run --no-plot",  # Rich tables (Rich has its own broken-pipe exit)
+        "run -q",  # paths
+        "tokens",
+    ],
+)
+def test_head_n_1_ends_quietly_with_141(args):
+    """A reader that goes away ends the writer quietly, with the shell's SIGPIPE status
+    (128 + 13), as `yes | head` does: neither a traceback nor Click's or Rich's exit 1."""
     text = "".join(f"sentence number {k} .\n" for k in range(300))
-    shell = f"{sys.executable} -m attncli run --json --no-plot | head -n 1"
+    shell = f"{sys.executable} -m attncli {args} | head -n 1; exit ${{PIPESTATUS[0]}}"
     proc = subprocess.run(["bash", "-c", shell], input=text.encode(), capture_output=True, timeout=120)
     assert len(proc.stdout.decode().splitlines()) == 1
-    assert b"Traceback" not in proc.stderr and b"Error" not in proc.stderr, proc.stderr
+    assert proc.stderr == b"", proc.stderr
+    assert proc.returncode == 141
+
+
+def test_the_quick_exit_still_delivers_all_of_a_large_output():
+    """The console script ends without Python's teardown; what it wrote must all arrive
+    (here ~1 MB of JSON, far more than a pipe holds) and the exit code must be kept."""
+    words = " ".join(f"w{k}" for k in range(150))
+    proc = script("run", words, "-H", "8", "--json", "--no-plot", env={"PYTHONUNBUFFERED": ""})
+    assert proc.returncode == 0, proc.stderr
+    obj = json.loads(proc.stdout)
+    assert obj["n"] == 150 and len(obj["heads"]) == 8 and len(proc.stdout) > 500_000
+    bad = script("run", "", "--json")
+    assert bad.returncode == 2 and bad.stdout == b""
+    assert one_error_line(bad.stderr.decode()).startswith("error: the text is empty")
+
+
+def test_a_batch_turns_the_cycle_collector_back_on():
+    """The console script starts with gc off (start-up objects live to the end); one
+    sentence keeps it off, a batch (which may run for long) turns it on."""
+    import gc
+
+    from attncli.batch import run_batch
+    from attncli.inputs import Sentence
+
+    seen = []
+    try:
+        gc.disable()
+        run_batch([Sentence("a", None, None)], lambda s: seen.append(gc.isenabled()))
+        assert seen == [False]
+        run_batch([Sentence("a", 1, 1), Sentence("b", 2, 2)], lambda s: seen.append(gc.isenabled()))
+        assert seen == [False, True, True]
+    finally:
+        gc.enable()
 
 
 def test_no_color_and_a_pipe_give_plain_text():
