@@ -8,6 +8,7 @@ the same vector for a given seed and r in any sentence, on any machine.
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from typing import Optional
 
 import numpy as np
@@ -20,9 +21,18 @@ def stable_rng(*parts: object) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(digest, "little"))
 
 
+def _read_only(*arrays: Optional[np.ndarray]) -> None:
+    for a in arrays:
+        if a is not None:
+            a.flags.writeable = False
+
+
+@lru_cache(maxsize=2048)  # a batch meets the same words again and again; seeding costs ~30 µs
 def token_vector(token: str, r: int, seed: int) -> np.ndarray:
-    """The random vector a^i of one token: N(0, 1) entries, r of them."""
-    return stable_rng("token", seed, token).standard_normal(r)
+    """The random vector a^i of one token: N(0, 1) entries, r of them (read-only: cached)."""
+    v = stable_rng("token", seed, token).standard_normal(r)
+    _read_only(v)
+    return v
 
 
 def random_embeddings(tokens: list[str], r: int, seed: int) -> np.ndarray:
@@ -50,10 +60,17 @@ def random_weights(r: int, heads: int, q: int, v: int, seed: int) -> dict[str, O
     """W^q, W^k (H×q×r), W^v (H×v×r) and, for H > 1, W^o (r×H·v), from the seed.
 
     Entries are N(0, 1/r) (and N(0, 1/(H·v)) for W^o) so that scores stay of order 1.
+    The arrays are read-only: every sentence of a batch shares them.
     """
+    return dict(_weights(r, heads, q, v, seed))
+
+
+@lru_cache(maxsize=4)
+def _weights(r: int, heads: int, q: int, v: int, seed: int) -> tuple:
     rng = stable_rng("weights", seed, r, heads, q, v)
     Wq = rng.standard_normal((heads, q, r)) / np.sqrt(r)
     Wk = rng.standard_normal((heads, q, r)) / np.sqrt(r)
     Wv = rng.standard_normal((heads, v, r)) / np.sqrt(r)
     Wo = rng.standard_normal((r, heads * v)) / np.sqrt(heads * v) if heads > 1 else None
-    return {"Wq": Wq, "Wk": Wk, "Wv": Wv, "Wo": Wo}
+    _read_only(Wq, Wk, Wv, Wo)
+    return (("Wq", Wq), ("Wk", Wk), ("Wv", Wv), ("Wo", Wo))
