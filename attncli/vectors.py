@@ -336,18 +336,15 @@ def load_npz(path: Path) -> tuple[dict[str, int], np.ndarray]:
 def embedding_table(path: Path) -> tuple[np.ndarray, str]:
     """The token-embedding matrix (vocab × r) of a safetensors file or model folder,
     memory-mapped (only the looked-up rows are ever read), and the tensor's name."""
-    from .models.checkpoint import read_safetensors
+    from .models.checkpoint import read_folder, read_safetensors
 
-    file = path / "model.safetensors" if path.is_dir() else path
-    if not file.is_file():
-        raise AttnError(f"{path}: no model.safetensors in the folder")
-    tensors = read_safetensors(file)
+    tensors = read_folder(path) if path.is_dir() else read_safetensors(path)
     name = next((n for suffix in EMBEDDING_NAMES for n in tensors if n.endswith(suffix)), None)
     if name is None:
-        raise AttnError(f"{file}: no token-embedding table (looked for {', '.join(EMBEDDING_NAMES)})")
+        raise AttnError(f"{path}: no token-embedding table (looked for {', '.join(EMBEDDING_NAMES)})")
     table = tensors[name]
     if table.ndim != 2:
-        raise AttnError(f"{file}: {name} has shape {table.shape}, expected vocab × r")
+        raise AttnError(f"{path}: {name} has shape {table.shape}, expected vocab × r")
     return table, name
 
 

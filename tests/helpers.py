@@ -155,3 +155,20 @@ def write_gpt2(
     (folder / "config.json").write_text(json.dumps(cfg))
     train_tokenizer(folder / "tokenizer.json", vocab_size=vocab)
     return t
+
+
+def shard(folder: Path, parts: int = 3) -> None:
+    """Split a folder's model.safetensors into shards with an index, as save_pretrained does
+    for large models, and remove the single file."""
+    from safetensors.numpy import load_file, save_file
+
+    tensors = load_file(str(folder / "model.safetensors"))
+    names = sorted(tensors)
+    weight_map = {}
+    for k in range(parts):
+        shard_name = f"model-{k + 1:05d}-of-{parts:05d}.safetensors"
+        chunk = names[k::parts]
+        save_file({n: tensors[n] for n in chunk}, str(folder / shard_name))
+        weight_map.update({n: shard_name for n in chunk})
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    (folder / "model.safetensors").unlink()

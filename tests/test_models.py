@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import cli, one_error_line
-from helpers import write_bert, write_gpt2
+from helpers import shard, write_bert, write_gpt2
 
 from attncli.models.checkpoint import read_safetensors
 from attncli.models.forward import rollout, run_model
@@ -239,6 +239,22 @@ def test_text_trace_shows_the_models_real_sizes(tmp_path):
         (lambda d: (write_bert(d), (d / "config.json").write_text("{not json")), [], "config.json"),
         (lambda d: (write_bert(d), (d / "tokenizer.json").unlink()), [], "missing tokenizer.json"),
         (lambda d: d.mkdir(), [], "missing config.json"),
+        (
+            lambda d: (write_bert(d), (d / "model.safetensors").rename(d / "pytorch_model.bin")),
+            [],
+            "pytorch_model.bin: a pickle, which attncli never loads",
+        ),
+        (lambda d: (write_bert(d), shard(d), (d / "model-00002-of-00003.safetensors").unlink()), [], "00002"),
+        (lambda d: (write_bert(d), shard(d), (d / "model.safetensors.index.json").write_text("[1]")), [], "index"),
+        (
+            lambda d: (
+                write_bert(d),
+                shard(d),
+                (d / "model.safetensors.index.json").write_text('{"weight_map": {"x": "../../etc/passwd"}}'),
+            ),
+            [],
+            "not in the folder",
+        ),
     ],
 )
 def test_bad_checkpoints(tmp_path, setup, args, fragment):
@@ -257,6 +273,18 @@ def test_missing_tensor_is_named(tmp_path):
     save_file(t, str(tmp_path / "m" / "model.safetensors"))
     ran = cli("model", str(tmp_path / "m"), TEXT)
     assert ran.code == 2 and "encoder.layer.1.attention.self.key.weight" in one_error_line(ran.stderr)
+
+
+@pytest.mark.parametrize("write", [write_bert, write_gpt2])
+def test_a_sharded_checkpoint_gives_the_same_attention(tmp_path, write):
+    """Large models come in shards listed by model.safetensors.index.json."""
+    write(tmp_path / "m")
+    whole = run_model(str(tmp_path / "m"), TEXT)
+    shard(tmp_path / "m")
+    parts = run_model(str(tmp_path / "m"), TEXT)
+    assert np.array_equal(whole.A_prime, parts.A_prime) and np.array_equal(whole.O, parts.O)
+    ran = cli("run", TEXT, "-e", str(tmp_path / "m"), "--json", "--no-plot")
+    assert ran.code == 0, ran.stderr
 
 
 def test_embeddings_from_a_model_folder_in_run(tmp_path):
@@ -321,7 +349,7 @@ def test_matches_transformers_random_models(tmp_path, cls_name, size):
             attn_implementation="eager",
         )
     model = getattr(transformers, cls_name)(cfg).eval()
-    model.save_pretrained(tmp_path)
+    model.save_pretrained(tmp_path, max_shard_size="40KB" if cls_name == "BertForMaskedLM" else "5GB")
     train_tokenizer(tmp_path / "tokenizer.json")
     base = model.base_model
     _hf_compare(base, tmp_path, TEXT, L)

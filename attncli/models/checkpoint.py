@@ -63,6 +63,39 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
     return tensors
 
 
+def read_folder(folder: Path) -> dict[str, np.ndarray]:
+    """Every tensor of a model folder: ``model.safetensors``, or the shards listed in
+    ``model.safetensors.index.json`` (how ``save_pretrained`` splits large models)."""
+    single, index = folder / "model.safetensors", folder / "model.safetensors.index.json"
+    if single.is_file():
+        return read_safetensors(single)
+    if not index.is_file():
+        pickles = ("pytorch_model.bin", "pytorch_model.bin.index.json", "model.pt")
+        pickled = [n for n in pickles if (folder / n).exists()]
+        hint = (
+            f" (there is {pickled[0]}: a pickle, which attncli never loads; re-save the model with"
+            " save_pretrained(..., safe_serialization=True))"
+            if pickled
+            else ""
+        )
+        raise AttnError(f"{folder}: missing model.safetensors{hint}")
+    try:
+        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+        shards = sorted(set(weight_map.values()))
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as exc:
+        raise AttnError(f"{index}: not a valid safetensors index ({type(exc).__name__}: {exc})") from None
+    tensors: dict[str, np.ndarray] = {}
+    for shard in shards:
+        path = folder / shard
+        if Path(shard).name != shard or not path.is_file():
+            raise AttnError(f"{index}: names the shard {shard!r}, which is not in the folder")
+        tensors.update(read_safetensors(path))
+    missing = [name for name in weight_map if name not in tensors]
+    if missing:
+        raise AttnError(f"{index}: tensor {missing[0]!r} is in none of its shards")
+    return tensors
+
+
 @dataclass
 class Checkpoint:
     folder: Path
@@ -103,7 +136,7 @@ def load(folder: str | Path) -> Checkpoint:
         raise AttnError(
             f"{folder}: not a folder (a checkpoint folder holds config.json, model.safetensors, tokenizer.json)"
         )
-    for name in ("config.json", "model.safetensors", "tokenizer.json"):
+    for name in ("config.json", "tokenizer.json"):
         if not (folder / name).is_file():
             raise AttnError(f"{folder}: missing {name}")
     try:
@@ -115,4 +148,4 @@ def load(folder: str | Path) -> Checkpoint:
         raise AttnError(
             f"{folder}/config.json: model_type {kind!r} is not supported (attncli reads {', '.join(SUPPORTED)})"
         )
-    return Checkpoint(folder, config, read_safetensors(folder / "model.safetensors"))
+    return Checkpoint(folder, config, read_folder(folder))
