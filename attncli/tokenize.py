@@ -3,11 +3,13 @@
 Built-in specs use its pre-tokenizers (no vocabulary, so no ids): ``whitespace``
 (words and punctuation apart), ``bert`` (BERT's basic splitting) and ``char`` (one
 token per non-space character). Any other spec is a path to a Hugging Face
-``tokenizer.json`` or a folder holding one.
+``tokenizer.json``, or a folder holding one (or, in a model folder, the vocabulary files
+of a "slow" BERT or GPT-2 tokenizer).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -44,11 +46,22 @@ def _pre_tokenizer(spec: str):
     return pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex("."), "isolated")])
 
 
+VOCAB_FILES = ("vocab.txt", "vocab.json", "merges.txt")
+
+
 def tokenizer_path(spec: str | Path) -> Path:
-    """The tokenizer.json a path spec names (the file, or one inside a folder)."""
+    """What a path spec names: a tokenizer.json file, the one inside a folder, or a folder
+    that holds a tokenizer's vocabulary files instead (see :func:`from_vocab_files`)."""
     path = Path(spec)
     if path.is_dir():
-        path = path / "tokenizer.json"
+        if (path / "tokenizer.json").is_file():
+            return path / "tokenizer.json"
+        if (path / "vocab.txt").is_file() or all((path / n).is_file() for n in VOCAB_FILES[1:]):
+            return path
+        raise AttnError(
+            f"{path}: missing tokenizer.json (or the vocab.txt of a BERT tokenizer,"
+            " or GPT-2's vocab.json and merges.txt)"
+        )
     if not path.is_file():
         raise AttnError(
             f"--tokenizer: {spec!r} is neither {', '.join(BUILTIN)} nor a tokenizer.json file or a folder holding one"
@@ -60,21 +73,105 @@ _LOADED: dict[Path, object] = {}
 
 
 def load_tokenizer(spec: str | Path):
-    """A ``tokenizers.Tokenizer`` from a file, with padding and truncation switched off
-    so that settings stored in the file never change which tokens are shown."""
+    """A ``tokenizers.Tokenizer`` from a file (or a model folder's vocabulary files), with
+    padding and truncation switched off so that settings stored in the file never change
+    which tokens are shown."""
     path = tokenizer_path(spec).resolve()
     if path in _LOADED:
         return _LOADED[path]
     from tokenizers import Tokenizer
 
     try:
-        tok = Tokenizer.from_file(str(path))
+        tok = from_vocab_files(path) if path.is_dir() else Tokenizer.from_file(str(path))
+    except AttnError:
+        raise
     except Exception as exc:  # the Rust side raises plain Exceptions
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise AttnError(f"{path}: not a valid tokenizer.json ({reason})") from None
+        what = "its tokenizer files" if path.is_dir() else "not a valid tokenizer.json"
+        raise AttnError(f"{path}: {what} ({reason})") from None
     tok.no_padding()
     tok.no_truncation()
     _LOADED[path] = tok
+    return tok
+
+
+def _json_file(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise AttnError(f"{path}: not valid JSON ({exc})") from None
+    return data if isinstance(data, dict) else {}
+
+
+def _token_text(value) -> Optional[str]:
+    """A special token as tokenizer_config.json writes it: a string or {"content": ...}."""
+    if isinstance(value, dict):
+        value = value.get("content")
+    return value if isinstance(value, str) else None
+
+
+def from_vocab_files(folder: Path):
+    """The fast tokenizer Hugging Face ``transformers`` builds from a slow tokenizer's files
+    (its BertConverter and GPT2Converter), for folders saved without a tokenizer.json:
+
+    * ``vocab.txt``: BERT's WordPiece, with lower-casing, accents and Chinese characters as
+      ``tokenizer_config.json`` says (lower-case by default), and ``[CLS] … [SEP]`` around.
+    * ``vocab.json`` + ``merges.txt`` of a GPT-2 model: byte-level BPE, no special tokens
+      around the text.
+    """
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+
+    cfg = {**_json_file(folder / "special_tokens_map.json"), **_json_file(folder / "tokenizer_config.json")}
+    special = lambda key, default: _token_text(cfg.get(key)) or default  # noqa: E731
+    if (folder / "vocab.txt").is_file():
+        lines = (folder / "vocab.txt").read_text(encoding="utf-8").split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        vocab: dict[str, int] = {}
+        for i, token in enumerate(lines):
+            vocab.setdefault(token.rstrip("\r"), i)
+        unk, cls, sep = special("unk_token", "[UNK]"), special("cls_token", "[CLS]"), special("sep_token", "[SEP]")
+        for name in (unk, cls, sep):
+            if name not in vocab:
+                raise AttnError(f"{folder / 'vocab.txt'}: no {name} token")
+        tok = Tokenizer(models.WordPiece(vocab, unk_token=unk, max_input_chars_per_word=100))
+        tok.normalizer = normalizers.BertNormalizer(
+            clean_text=True,
+            handle_chinese_chars=cfg.get("tokenize_chinese_chars", True) is not False,
+            strip_accents=cfg.get("strip_accents"),
+            lowercase=cfg.get("do_lower_case", True) is not False,
+        )
+        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tok.post_processor = processors.TemplateProcessing(
+            single=f"{cls}:0 $A:0 {sep}:0",
+            pair=f"{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1",
+            special_tokens=[(cls, vocab[cls]), (sep, vocab[sep])],
+        )
+        tok.decoder = decoders.WordPiece(prefix="##")
+        keys = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+        tok.add_special_tokens([t for t in (_token_text(cfg.get(k)) for k in keys) if t in vocab] or [unk, cls, sep])
+        return tok
+    model_type = _json_file(folder / "config.json").get("model_type")
+    if model_type != "gpt2":
+        raise AttnError(
+            f"{folder}: no tokenizer.json; vocab.json + merges.txt are read for GPT-2 only"
+            f" (config.json says model_type {model_type!r})"
+        )
+    bpe = models.BPE.from_file(
+        str(folder / "vocab.json"),
+        str(folder / "merges.txt"),
+        continuing_subword_prefix="",
+        end_of_word_suffix="",
+        fuse_unk=False,
+    )
+    tok = Tokenizer(bpe)
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=bool(cfg.get("add_prefix_space", False)))
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    names = {_token_text(cfg.get(k)) for k in ("unk_token", "bos_token", "eos_token")} - {None}
+    tok.add_special_tokens(sorted(t for t in names or {"<|endoftext|>"} if tok.token_to_id(t) is not None))
     return tok
 
 

@@ -349,12 +349,17 @@ def embedding_table(path: Path) -> tuple[np.ndarray, str]:
 
 
 def model_tokenizer(spec: str) -> Optional[str]:
-    """The tokenizer.json that comes with a model folder or sits beside a .safetensors."""
+    """The tokenizer that comes with a model folder or sits beside a .safetensors: its
+    tokenizer.json, or the folder when it has a slow tokenizer's vocabulary files."""
+    from .tokenize import tokenizer_path
+
     path = Path(spec)
-    candidate = (path if path.is_dir() else path.parent) / "tokenizer.json"
-    if kind(path) in ("model", "safetensors") and candidate.is_file():
-        return str(candidate)
-    return None
+    if kind(path) not in ("model", "safetensors"):
+        return None
+    try:
+        return str(tokenizer_path(path if path.is_dir() else path.parent))
+    except AttnError:
+        return None
 
 
 # ---- look-up ----

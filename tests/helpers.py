@@ -172,3 +172,34 @@ def shard(folder: Path, parts: int = 3) -> None:
         weight_map.update({n: shard_name for n in chunk})
     (folder / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
     (folder / "model.safetensors").unlink()
+
+
+def slow_bert_files(folder: Path, config: dict | None = None) -> None:
+    """Replace a folder's tokenizer.json by what a slow BertTokenizer saves: vocab.txt (one
+    token per line, by id) and tokenizer_config.json."""
+    from tokenizers import Tokenizer
+
+    vocab = Tokenizer.from_file(str(folder / "tokenizer.json")).get_vocab()
+    (folder / "vocab.txt").write_text("\n".join(sorted(vocab, key=vocab.get)) + "\n", encoding="utf-8")
+    (folder / "tokenizer_config.json").write_text(json.dumps(config or {"do_lower_case": True}))
+    (folder / "tokenizer.json").unlink()
+
+
+def gpt2_tokenizer(folder: Path, sentences: list[str], vocab_size: int = 200) -> None:
+    """A GPT-2 style byte-level BPE trained with `tokenizers`: tokenizer.json, plus the
+    vocab.json and merges.txt a slow GPT2Tokenizer reads."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(sentences, trainer)
+    tok.save(str(folder / "tokenizer.json"))
+    tok.model.save(str(folder))

@@ -10,13 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import cli, one_error_line
-from helpers import shard, write_bert, write_gpt2
+from helpers import gpt2_tokenizer, shard, slow_bert_files, write_bert, write_gpt2
 
 from attncli.models.checkpoint import read_safetensors
 from attncli.models.forward import rollout, run_model
 
 TEXT = "The cat sat on the mat ."
 HAVE_HF = importlib.util.find_spec("transformers") is not None and importlib.util.find_spec("torch") is not None
+
+
+def edit_config(folder: Path, **changes) -> None:
+    cfg = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**cfg, **changes}))
 
 
 # ---- an independent reference: token by token, [query, key] layout, float64 ----
@@ -143,6 +148,20 @@ def test_gpt2_attention_matches_an_independent_reference(tmp_path, prefix, float
     assert r.A[0, 0, 1, 0] == -np.inf  # key 2 is hidden from query 1
 
 
+def test_a_bert_decoder_attends_only_to_earlier_keys(tmp_path):
+    d = tmp_path / "m"
+    write_bert(d)
+    encoder = run_model(str(d), TEXT)
+    edit_config(d, is_decoder=True)
+    decoder = run_model(str(d), TEXT)
+    n = decoder.n
+    later_keys = np.tril(np.ones((n, n), dtype=bool), k=-1)  # key i > query j, notes' layout
+    assert np.all(decoder.A_prime[:, :, later_keys] == 0)
+    assert np.allclose(decoder.A_prime.sum(axis=2), 1, atol=1e-5)
+    assert not np.allclose(encoder.A_prime[:, :, later_keys], 0)
+    assert np.allclose(decoder.A_prime[0, :, :, -1], encoder.A_prime[0, :, :, -1], atol=1e-6)  # the last query sees all
+
+
 def test_checkpoint_is_memory_mapped(tmp_path):
     write_bert(tmp_path / "m")
     tensors = read_safetensors(tmp_path / "m" / "model.safetensors")
@@ -240,6 +259,11 @@ def test_text_trace_shows_the_models_real_sizes(tmp_path):
         (lambda d: (write_bert(d), (d / "tokenizer.json").unlink()), [], "missing tokenizer.json"),
         (lambda d: d.mkdir(), [], "missing config.json"),
         (
+            lambda d: (write_bert(d), edit_config(d, position_embedding_type="relative_key")),
+            [],
+            "position_embedding_type 'relative_key' is not supported",
+        ),
+        (
             lambda d: (write_bert(d), (d / "model.safetensors").rename(d / "pytorch_model.bin")),
             [],
             "pytorch_model.bin: a pickle, which attncli never loads",
@@ -287,6 +311,111 @@ def test_a_sharded_checkpoint_gives_the_same_attention(tmp_path, write):
     assert ran.code == 0, ran.stderr
 
 
+# ---- folders saved without a tokenizer.json (a "slow" tokenizer's files) ----
+
+TEXTS = [
+    TEXT,
+    "THE DOG sat, on a mat!",
+    "naïve café  東京 [SEP] the  cat\tsat",
+    "unknownword qqq the mat.",
+    " leading space and trailing ",
+]
+
+
+def _encodings(folder, texts=TEXTS):
+    out = []
+    for text in texts:
+        ran = cli("tokens", text, "-t", str(folder), "--json")
+        assert ran.code == 0, ran.stderr
+        obj = json.loads(ran.stdout)
+        out.append((obj["tokens"], obj["ids"], obj["offsets"], obj["special"]))
+    return out
+
+
+def test_a_bert_folder_with_vocab_txt_tokenises_as_its_tokenizer_json(tmp_path):
+    d = tmp_path / "m"
+    write_bert(d)
+    expected = _encodings(d)
+    whole = run_model(str(d), TEXT)
+    slow_bert_files(d)
+    assert not (d / "tokenizer.json").exists()
+    assert _encodings(d) == expected
+    assert np.array_equal(run_model(str(d), TEXT).A_prime, whole.A_prime)
+    ran = cli("run", TEXT, "-e", str(d), "--json", "--no-plot")  # the folder's tokenizer, found
+    assert ran.code == 0 and json.loads(ran.stdout)["tokens"][0] == "[CLS]"
+
+
+def test_tokenizer_config_says_whether_to_lower_case(tmp_path):
+    d = tmp_path / "m"
+    write_bert(d)
+    slow_bert_files(d, {"do_lower_case": False})
+    tokens = json.loads(cli("tokens", "THE cat", "-t", str(d), "--json").stdout)["tokens"]
+    assert tokens[1] != "the" and tokens[-2] == "cat"
+
+
+def test_a_gpt2_folder_with_vocab_json_and_merges_tokenises_as_its_tokenizer_json(tmp_path):
+    d = tmp_path / "g"
+    write_gpt2(d, vocab=400)  # byte-level BPE starts from 256 byte tokens
+    gpt2_tokenizer(d, TEXTS * 3, vocab_size=320)
+    expected = _encodings(d)
+    assert any(len(toks) > 1 for toks, *_ in expected)
+    (d / "tokenizer.json").unlink()
+    assert _encodings(d) == expected
+    assert cli("model", str(d), TEXT, "--no-plot", "--json").code == 0
+
+
+@pytest.mark.parametrize(
+    "remove, config, fragment",
+    [
+        (["tokenizer.json"], None, "missing tokenizer.json (or the vocab.txt"),
+        (["tokenizer.json", "merges.txt"], None, "missing tokenizer.json"),
+        (["tokenizer.json"], {"model_type": "bert", "hidden_size": 24}, "read for GPT-2 only"),
+    ],
+)
+def test_tokenizer_files_that_cannot_be_read(tmp_path, remove, config, fragment):
+    d = tmp_path / "g"
+    write_gpt2(d)
+    if remove == ["tokenizer.json"] and config is None:
+        (d / "tokenizer.json").unlink()  # and no vocabulary files at all
+    else:
+        gpt2_tokenizer(d, TEXTS)
+        for name in remove:
+            (d / name).unlink()
+    if config:
+        (d / "config.json").write_text(json.dumps(config))
+    ran = cli("tokens", TEXT, "-t", str(d))
+    assert ran.code == 2 and fragment in one_error_line(ran.stderr)
+
+
+def test_a_vocab_txt_without_cls_is_named(tmp_path):
+    d = tmp_path / "m"
+    write_bert(d)
+    slow_bert_files(d)
+    (d / "vocab.txt").write_text("[UNK]\nthe\ncat\n")
+    ran = cli("model", str(d), TEXT)
+    assert ran.code == 2 and "no [CLS] token" in one_error_line(ran.stderr)
+
+
+@pytest.mark.skipif(not HAVE_HF, reason="transformers is not installed")
+def test_vocab_files_tokenise_as_transformers_slow_tokenizers(tmp_path):
+    """An independent reference: transformers' pure-Python BertTokenizer and GPT2Tokenizer."""
+    import transformers
+
+    b = tmp_path / "b"
+    write_bert(b)
+    slow_bert_files(b)
+    slow = transformers.BertTokenizer(str(b / "vocab.txt"), do_lower_case=True)
+    for text, (_tokens, ids, _, _) in zip(TEXTS, _encodings(b)):
+        assert ids == slow(text)["input_ids"], text
+    g = tmp_path / "g"
+    write_gpt2(g)
+    gpt2_tokenizer(g, TEXTS * 3)
+    (g / "tokenizer.json").unlink()
+    slow = transformers.GPT2Tokenizer(str(g / "vocab.json"), str(g / "merges.txt"))
+    for text, (_tokens, ids, _, _) in zip(TEXTS, _encodings(g)):
+        assert ids == slow(text)["input_ids"], text
+
+
 def test_embeddings_from_a_model_folder_in_run(tmp_path):
     t = write_bert(tmp_path / "m")
     ran = cli("run", TEXT, "-e", str(tmp_path / "m"), "--npz", "r.npz", "--no-plot")
@@ -317,6 +446,7 @@ def _hf_compare(model, folder: Path, text: str, layers: int):
     [
         ("BertModel", (32, 2, 4)),
         ("BertForMaskedLM", (48, 3, 6)),
+        ("BertLMHeadModel", (32, 2, 4)),  # is_decoder: causal
         ("GPT2Model", (32, 2, 4)),
         ("GPT2LMHeadModel", (40, 3, 5)),
     ],
@@ -337,6 +467,7 @@ def test_matches_transformers_random_models(tmp_path, cls_name, size):
             intermediate_size=2 * r,
             initializer_range=0.3,
             attn_implementation="eager",
+            is_decoder=cls_name == "BertLMHeadModel",
         )
     else:
         cfg = transformers.GPT2Config(

@@ -136,9 +136,8 @@ def load(folder: str | Path) -> Checkpoint:
         raise AttnError(
             f"{folder}: not a folder (a checkpoint folder holds config.json, model.safetensors, tokenizer.json)"
         )
-    for name in ("config.json", "tokenizer.json"):
-        if not (folder / name).is_file():
-            raise AttnError(f"{folder}: missing {name}")
+    if not (folder / "config.json").is_file():
+        raise AttnError(f"{folder}: missing config.json")
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:

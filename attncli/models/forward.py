@@ -114,6 +114,10 @@ def _bert(ck: Checkpoint, ids: list[int], dtype, last: int):
     limit = ck.cfg("max_position_embeddings", default=512)
     if n > limit:
         raise AttnError(f"the text has {n} tokens; {ck.folder} takes at most {limit} (max_position_embeddings)")
+    kind = ck.config.get("position_embedding_type", "absolute")
+    if kind != "absolute":
+        raise AttnError(f"{ck.folder}/config.json: position_embedding_type {kind!r} is not supported (absolute only)")
+    causal = bool(ck.config.get("is_decoder", False))  # BertLMHeadModel and the like: keys ≤ query
     word = ck.get("embeddings.word_embeddings.weight", dtype)
     x = word[np.array(ids)] + ck.get("embeddings.position_embeddings.weight", dtype)[:n]
     try:
@@ -128,7 +132,7 @@ def _bert(ck: Checkpoint, ids: list[int], dtype, last: int):
         p = f"encoder.layer.{layer}."
         lin = lambda name, v: v @ ck.get(p + name + ".weight", dtype).T + ck.get(p + name + ".bias", dtype)  # noqa
         q, k, v = (heads(lin(f"attention.self.{m}", x), H) for m in ("query", "key", "value"))
-        A, P = attention(q, k, scale, causal=False)
+        A, P = attention(q, k, scale, causal=causal)
         As.append(A)
         Ps.append(P.transpose(0, 2, 1))
         x = layer_norm(
@@ -212,13 +216,13 @@ def run_model(
     max_tokens: int = 512,
     checkpoint: Optional[Checkpoint] = None,
 ) -> ModelResult:
-    """Tokenise ``text`` with the folder's tokenizer.json and run the checkpoint."""
+    """Tokenise ``text`` with the folder's tokenizer and run the checkpoint."""
     from ..tokenize import check_text
 
     ck = checkpoint or load(folder)
     if not text.strip():
         check_text(text, max_tokens, Tokens([], []))
-    tokens = tokenize(text, str(ck.folder / "tokenizer.json"), special_tokens)
+    tokens = tokenize(text, ck.folder, special_tokens)  # its tokenizer.json (or vocabulary files)
     check_text(text, max_tokens, tokens)
     vocab = ck.get("embeddings.word_embeddings.weight" if ck.model_type == "bert" else "wte.weight").shape[0]
     bad = [i for i in tokens.ids if not 0 <= i < vocab]
