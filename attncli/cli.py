@@ -478,7 +478,8 @@ def model(
         typer.Argument(
             metavar="DIR",
             show_default=False,
-            help="A checkpoint folder: config.json, model.safetensors, tokenizer.json (BERT family or GPT-2).",
+            help="A checkpoint folder: config.json, model.safetensors, tokenizer.json"
+            " (BERT, RoBERTa, XLM-R, CamemBERT, ELECTRA, DistilBERT or GPT-2).",
         ),
     ],
     text: TextArg = None,
@@ -549,7 +550,7 @@ def model(
     """
     from .inputs import read_sentences
     from .models import load
-    from .models.forward import n_layers, run_model
+    from .models.forward import n_heads, n_layers, run_model
     from .modelview import View, arrays, figures, parse_indices, print_model
     from .modelview import to_json as model_json
 
@@ -558,7 +559,7 @@ def model(
         raise AttnError(f"--max-tokens must be a positive whole number, not {max_tokens}")
     ck = load(folder)
     L = n_layers(ck)
-    H = int(ck.cfg("num_attention_heads", "n_head"))
+    H = n_heads(ck)
     layers = parse_indices(layer, L, "--layer")
     heads = parse_indices(head, H, "--head")
     sentences = read_sentences(text, encoding)

@@ -238,7 +238,7 @@ def print_model(console, view: View, precision: int = 3) -> None:
         "Q": "W^q I",
         "K": "W^k I",
         "V": "W^v I",
-        "A": "Kᵀ Q / √q" + (", causal" if r.model_type == "gpt2" else ""),
+        "A": "Kᵀ Q / √q" + (", causal" if r.causal else ""),
         "A_prime": "softmax(A), column by column",
         "O_head": "V A'",
         "Wo": "attention output dense",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -134,6 +135,72 @@ def test_bert_attention_matches_an_independent_reference(tmp_path, prefix, float
         assert np.abs(r.A_prime[l] - ref[l].transpose(0, 2, 1)).max() < tol  # notes' layout = transpose
         assert np.allclose(r.A_prime[l].sum(axis=1), 1, atol=1e-5)  # columns sum to 1
         assert ref[l].max() > 0.3  # the check is not vacuous: attention is far from uniform
+
+
+DISTILBERT_NAMES = {
+    "attention.self.query": "attention.q_lin",
+    "attention.self.key": "attention.k_lin",
+    "attention.self.value": "attention.v_lin",
+    "attention.output.dense": "attention.out_lin",
+    "attention.output.LayerNorm": "sa_layer_norm",
+    "intermediate.dense": "ffn.lin1",
+    "output.dense": "ffn.lin2",
+    "output.LayerNorm": "output_layer_norm",
+}
+
+
+def as_family(folder: Path, t: dict, family: str) -> dict:
+    """Re-save a tiny BERT checkpoint as another member of the family, returning the tensors
+    the BERT reference must use to compute the same thing."""
+    from safetensors.numpy import save_file
+
+    cfg = json.loads((folder / "config.json").read_text())
+    ref = dict(t)
+    if family == "roberta":  # positions start at padding_idx + 1 = 2
+        cfg.update(model_type="roberta", pad_token_id=1)
+        pos = t["embeddings.position_embeddings.weight"]
+        ref["embeddings.position_embeddings.weight"] = pos[2:]
+        saved = {"roberta." + k: v for k, v in t.items()}
+    else:  # distilbert: other names, no token types
+        cfg = {
+            "model_type": "distilbert",
+            "dim": cfg["hidden_size"],
+            "n_heads": cfg["num_attention_heads"],
+            "n_layers": cfg["num_hidden_layers"],
+            "hidden_dim": cfg["intermediate_size"],
+            "max_position_embeddings": cfg["max_position_embeddings"],
+            "activation": "gelu",
+        }
+        ref["embeddings.token_type_embeddings.weight"] = np.zeros_like(t["embeddings.token_type_embeddings.weight"])
+        saved = {}
+        for k, v in t.items():
+            if k == "embeddings.token_type_embeddings.weight":
+                continue
+            for old, new in DISTILBERT_NAMES.items():
+                k = k.replace(f".{old}.", f".{new}.")
+            saved["distilbert." + k.replace("encoder.layer.", "transformer.layer.")] = v
+    save_file(saved, str(folder / "model.safetensors"))
+    (folder / "config.json").write_text(json.dumps(cfg))
+    return ref
+
+
+@pytest.mark.parametrize("family", ["roberta", "distilbert"])
+def test_bert_family_members_match_the_bert_reference(tmp_path, family):
+    t = write_bert(tmp_path / "m")
+    ref_t = as_family(tmp_path / "m", t, family)
+    r = run_model(str(tmp_path / "m"), TEXT, float64=True)
+    assert r.model_type == family
+    ref = reference_bert(ref_t, r.tokens.ids, H=3, L=2)
+    for l in range(2):
+        assert np.abs(r.A_prime[l] - ref[l].transpose(0, 2, 1)).max() < 1e-12
+
+
+def test_roberta_counts_positions_from_padding_idx(tmp_path):
+    t = write_bert(tmp_path / "m")
+    as_family(tmp_path / "m", t, "roberta")
+    ran = cli("model", str(tmp_path / "m"), " ".join(["cat"] * 61), "--no-plot")  # 63 tokens: 2 + 63 > 64
+    assert ran.code == 2 and "takes at most 62" in one_error_line(ran.stderr)
+    assert cli("model", str(tmp_path / "m"), " ".join(["cat"] * 60), "--no-plot").code == 0
 
 
 @pytest.mark.parametrize("prefix", ["", "transformer."])
@@ -447,6 +514,10 @@ def _hf_compare(model, folder: Path, text: str, layers: int):
         ("BertModel", (32, 2, 4)),
         ("BertForMaskedLM", (48, 3, 6)),
         ("BertLMHeadModel", (32, 2, 4)),  # is_decoder: causal
+        ("RobertaForMaskedLM", (32, 2, 4)),
+        ("XLMRobertaModel", (24, 2, 3)),
+        ("ElectraModel", (32, 2, 4)),  # embedding_size 16, projected to 32
+        ("DistilBertForMaskedLM", (32, 3, 4)),
         ("GPT2Model", (32, 2, 4)),
         ("GPT2LMHeadModel", (40, 3, 5)),
     ],
@@ -458,26 +529,22 @@ def test_matches_transformers_random_models(tmp_path, cls_name, size):
 
     torch.manual_seed(0)
     r, L, H = size
-    if cls_name.startswith("Bert"):
-        cfg = transformers.BertConfig(
-            vocab_size=200,
+    common = {"vocab_size": 200, "initializer_range": 0.3, "attn_implementation": "eager"}
+    if cls_name.startswith("DistilBert"):
+        cfg = transformers.DistilBertConfig(dim=r, n_layers=L, n_heads=H, hidden_dim=2 * r, **common)
+    elif cls_name.startswith("GPT2"):
+        cfg = transformers.GPT2Config(n_embd=r, n_layer=L, n_head=H, n_positions=64, **common)
+    else:
+        family = re.match(r"XLMRoberta|Roberta|Electra|Bert", cls_name).group()
+        extra = {"embedding_size": 16} if family == "Electra" else {}
+        cfg = getattr(transformers, family + "Config")(
             hidden_size=r,
             num_hidden_layers=L,
             num_attention_heads=H,
             intermediate_size=2 * r,
-            initializer_range=0.3,
-            attn_implementation="eager",
             is_decoder=cls_name == "BertLMHeadModel",
-        )
-    else:
-        cfg = transformers.GPT2Config(
-            vocab_size=200,
-            n_embd=r,
-            n_layer=L,
-            n_head=H,
-            n_positions=64,
-            initializer_range=0.3,
-            attn_implementation="eager",
+            **common,
+            **extra,
         )
     model = getattr(transformers, cls_name)(cfg).eval()
     model.save_pretrained(tmp_path, max_shard_size="40KB" if cls_name == "BertForMaskedLM" else "5GB")

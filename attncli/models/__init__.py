@@ -2,7 +2,8 @@
 
 A checkpoint folder in the layout Hugging Face uses: ``config.json``,
 ``model.safetensors`` (memory-mapped, never copied whole) and ``tokenizer.json``.
-Supported: BERT-family encoders (``model_type`` bert) and GPT-2 decoders (gpt2).
+Supported: BERT-family encoders (``model_type`` bert, roberta, xlm-roberta, camembert,
+electra, distilbert) and GPT-2 decoders (gpt2).
 """
 
 from .checkpoint import Checkpoint, load

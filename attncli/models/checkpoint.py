@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import AttnError
 
-SUPPORTED = ("bert", "gpt2")
+SUPPORTED = ("bert", "roberta", "xlm-roberta", "camembert", "electra", "distilbert", "gpt2")
 DTYPES = {
     "F64": np.float64,
     "F32": np.float32,
@@ -101,11 +101,16 @@ class Checkpoint:
     folder: Path
     config: dict
     tensors: dict[str, np.ndarray]
-    prefixes: tuple[str, ...] = field(default=("", "bert.", "transformer.", "model."))
+    prefixes: tuple[str, ...] = field(
+        default=("", "bert.", "roberta.", "electra.", "distilbert.", "transformer.", "model.")
+    )
 
     @property
     def model_type(self) -> str:
         return self.config["model_type"]
+
+    def has(self, name: str) -> bool:
+        return any(prefix + name in self.tensors for prefix in self.prefixes)
 
     def get(self, name: str, dtype=np.float32) -> np.ndarray:
         """A tensor by its name without the model prefix (``bert.``, ``transformer.``);

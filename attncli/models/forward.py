@@ -100,53 +100,119 @@ class ModelResult:
     A: np.ndarray  # L×H×n×n scores, notes' layout (masked: -inf)
     A_prime: np.ndarray  # L×H×n×n weights, notes' layout: each column sums to 1
     config: dict = field(default_factory=dict)
+    causal: bool = False  # a decoder: each query sees only keys up to itself
 
     @property
     def n(self) -> int:
         return len(self.tokens)
 
 
-def _bert(ck: Checkpoint, ids: list[int], dtype, last: int):
-    H, r = ck.cfg("num_attention_heads"), ck.cfg("hidden_size")
-    eps = float(ck.cfg("layer_norm_eps", default=1e-12))
-    act = activation(ck, "hidden_act")
+@dataclass(frozen=True)
+class Layers:
+    """A checkpoint's layers by name, in one dtype: ``linear`` for PyTorch's nn.Linear
+    (y = x Wᵀ + b), ``conv1d`` for GPT-2's Conv1D (y = x W + b), ``norm`` for LayerNorm."""
+
+    ck: Checkpoint
+    dtype: type
+    eps: float
+
+    def _pair(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        return self.ck.get(name + ".weight", self.dtype), self.ck.get(name + ".bias", self.dtype)
+
+    def linear(self, name: str, x: np.ndarray) -> np.ndarray:
+        W, b = self._pair(name)
+        return x @ W.T + b
+
+    def conv1d(self, name: str, x: np.ndarray) -> np.ndarray:
+        W, b = self._pair(name)
+        return x @ W + b
+
+    def norm(self, name: str, x: np.ndarray) -> np.ndarray:
+        return layer_norm(x, *self._pair(name), self.eps)
+
+
+@dataclass(frozen=True)
+class EncoderNames:
+    """Where a post-norm (BERT-style) encoder keeps its tensors and sizes."""
+
+    layer: str = "encoder.layer.{}."
+    query: str = "attention.self.query"
+    key: str = "attention.self.key"
+    value: str = "attention.self.value"
+    out: str = "attention.output.dense"
+    norm1: str = "attention.output.LayerNorm"
+    up: str = "intermediate.dense"
+    down: str = "output.dense"
+    norm2: str = "output.LayerNorm"
+    heads: str = "num_attention_heads"
+    width: str = "hidden_size"
+    act: str = "hidden_act"
+
+
+BERT = EncoderNames()
+DISTILBERT = EncoderNames(
+    layer="transformer.layer.{}.",
+    query="attention.q_lin",
+    key="attention.k_lin",
+    value="attention.v_lin",
+    out="attention.out_lin",
+    norm1="sa_layer_norm",
+    up="ffn.lin1",
+    down="ffn.lin2",
+    norm2="output_layer_norm",
+    heads="n_heads",
+    width="dim",
+    act="activation",
+)
+ROBERTA_LIKE = ("roberta", "xlm-roberta", "camembert")  # positions counted from padding_idx + 1
+
+
+def positions(ck: Checkpoint, ids: list[int]) -> np.ndarray:
+    """Position ids as Hugging Face makes them: 0, 1, … ; for RoBERTa and its kin
+    padding_idx + 1, + 2, … (a padding token keeps padding_idx)."""
     n = len(ids)
-    limit = ck.cfg("max_position_embeddings", default=512)
-    if n > limit:
-        raise AttnError(f"the text has {n} tokens; {ck.folder} takes at most {limit} (max_position_embeddings)")
+    if ck.model_type in ROBERTA_LIKE:
+        pad = int(ck.config.get("pad_token_id", 1))
+        real = np.array(ids) != pad
+        pos = np.cumsum(real) * real + pad
+    else:
+        pos = np.arange(n)
+    limit = int(ck.cfg("max_position_embeddings", default=512))
+    if n and pos.max() >= limit:
+        most = limit - (int(ck.config.get("pad_token_id", 1)) + 1 if ck.model_type in ROBERTA_LIKE else 0)
+        raise AttnError(f"the text has {n} tokens; {ck.folder} takes at most {most} (max_position_embeddings)")
+    return pos
+
+
+def _encoder(ck: Checkpoint, ids: list[int], dtype, last: int, names: EncoderNames = BERT):
+    """BERT and its family: embeddings + LayerNorm, then post-norm blocks (attention, add &
+    norm, feed-forward, add & norm). DistilBERT only names things differently."""
+    H, r = ck.cfg(names.heads), ck.cfg(names.width)
+    eps = float(ck.cfg("layer_norm_eps", default=1e-12))
+    act = activation(ck, names.act)
     kind = ck.config.get("position_embedding_type", "absolute")
     if kind != "absolute":
         raise AttnError(f"{ck.folder}/config.json: position_embedding_type {kind!r} is not supported (absolute only)")
-    causal = bool(ck.config.get("is_decoder", False))  # BertLMHeadModel and the like: keys ≤ query
+    causal = is_causal(ck)  # BertLMHeadModel and the like (is_decoder): keys ≤ query
     word = ck.get("embeddings.word_embeddings.weight", dtype)
-    x = word[np.array(ids)] + ck.get("embeddings.position_embeddings.weight", dtype)[:n]
-    try:
+    x = word[np.array(ids)] + ck.get("embeddings.position_embeddings.weight", dtype)[positions(ck, ids)]
+    if ck.has("embeddings.token_type_embeddings.weight"):  # DistilBERT has no token types
         x = x + ck.get("embeddings.token_type_embeddings.weight", dtype)[0]
-    except AttnError:
-        pass  # some encoders have no token types
-    x = layer_norm(x, ck.get("embeddings.LayerNorm.weight", dtype), ck.get("embeddings.LayerNorm.bias", dtype), eps)
+    w = Layers(ck, dtype, eps)
+    x = w.norm("embeddings.LayerNorm", x)
+    if ck.has("embeddings_project.weight"):  # ELECTRA: embedding_size → hidden_size
+        x = w.linear("embeddings_project", x)
     I = x
     scale = np.asarray(1.0 / math.sqrt(r // H), dtype)
     As, Ps = [], []
     for layer in range(last):
-        p = f"encoder.layer.{layer}."
-        lin = lambda name, v: v @ ck.get(p + name + ".weight", dtype).T + ck.get(p + name + ".bias", dtype)  # noqa
-        q, k, v = (heads(lin(f"attention.self.{m}", x), H) for m in ("query", "key", "value"))
+        p = names.layer.format(layer)
+        q, k, v = (heads(w.linear(p + m, x), H) for m in (names.query, names.key, names.value))
         A, P = attention(q, k, scale, causal=causal)
         As.append(A)
         Ps.append(P.transpose(0, 2, 1))
-        x = layer_norm(
-            lin("attention.output.dense", merge(P @ v)) + x,
-            ck.get(p + "attention.output.LayerNorm.weight", dtype),
-            ck.get(p + "attention.output.LayerNorm.bias", dtype),
-            eps,
-        )
-        x = layer_norm(
-            lin("output.dense", act(lin("intermediate.dense", x))) + x,
-            ck.get(p + "output.LayerNorm.weight", dtype),
-            ck.get(p + "output.LayerNorm.bias", dtype),
-            eps,
-        )
+        x = w.norm(p + names.norm1, w.linear(p + names.out, merge(P @ v)) + x)
+        x = w.norm(p + names.norm2, w.linear(p + names.down, act(w.linear(p + names.up, x))) + x)
     return I, x, As, Ps
 
 
@@ -162,29 +228,47 @@ def _gpt2(ck: Checkpoint, ids: list[int], dtype, last: int):
     I = x
     scale_weights = ck.config.get("scale_attn_weights", True)
     by_layer = ck.config.get("scale_attn_by_inverse_layer_idx", False)
+    w = Layers(ck, dtype, eps)
     As, Ps = [], []
     for layer in range(last):
         p = f"h.{layer}."
-        conv = lambda name, v: v @ ck.get(p + name + ".weight", dtype) + ck.get(p + name + ".bias", dtype)  # noqa
-        ln = lambda name, v: layer_norm(v, ck.get(p + name + ".weight", dtype), ck.get(p + name + ".bias", dtype), eps)  # noqa
-        qkv = conv("attn.c_attn", ln("ln_1", x))  # Conv1D: x @ W, W is r × 3r
+        qkv = w.conv1d(p + "attn.c_attn", w.norm(p + "ln_1", x))  # Conv1D: x @ W, W is r × 3r
         q, k, v = (heads(part, H) for part in np.split(qkv, 3, axis=-1))
         scale = (1.0 / math.sqrt(r // H) if scale_weights else 1.0) / ((layer + 1) if by_layer else 1.0)
         A, P = attention(q, k, np.asarray(scale, dtype), causal=True)
         As.append(A)
         Ps.append(P.transpose(0, 2, 1))
-        x = x + conv("attn.c_proj", merge(P @ v))
-        x = x + conv("mlp.c_proj", act(conv("mlp.c_fc", ln("ln_2", x))))
-    if last == ck.cfg("n_layer", "num_hidden_layers"):
-        x = layer_norm(x, ck.get("ln_f.weight", dtype), ck.get("ln_f.bias", dtype), eps)
+        x = x + w.conv1d(p + "attn.c_proj", merge(P @ v))
+        x = x + w.conv1d(p + "mlp.c_proj", act(w.conv1d(p + "mlp.c_fc", w.norm(p + "ln_2", x))))
+    if last == n_layers(ck):
+        x = w.norm("ln_f", x)
     return I, x, As, Ps
 
 
-FORWARD = {"bert": _bert, "gpt2": _gpt2}
+FORWARD = {
+    "bert": _encoder,
+    **dict.fromkeys(ROBERTA_LIKE, _encoder),
+    "electra": _encoder,
+    "distilbert": lambda ck, ids, dtype, last: _encoder(ck, ids, dtype, last, DISTILBERT),
+    "gpt2": _gpt2,
+}
+CAUSAL = ("gpt2",)  # and any encoder whose config says is_decoder
+
+
+def is_causal(ck: Checkpoint) -> bool:
+    return ck.model_type in CAUSAL or bool(ck.config.get("is_decoder", False))
+
+
+def word_embeddings(ck: Checkpoint) -> str:
+    return "wte.weight" if ck.model_type == "gpt2" else "embeddings.word_embeddings.weight"
 
 
 def n_layers(ck: Checkpoint) -> int:
-    return int(ck.cfg("num_hidden_layers", "n_layer"))
+    return int(ck.cfg("num_hidden_layers", "n_layer", "n_layers"))
+
+
+def n_heads(ck: Checkpoint) -> int:
+    return int(ck.cfg("num_attention_heads", "n_head", "n_heads"))
 
 
 def forward(
@@ -199,12 +283,12 @@ def forward(
         raise AttnError("a checkpoint needs token ids: the folder's tokenizer.json is used")
     with np.errstate(over="ignore", under="ignore"):
         I, x, As, Ps = FORWARD[ck.model_type](ck, ids, dtype, last)
-    H = As[0].shape[0] if As else int(ck.cfg("num_attention_heads", "n_head"))
+    H = As[0].shape[0] if As else n_heads(ck)
     r = I.shape[1]
     dims = {"r": r, "q": r // H, "v": r // H, "heads": H, "layers": L, "n": len(ids)}
-    return ModelResult(
-        text, tokens, ck.model_type, str(ck.folder), dims, I.T, x.T, np.stack(As), np.stack(Ps), ck.config
-    )
+    A, A_prime = np.stack(As), np.stack(Ps)
+    folder = str(ck.folder)
+    return ModelResult(text, tokens, ck.model_type, folder, dims, I.T, x.T, A, A_prime, ck.config, is_causal(ck))
 
 
 def run_model(
@@ -224,7 +308,7 @@ def run_model(
         check_text(text, max_tokens, Tokens([], []))
     tokens = tokenize(text, ck.folder, special_tokens)  # its tokenizer.json (or vocabulary files)
     check_text(text, max_tokens, tokens)
-    vocab = ck.get("embeddings.word_embeddings.weight" if ck.model_type == "bert" else "wte.weight").shape[0]
+    vocab = ck.get(word_embeddings(ck)).shape[0]
     bad = [i for i in tokens.ids if not 0 <= i < vocab]
     if bad:
         raise AttnError(f"{folder}: token id {bad[0]} is outside the embedding table ({vocab} rows)")
