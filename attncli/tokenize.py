@@ -60,7 +60,7 @@ def tokenizer_path(spec: str | Path) -> Path:
             return path
         raise AttnError(
             f"{path}: missing tokenizer.json (or the vocab.txt of a BERT tokenizer,"
-            " or GPT-2's vocab.json and merges.txt)"
+            " or the vocab.json and merges.txt of GPT-2 or RoBERTa)"
         )
     if not path.is_file():
         raise AttnError(
@@ -114,12 +114,12 @@ def _token_text(value) -> Optional[str]:
 
 def from_vocab_files(folder: Path):
     """The fast tokenizer Hugging Face ``transformers`` builds from a slow tokenizer's files
-    (its BertConverter and GPT2Converter), for folders saved without a tokenizer.json:
+    (its BertConverter, GPT2Converter and RobertaConverter), for folders saved without a tokenizer.json:
 
     * ``vocab.txt``: BERT's WordPiece, with lower-casing, accents and Chinese characters as
       ``tokenizer_config.json`` says (lower-case by default), and ``[CLS] … [SEP]`` around.
-    * ``vocab.json`` + ``merges.txt`` of a GPT-2 model: byte-level BPE, no special tokens
-      around the text.
+    * ``vocab.json`` + ``merges.txt``: byte-level BPE, with nothing around the text for GPT-2
+      and ``<s> … </s>`` for RoBERTa (as ``config.json``'s model_type says).
     """
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
@@ -154,9 +154,9 @@ def from_vocab_files(folder: Path):
         tok.add_special_tokens([t for t in (_token_text(cfg.get(k)) for k in keys) if t in vocab] or [unk, cls, sep])
         return tok
     model_type = _json_file(folder / "config.json").get("model_type")
-    if model_type != "gpt2":
+    if model_type not in ("gpt2", "roberta"):
         raise AttnError(
-            f"{folder}: no tokenizer.json; vocab.json + merges.txt are read for GPT-2 only"
+            f"{folder}: no tokenizer.json; vocab.json + merges.txt are read for GPT-2 and RoBERTa only"
             f" (config.json says model_type {model_type!r})"
         )
     bpe = models.BPE.from_file(
@@ -167,11 +167,25 @@ def from_vocab_files(folder: Path):
         fuse_unk=False,
     )
     tok = Tokenizer(bpe)
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=bool(cfg.get("add_prefix_space", False)))
+    prefix_space = bool(cfg.get("add_prefix_space", False))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=prefix_space)
     tok.decoder = decoders.ByteLevel()
-    tok.post_processor = processors.ByteLevel(trim_offsets=False)
-    names = {_token_text(cfg.get(k)) for k in ("unk_token", "bos_token", "eos_token")} - {None}
-    tok.add_special_tokens(sorted(t for t in names or {"<|endoftext|>"} if tok.token_to_id(t) is not None))
+    known = lambda names: [t for t in names if tok.token_to_id(t) is not None]  # noqa: E731
+    if model_type == "gpt2":  # nothing around the text
+        tok.post_processor = processors.ByteLevel(trim_offsets=False)
+        names = {_token_text(cfg.get(k)) for k in ("unk_token", "bos_token", "eos_token")} - {None}
+        tok.add_special_tokens(known(sorted(names or {"<|endoftext|>"})))
+        return tok
+    cls, sep = special("cls_token", "<s>"), special("sep_token", "</s>")  # RoBERTa: <s> … </s>
+    for name in (cls, sep):
+        if tok.token_to_id(name) is None:
+            raise AttnError(f"{folder / 'vocab.json'}: no {name} token")
+    tok.post_processor = processors.RobertaProcessing(
+        (sep, tok.token_to_id(sep)), (cls, tok.token_to_id(cls)), trim_offsets=True, add_prefix_space=prefix_space
+    )
+    defaults = {"bos_token": "<s>", "pad_token": "<pad>", "eos_token": "</s>", "unk_token": "<unk>"}
+    defaults["mask_token"] = "<mask>"
+    tok.add_special_tokens(known([special(k, d) for k, d in defaults.items()]))
     return tok
 
 

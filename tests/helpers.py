@@ -185,7 +185,9 @@ def slow_bert_files(folder: Path, config: dict | None = None) -> None:
     (folder / "tokenizer.json").unlink()
 
 
-def gpt2_tokenizer(folder: Path, sentences: list[str], vocab_size: int = 200) -> None:
+def gpt2_tokenizer(
+    folder: Path, sentences: list[str], vocab_size: int = 200, special: tuple[str, ...] = ("<|endoftext|>",)
+) -> None:
     """A GPT-2 style byte-level BPE trained with `tokenizers`: tokenizer.json, plus the
     vocab.json and merges.txt a slow GPT2Tokenizer reads."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
@@ -196,7 +198,7 @@ def gpt2_tokenizer(folder: Path, sentences: list[str], vocab_size: int = 200) ->
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=["<|endoftext|>"],
+        special_tokens=list(special),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )

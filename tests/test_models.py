@@ -431,12 +431,30 @@ def test_a_gpt2_folder_with_vocab_json_and_merges_tokenises_as_its_tokenizer_jso
     assert cli("model", str(d), TEXT, "--no-plot", "--json").code == 0
 
 
+ROBERTA_SPECIAL = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
+
+
+def test_a_roberta_folder_with_vocab_json_and_merges_wraps_the_bpe_in_s(tmp_path):
+    d = tmp_path / "r"
+    write_gpt2(d, vocab=400)
+    gpt2_tokenizer(d, TEXTS * 3, vocab_size=320, special=ROBERTA_SPECIAL)
+    plain = _encodings(d)  # the byte-level BPE alone, from tokenizer.json
+    (d / "tokenizer.json").unlink()
+    edit_config(d, model_type="roberta")
+    for (tokens, ids, _offsets, special), (bpe_tokens, bpe_ids, *_) in zip(_encodings(d), plain):
+        assert tokens[0] == "<s>" and tokens[-1] == "</s>" and special[0] and special[-1]
+        assert ids[1:-1] == bpe_ids and tokens[1:-1] == bpe_tokens
+    text = "the cat <mask> sat"
+    tokens = json.loads(cli("tokens", text, "-t", str(d), "--json").stdout)["tokens"]
+    assert "<mask>" in tokens
+
+
 @pytest.mark.parametrize(
     "remove, config, fragment",
     [
         (["tokenizer.json"], None, "missing tokenizer.json (or the vocab.txt"),
         (["tokenizer.json", "merges.txt"], None, "missing tokenizer.json"),
-        (["tokenizer.json"], {"model_type": "bert", "hidden_size": 24}, "read for GPT-2 only"),
+        (["tokenizer.json"], {"model_type": "bert", "hidden_size": 24}, "read for GPT-2 and RoBERTa only"),
     ],
 )
 def test_tokenizer_files_that_cannot_be_read(tmp_path, remove, config, fragment):
@@ -481,6 +499,16 @@ def test_vocab_files_tokenise_as_transformers_slow_tokenizers(tmp_path):
     slow = transformers.GPT2Tokenizer(str(g / "vocab.json"), str(g / "merges.txt"))
     for text, (_tokens, ids, _, _) in zip(TEXTS, _encodings(g)):
         assert ids == slow(text)["input_ids"], text
+    ro = tmp_path / "ro"
+    write_gpt2(ro, vocab=400)
+    gpt2_tokenizer(ro, TEXTS * 3, vocab_size=320, special=ROBERTA_SPECIAL)
+    (ro / "tokenizer.json").unlink()
+    edit_config(ro, model_type="roberta")
+    texts = [*TEXTS, "the cat <mask> sat", "<s>the</s>"]
+    for make in (transformers.RobertaTokenizer, transformers.RobertaTokenizerFast):
+        built = make(str(ro / "vocab.json"), str(ro / "merges.txt"))
+        for text, (_tokens, ids, _, _) in zip(texts, _encodings(ro, texts)):
+            assert ids == built(text)["input_ids"], (make, text)
 
 
 def test_embeddings_from_a_model_folder_in_run(tmp_path):
