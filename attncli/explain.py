@@ -18,6 +18,7 @@ import numpy as np
 
 from .attention import get_norm
 from .errors import AttnError
+from .labels import count
 from .pipeline import Result
 
 
@@ -44,7 +45,7 @@ def explain(result: Result, query: int = 1, head: int = 1) -> Explanation:
     compare with the matrix path of ``result``."""
     n, H = result.n, len(result.heads)
     if not 1 <= head <= H:
-        raise AttnError(f"--head {head}: the run has {H} head{'s' if H > 1 else ''} (count from 1)")
+        raise AttnError(f"--head {head}: the run has {count(H, 'head')} (count from 1)")
     if not 1 <= query <= n:
         raise AttnError(f"--query {query}: the sentence has {n} tokens (count from 1)")
     s, W, h, j = result.settings, result.weights, head - 1, query - 1

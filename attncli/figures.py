@@ -8,6 +8,7 @@ from typing import Optional
 import numpy as np
 
 from .files import ensure_dir
+from .labels import count
 from .pipeline import Result
 from .plot import Panel, render
 from .style import Style
@@ -51,12 +52,13 @@ def run_figures(
         for k, h in enumerate(result.heads)
     ]
     kwargs = dict(bounded=bounded(result, matrix), cbar_label=cbar_label(matrix), sentence=sentence)
-    files = render(panels, result.tokens.tokens, out, style, grid_title=f"{len(panels)} heads: {what}", **kwargs)
+    grid_title = f"{count(len(panels), 'head')}: {what}"
+    files = render(panels, result.tokens.tokens, out, style, grid_title=grid_title, **kwargs)
     if mean_heads:
         mean = np.mean([p.matrix for p in panels], axis=0)
         single = Style(**{**style.__dict__, "grid": False})
         files += render(
-            [Panel(mean, f"mean of {len(panels)} heads: {what}", "mean_heads")],
+            [Panel(mean, f"mean of {count(len(panels), 'head')}: {what}", "mean_heads")],
             result.tokens.tokens,
             out,
             single,

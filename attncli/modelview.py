@@ -12,6 +12,7 @@ import numpy as np
 
 from .errors import AttnError
 from .export import nested
+from .labels import count
 from .models.forward import ModelResult, hide, rollout
 
 
@@ -180,6 +181,7 @@ def figures(view: View, out: Path, style, sentence: Optional[int] = None) -> lis
         mats = [p.matrix.T if style.transpose else p.matrix for p in panels]
         titles = [f"head {h}" if k == 0 else "" for k in range(len(view.layers)) for h in view.heads]
         model = model_name(view.result)
+        shape = f"{count(len(view.layers), 'layer')} × {count(len(view.heads), 'head')}"
         grid_figure(
             mats,
             titles,
@@ -188,7 +190,7 @@ def figures(view: View, out: Path, style, sentence: Optional[int] = None) -> lis
             style,
             True,
             "A′[i, j]",
-            style.title or f"{model}: attention of {len(view.layers)} layers × {len(view.heads)} heads{note}",
+            style.title or f"{model}: attention of {shape}{note}",
             path,
             ncols=len(view.heads),
             row_names=[f"layer {l}" for l in view.layers],
@@ -198,7 +200,7 @@ def figures(view: View, out: Path, style, sentence: Optional[int] = None) -> lis
         means = [
             Panel(
                 view.shown(view.mean(l)),
-                f"layer {l}: mean of {view.result.dims['heads']} heads{note}",
+                f"layer {l}: mean of {count(view.result.dims['heads'], 'head')}{note}",
                 f"layer_{l}_mean",
             )
             for l in view.layers
@@ -221,7 +223,7 @@ def print_model(console, view: View, precision: int = 3) -> None:
     d = r.dims
     console.print(
         Text(
-            f"{model_name(r)} ({r.model_type}): {d['layers']} layers × {d['heads']} heads, "
+            f"{model_name(r)} ({r.model_type}): {count(d['layers'], 'layer')} × {count(d['heads'], 'head')}, "
             f"r = {d['r']}, q = v = {d['q']}, n = {d['n']}",
             style="bold",
         )
