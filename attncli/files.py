@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
@@ -26,6 +25,8 @@ def ensure_dir(folder: str | Path) -> Path:
 @contextmanager
 def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     """Open a temporary file beside ``path``; rename it into place only on success."""
+    import tempfile  # here: a run that writes nothing (--json --no-plot) never needs it
+
     path = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".part")

@@ -11,7 +11,7 @@ from typing import Optional
 import numpy as np
 
 from .errors import AttnError
-from .export import nested
+from .export import matrix
 from .labels import count
 from .models.forward import ModelResult, hide, rollout
 
@@ -90,7 +90,7 @@ class View:
 def to_json(view: View, files: list[str]) -> dict:
     r = view.result
     d = r.dims
-    A, A_prime = nested(view.selected(r.A)), nested(view.selected(r.A_prime))  # one conversion per stack, not per head
+    A, A_prime = matrix(view.selected(r.A)), matrix(view.selected(r.A_prime))
     layers = [
         {
             "layer": l,
@@ -108,7 +108,7 @@ def to_json(view: View, files: list[str]) -> dict:
         "trace": trace(view),
         "heads": [{"layer": entry["layer"], "head": h["head"]} for entry in layers for h in entry["heads"]],
         "layers": layers,  # the matrices, once: heads lists which (layer, head) pairs they are
-        "O": nested(r.O),
+        "O": matrix(r.O),
         "files": files,
     }
     if view.want_mean:

@@ -229,6 +229,16 @@ def test_a_bert_decoder_attends_only_to_earlier_keys(tmp_path):
     assert np.allclose(decoder.A_prime[0, :, :, -1], encoder.A_prime[0, :, :, -1], atol=1e-6)  # the last query sees all
 
 
+@pytest.mark.parametrize("act", ["gelu", "gelu_new", "relu", "silu"])
+@pytest.mark.parametrize("write", [write_bert, write_gpt2])
+def test_float32_by_default_float64_when_asked(tmp_path, write, act):
+    write(tmp_path / "m")
+    edit_config(tmp_path / "m", **({"hidden_act": act} if write is write_bert else {"activation_function": act}))
+    for float64, dtype in ((False, np.float32), (True, np.float64)):
+        r = run_model(str(tmp_path / "m"), TEXT, float64=float64)
+        assert r.A.dtype == r.A_prime.dtype == r.O.dtype == r.I.dtype == dtype, (float64, act)
+
+
 def test_checkpoint_is_memory_mapped(tmp_path):
     write_bert(tmp_path / "m")
     tensors = read_safetensors(tmp_path / "m" / "model.safetensors")

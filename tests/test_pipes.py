@@ -251,6 +251,36 @@ def test_float32_values_survive_the_json_round_trip_exactly():
     check()
 
 
+def test_the_fast_float32_json_writes_what_json_itself_would():
+    """float32 arrays are written a row at a time with %.9g; the parsed values and their
+    types (float, null for ±inf/NaN) must equal json's own output of the same data."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from hypothesis.extra.numpy import array_shapes, arrays
+
+    from attncli.export import dumps, float32_json, nested
+
+    special = st.sampled_from([0.0, -0.0, 1.0, -3.0, 1e9, 123456789.0, 1e-7, 3e38, np.inf, -np.inf, np.nan])
+    elements = st.floats(width=32) | special
+
+    def same(x, y):  # the same float32 (decimal digits may differ), the same JSON type
+        if isinstance(x, list):
+            return isinstance(y, list) and len(x) == len(y) and all(same(a, b) for a, b in zip(x, y))
+        return type(x) is type(y) and (x is None or np.float32(x) == np.float32(y))
+
+    @settings(max_examples=300)
+    @given(arrays(np.float32, array_shapes(min_dims=1, max_dims=4, max_side=5), elements=elements))
+    def check(a):
+        ours = json.loads(float32_json(a))
+        assert same(ours, json.loads(json.dumps(nested(a)))), ours
+        back = np.array(json.loads(float32_json(a).replace("null", "NaN")), dtype=np.float32)
+        assert np.array_equal(back, np.where(np.isfinite(a), a, np.nan), equal_nan=True)
+
+    check()
+    obj = {"text": "a \u0000 b", "A": np.eye(2, dtype=np.float32), "rest": [np.zeros((1, 1), np.float32), 2]}
+    assert json.loads(dumps(obj)) == {"text": "a \u0000 b", "A": [[1.0, 0.0], [0.0, 1.0]], "rest": [[[0.0]], 2]}
+
+
 def test_progress_bar_goes_to_a_terminal_stderr_and_never_to_stdout():
     import os
     import pty
