@@ -215,6 +215,21 @@ def test_gpt2_attention_matches_an_independent_reference(tmp_path, prefix, float
     assert r.A[0, 0, 1, 0] == -np.inf  # key 2 is hidden from query 1
 
 
+def test_padding_and_truncation_in_the_folders_tokenizer_change_nothing(tmp_path):
+    from tokenizers import Tokenizer
+
+    d = tmp_path / "m"
+    write_bert(d)
+    before = json.loads(cli("model", str(d), TEXT, "--json", "--no-plot").stdout)
+    tok = Tokenizer.from_file(str(d / "tokenizer.json"))
+    tok.enable_padding(length=40)
+    tok.enable_truncation(max_length=3)
+    tok.save(str(d / "tokenizer.json"))
+    after = json.loads(cli("model", str(d), TEXT, "--json", "--no-plot").stdout)
+    assert after["tokens"] == before["tokens"] and after["n"] == before["n"] > 3
+    assert after["layers"] == before["layers"]
+
+
 def test_a_bert_decoder_attends_only_to_earlier_keys(tmp_path):
     d = tmp_path / "m"
     write_bert(d)
