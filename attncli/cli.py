@@ -10,9 +10,8 @@ import gc
 import os
 import signal
 import sys
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Iterator, Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -63,6 +62,7 @@ from .options import (
     VminOpt,
     WeightsOpt,
 )
+from .output import FileProgress, ReaderGone, busy, deliver, emit_line, out_console, warn
 
 app = typer.Typer(
     add_completion=False,
@@ -153,118 +153,6 @@ def _settings(given: dict):
     return settings
 
 
-class _ReaderGone(BaseException):
-    """stdout's reader went away (``| head``). Not an OSError, so that Click's own
-    broken-pipe handling (exit 1) lets it through to :func:`main`, which ends quietly."""
-
-
-class _LazyConsole:
-    """Rich's console for stdout, imported on first use: --json and --quiet never pay for it."""
-
-    def __init__(self) -> None:
-        self._console = None
-
-    def __getattr__(self, name: str):
-        if self._console is None:
-            from rich.console import Console
-
-            class StdoutConsole(Console):
-                def on_broken_pipe(self) -> None:  # Rich's own answer is exit 1
-                    raise _ReaderGone()
-
-            self._console = StdoutConsole(highlight=False, soft_wrap=False)
-        return getattr(self._console, name)
-
-
-def _out_console():
-    return _LazyConsole()
-
-
-class FileProgress:
-    """A progress bar on stderr for reading a large vectors file, shown only when stderr
-    is a terminal and the file is over a few MB."""
-
-    def __init__(self, quiet: bool = False) -> None:
-        self.enabled = not quiet and sys.stderr.isatty()
-        self.bar = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled or total < (4 << 20):
-            return
-        if self.bar is None:
-            from rich.console import Console
-            from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
-
-            self.bar = Progress(
-                "reading vectors",
-                BarColumn(),
-                DownloadColumn(),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-                transient=True,
-                redirect_stdout=False,
-            )
-            self.bar.start()
-            self.task = self.bar.add_task("read", total=total)
-        self.bar.update(self.task, completed=done)
-        if done >= total:
-            self.close()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-            self.bar = None
-
-
-@contextmanager
-def busy(message: str, enabled: bool) -> Iterator[None]:
-    """A spinner on stderr for long drawing, only when stderr is a terminal."""
-    if not enabled or not sys.stderr.isatty():
-        yield
-        return
-    from rich.console import Console
-
-    with Console(stderr=True).status(message):
-        yield
-
-
-def warn(message: str) -> None:
-    sys.stderr.write(f"warning: {message}\n")
-    sys.stderr.flush()
-
-
-def emit_line(text: str) -> None:
-    """One line on stdout, flushed so a downstream ``head`` or ``jq`` sees it now."""
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
-
-
-def deliver(
-    sentence, files: list[str], npz: Optional[Path], arrays, make_json, show, json: bool, quiet: bool, console
-) -> None:
-    """The common end of every sentence: the .npz, then one JSON line, the paths, or tables."""
-    from .export import dumps, npz_path, save_npz
-
-    if npz is not None:
-        path = npz_path(npz, sentence.index)
-        save_npz(path, arrays())
-        files.append(str(path))
-    if json:
-        obj = make_json(files)
-        if sentence.index is not None:
-            obj["line"] = sentence.line
-        emit_line(dumps(obj))
-    elif quiet:
-        for f in files:
-            emit_line(f)
-    else:
-        from rich.text import Text
-
-        show()
-        for f in files:
-            console.print(Text(f"wrote {f}"))
-
-
 def each_sentence(sentences, work, **options) -> None:
     """Every command's loop: :func:`attncli.batch.run_batch`, its exit code, a closed pipe."""
     from .batch import run_batch
@@ -272,7 +160,7 @@ def each_sentence(sentences, work, **options) -> None:
     try:
         code = run_batch(sentences, work, **options)
     except BrokenPipeError:
-        raise _ReaderGone() from None
+        raise ReaderGone() from None
     if code:
         raise typer.Exit(code)
 
@@ -348,7 +236,7 @@ def run(
         raise AttnError(f"--matrix: unknown matrix {matrix!r} (choose A, A_prime)")
     style = _style(locals())
     sentences = read_sentences(text, encoding)
-    console = _out_console()
+    console = out_console()
     progress = FileProgress(quiet)
     try:
         pipeline.prefetch([s.text for s in sentences], settings, progress)
@@ -445,7 +333,7 @@ def explain(
     if precision < 0 or precision > 12:
         raise AttnError(f"--precision must be between 0 and 12, not {precision}")
     sentences = read_sentences(text, encoding)
-    console = _out_console()
+    console = out_console()
     progress = FileProgress(json)
     try:
         pipeline.prefetch([s.text for s in sentences], settings, progress)
@@ -563,7 +451,7 @@ def model(
     layers = parse_indices(layer, L, "--layer")
     heads = parse_indices(head, H, "--head")
     sentences = read_sentences(text, encoding)
-    console = _out_console()
+    console = out_console()
 
     def work(sentence) -> None:
         result = run_model(
@@ -612,7 +500,7 @@ def tokens(
     from .tokenize import tokenize
 
     sentences = read_sentences(text, encoding)
-    console = _out_console()
+    console = out_console()
 
     def work(sentence) -> None:
         if not sentence.text.strip():
@@ -692,7 +580,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         _fail("interrupted", 130)
     except _Interrupted:
         _fail("interrupted", 130)
-    except (BrokenPipeError, _ReaderGone):
+    except (BrokenPipeError, ReaderGone):
         _quiet_pipe()
     except typer.exceptions.TyperException as exc:  # usage errors: bad option, missing value…
         if debug:
