@@ -50,18 +50,19 @@ VOCAB_FILES = ("vocab.txt", "vocab.json", "merges.txt")
 
 
 def tokenizer_path(spec: str | Path) -> Path:
-    """What a path spec names: a tokenizer.json file, the one inside a folder, or a folder
-    that holds a tokenizer's vocabulary files instead (see :func:`from_vocab_files`)."""
+    """What a path spec names: a tokenizer.json file, the one inside a folder, or a model
+    folder (with config.json) that holds a slow tokenizer's files instead (see
+    :func:`from_vocab_files`)."""
     path = Path(spec)
-    if path.is_dir():
-        if (path / "tokenizer.json").is_file():
-            return path / "tokenizer.json"
+    if path.is_dir() and not (path / "tokenizer.json").is_file() and (path / "config.json").is_file():
         if (path / "vocab.txt").is_file() or all((path / n).is_file() for n in VOCAB_FILES[1:]):
-            return path
+            return path  # a model folder saved with a slow tokenizer
         raise AttnError(
             f"{path}: missing tokenizer.json (or the vocab.txt of a BERT tokenizer,"
             " or the vocab.json and merges.txt of GPT-2 or RoBERTa)"
         )
+    if path.is_dir():
+        path = path / "tokenizer.json"
     if not path.is_file():
         raise AttnError(
             f"--tokenizer: {spec!r} is neither {', '.join(BUILTIN)} nor a tokenizer.json file or a folder holding one"
