@@ -436,12 +436,12 @@ def prefetch(spec: str, token_lists: Iterable[list[str]], progress: Progress = N
 
 
 def _by_ids(path: Path, tokens: Tokens) -> np.ndarray:
+    table, name = embedding_table(path)  # first: is it a checkpoint at all?
     if any(i is None for i in tokens.ids):
         raise AttnError(
             f"--embeddings {path}: a checkpoint's table is looked up by token ids; give --tokenizer "
             "a tokenizer.json (a model folder brings its own)"
         )
-    table, name = embedding_table(path)
     bad = [i for i in tokens.ids if not 0 <= i < table.shape[0]]
     if bad:
         raise AttnError(f"{path}: token id {bad[0]} is outside {name} ({table.shape[0]} rows)")

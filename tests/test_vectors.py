@@ -120,6 +120,13 @@ def test_safetensors_needs_ids(tmp_path):
     assert ran.code == 2 and "tokenizer" in one_error_line(ran.stderr)
 
 
+def test_a_folder_of_npy_vectors_is_pointed_at_its_npy_file(tmp_path):
+    write_npy(tmp_path / "npy", table())
+    ran = cli("run", SENTENCE, "-e", str(tmp_path / "npy"))
+    assert ran.code == 2 and "give the .npy file" in one_error_line(ran.stderr)
+    assert cli("run", SENTENCE, "-e", str(tmp_path / "npy" / "vectors.npy"), "--no-plot").code == 0
+
+
 def test_weights_give_A_prime_equal_to_an_independent_reference(tmp_path):
     t = table()
     rng = np.random.default_rng(11)

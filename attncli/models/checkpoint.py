@@ -78,6 +78,8 @@ def read_folder(folder: Path) -> dict[str, np.ndarray]:
             if pickled
             else ""
         )
+        if not hint and any(folder.glob("*.npy")):
+            hint = " (a folder is read as a model folder; for .npy word vectors give the .npy file)"
         raise AttnError(f"{folder}: missing model.safetensors{hint}")
     try:
         weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
