@@ -20,6 +20,15 @@ TEXT = "The cat sat on the mat ."
 HAVE_HF = importlib.util.find_spec("transformers") is not None and importlib.util.find_spec("torch") is not None
 
 
+def _swap_tensor(folder: Path, name: str) -> None:
+    """Give one tensor a shape that fits nothing else."""
+    from safetensors.numpy import load_file, save_file
+
+    t = load_file(str(folder / "model.safetensors"))
+    t[name] = np.zeros((t[name].shape[0], 7), np.float32)
+    save_file(t, str(folder / "model.safetensors"))
+
+
 def edit_config(folder: Path, **changes) -> None:
     cfg = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps({**cfg, **changes}))
@@ -350,6 +359,12 @@ def test_text_trace_shows_the_models_real_sizes(tmp_path):
         (lambda d: (write_bert(d), (d / "config.json").write_text("{not json")), [], "config.json"),
         (lambda d: (write_bert(d), (d / "tokenizer.json").unlink()), [], "missing tokenizer.json"),
         (lambda d: d.mkdir(), [], "missing config.json"),
+        (lambda d: (write_bert(d), edit_config(d, num_attention_heads=5)), [], "not divisible by num_attention_heads"),
+        (lambda d: (write_bert(d), edit_config(d, hidden_size=32)), [], "says hidden_size 32, but encoder.layer.0"),
+        (lambda d: (write_bert(d), edit_config(d, num_attention_heads="x")), [], "must be a positive whole number"),
+        (lambda d: (write_bert(d), edit_config(d, num_hidden_layers=0)), [], "num_hidden_layers must be a positive"),
+        (lambda d: (write_gpt2(d), edit_config(d, n_embd=16)), [], "says n_embd 16, but h.0.attn.c_attn.weight"),
+        (lambda d: (write_bert(d, inter=40), _swap_tensor(d, "encoder.layer.1.output.dense.weight")), [], "do not fit"),
         (
             lambda d: (write_bert(d), edit_config(d, position_embedding_type="relative_key")),
             [],

@@ -184,10 +184,22 @@ def positions(ck: Checkpoint, ids: list[int]) -> np.ndarray:
     return pos
 
 
+def head_sizes(ck: Checkpoint, heads: tuple[str, ...], width: tuple[str, ...], weight: str, axis: int, parts: int = 1):
+    """H and r from config.json, checked against the first block's query weight (a config
+    that disagrees with its tensors would otherwise give a silently wrong scale 1/√q)."""
+    H, r = whole(ck, *heads), whole(ck, *width)
+    shape = ck.get(weight).shape
+    if len(shape) != 2 or shape[axis] != parts * r:
+        raise AttnError(f"{ck.folder}: config.json says {width[0]} {r}, but {weight} has shape {shape}")
+    if r % H:
+        raise AttnError(f"{ck.folder}/config.json: {width[0]} {r} is not divisible by {heads[0]} {H}")
+    return H, r
+
+
 def _encoder(ck: Checkpoint, ids: list[int], dtype, last: int, names: EncoderNames = BERT):
     """BERT and its family: embeddings + LayerNorm, then post-norm blocks (attention, add &
     norm, feed-forward, add & norm). DistilBERT only names things differently."""
-    H, r = ck.cfg(names.heads), ck.cfg(names.width)
+    H, r = head_sizes(ck, (names.heads,), (names.width,), names.layer.format(0) + names.query + ".weight", axis=0)
     eps = float(ck.cfg("layer_norm_eps", default=1e-12))
     act = activation(ck, names.act)
     kind = ck.config.get("position_embedding_type", "absolute")
@@ -217,7 +229,7 @@ def _encoder(ck: Checkpoint, ids: list[int], dtype, last: int, names: EncoderNam
 
 
 def _gpt2(ck: Checkpoint, ids: list[int], dtype, last: int):
-    H, r = ck.cfg("n_head", "num_attention_heads"), ck.cfg("n_embd", "hidden_size")
+    H, r = head_sizes(ck, ("n_head", "num_attention_heads"), ("n_embd", "hidden_size"), "h.0.attn.c_attn.weight", 1, 3)
     eps = float(ck.cfg("layer_norm_epsilon", default=1e-5))
     act = activation(ck, "activation_function")
     n = len(ids)
@@ -263,12 +275,21 @@ def word_embeddings(ck: Checkpoint) -> str:
     return "wte.weight" if ck.model_type == "gpt2" else "embeddings.word_embeddings.weight"
 
 
+def whole(ck: Checkpoint, *keys: str) -> int:
+    """A positive whole number from config.json (the first of ``keys`` it has)."""
+    value = ck.cfg(*keys)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        name = next((k for k in keys if k in ck.config), keys[0])
+        raise AttnError(f"{ck.folder}/config.json: {name} must be a positive whole number, not {value!r}")
+    return value
+
+
 def n_layers(ck: Checkpoint) -> int:
-    return int(ck.cfg("num_hidden_layers", "n_layer", "n_layers"))
+    return whole(ck, "num_hidden_layers", "n_layer", "n_layers")
 
 
 def n_heads(ck: Checkpoint) -> int:
-    return int(ck.cfg("num_attention_heads", "n_head", "n_heads"))
+    return whole(ck, "num_attention_heads", "n_head", "n_heads")
 
 
 def forward(
@@ -276,13 +297,16 @@ def forward(
 ) -> ModelResult:
     """Run the first ``last`` blocks (all by default) on the tokens' ids."""
     dtype = np.float64 if float64 else np.float32
-    L = n_layers(ck)
-    last = L if last is None else min(last, L)
     ids = tokens.ids
     if any(i is None for i in ids):
         raise AttnError("a checkpoint needs token ids: the folder's tokenizer.json is used")
-    with np.errstate(over="ignore", under="ignore"):
-        I, x, As, Ps = FORWARD[ck.model_type](ck, ids, dtype, last)
+    try:
+        L = n_layers(ck)
+        last = L if last is None else min(last, L)
+        with np.errstate(over="ignore", under="ignore"):
+            I, x, As, Ps = FORWARD[ck.model_type](ck, ids, dtype, last)
+    except (ValueError, TypeError, IndexError) as exc:  # shapes or config values that do not fit
+        raise AttnError(f"{ck.folder}: the tensors do not fit together or with config.json ({exc})") from None
     H = As[0].shape[0] if As else n_heads(ck)
     r = I.shape[1]
     dims = {"r": r, "q": r // H, "v": r // H, "heads": H, "layers": L, "n": len(ids)}
