@@ -634,6 +634,27 @@ def test_matches_transformers_on_all_minilm_l6_v2():
     assert "[PAD]" not in r.tokens.tokens  # the file's padding to 128 is switched off
 
 
+@pytest.mark.parametrize(
+    "header, fragment",
+    [
+        (b'{"a": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 4]}}', "holds 4 bytes, but F32 [2, 2] needs 16"),
+        (b'{"a": {"dtype": "F32", "shape": 5, "data_offsets": [0, 4]}}', "cannot read"),
+        (b'{"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 0]}}', "cannot read"),
+        (b'{"a": {"dtype": "Q9", "shape": [1], "data_offsets": [0, 4]}}', "cannot read"),
+        (b"[1, 2]", "not a JSON object"),
+        (None, "runs past the end of the file"),  # a header length of 2**60
+    ],
+)
+def test_a_malformed_safetensors_header_is_one_clear_line(tmp_path, header, fragment):
+    import struct
+
+    write_bert(tmp_path / "m")
+    raw = struct.pack("<Q", 2**60) + b"{}" if header is None else struct.pack("<Q", len(header)) + header + bytes(16)
+    (tmp_path / "m" / "model.safetensors").write_bytes(raw)
+    ran = cli("model", str(tmp_path / "m"), TEXT)
+    assert ran.code == 2 and fragment in one_error_line(ran.stderr)
+
+
 def test_a_truncated_or_garbage_checkpoint_is_a_clear_error(tmp_path):
     write_bert(tmp_path / "m")
     f = tmp_path / "m" / "model.safetensors"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import mmap
+import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,11 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
     with fh:
         try:
             (length,) = struct.unpack("<Q", fh.read(8))
+            if 8 + length > os.fstat(fh.fileno()).st_size:
+                raise ValueError(f"its header of {length} bytes runs past the end of the file")
             header = json.loads(fh.read(length))
+            if not isinstance(header, dict):
+                raise ValueError("its header is not a JSON object")
             mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
         except (struct.error, ValueError, OSError) as exc:
             raise AttnError(f"{path}: not a valid safetensors file ({exc})") from None
@@ -48,12 +53,20 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
         if name == "__metadata__":
             continue
         try:
-            dtype, shape, (start, end) = DTYPES[info["dtype"]], info["shape"], info["data_offsets"]
+            dtype, shape, (start, end) = DTYPES[info["dtype"]], list(info["shape"]), info["data_offsets"]
+            if not all(isinstance(x, int) and x >= 0 for x in [*shape, start, end]) or start > end:
+                raise ValueError("sizes and offsets must be whole numbers ≥ 0")
         except (KeyError, TypeError, ValueError):
             raise AttnError(f"{path}: tensor {name!r} has a header attncli cannot read") from None
         count = int(np.prod(shape)) if shape else 1
         if base + end > len(mm):
             raise AttnError(f"{path}: tensor {name!r} runs past the end of the file (truncated?)")
+        itemsize = 2 if dtype == "bf16" else np.dtype(dtype).itemsize
+        if end - start != count * itemsize:
+            raise AttnError(
+                f"{path}: tensor {name!r} holds {end - start} bytes, but {info['dtype']} {list(shape)} needs"
+                f" {count * itemsize}"
+            )
         if dtype == "bf16":
             raw = np.frombuffer(mm, dtype="<u2", count=count, offset=base + start)
             arr = (raw.astype(np.uint32) << 16).view(np.float32)
