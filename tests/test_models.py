@@ -655,6 +655,40 @@ def test_a_malformed_safetensors_header_is_one_clear_line(tmp_path, header, frag
     assert ran.code == 2 and fragment in one_error_line(ran.stderr)
 
 
+def test_any_bytes_give_tensors_or_an_attn_error(tmp_path):
+    """Fuzzed .safetensors files: the reader returns tensors or raises AttnError, nothing else."""
+    import struct
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from attncli.errors import AttnError
+
+    entry = st.fixed_dictionaries(
+        {
+            "dtype": st.sampled_from(["F32", "F16", "BF16", "I8", "X"]),
+            "shape": st.lists(st.integers(-1, 4), max_size=3) | st.integers(),
+            "data_offsets": st.lists(st.integers(-2, 40), min_size=0, max_size=3),
+        }
+    )
+    headers = st.dictionaries(st.text(max_size=3), entry | st.integers(), max_size=3).map(
+        lambda d: json.dumps(d).encode()
+    ) | st.binary(max_size=40)
+    path = tmp_path / "f.safetensors"
+
+    @settings(max_examples=300, deadline=None)
+    @given(headers, st.binary(max_size=48), st.integers(-3, 3))
+    def check(header, data, skew):
+        path.write_bytes(struct.pack("<Q", max(0, len(header) + skew)) + header + data)
+        try:
+            tensors = read_safetensors(path)
+        except AttnError:
+            return
+        assert all(isinstance(a, np.ndarray) for a in tensors.values())
+
+    check()
+
+
 def test_a_truncated_or_garbage_checkpoint_is_a_clear_error(tmp_path):
     write_bert(tmp_path / "m")
     f = tmp_path / "m" / "model.safetensors"
