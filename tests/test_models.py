@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 import re
 from pathlib import Path
 
@@ -357,6 +358,10 @@ def test_text_trace_shows_the_models_real_sizes(tmp_path):
             "'t5' is not supported",
         ),
         (lambda d: (write_bert(d), (d / "config.json").write_text("{not json")), [], "config.json"),
+        (lambda d: (write_bert(d), (d / "config.json").write_text("[1]")), [], "expected a JSON object"),
+        (lambda d: (write_bert(d), edit_config(d, layer_norm_eps="x")), [], "do not fit together or with config"),
+        (lambda d: (write_bert(d), edit_config(d, hidden_act="swiglu")), [], "activation 'swiglu'"),
+        (lambda d: (write_bert(d), edit_config(d, layer_norm_eps=-1e6)), [], "layer 1 are not finite"),
         (lambda d: (write_bert(d), (d / "tokenizer.json").unlink()), [], "missing tokenizer.json"),
         (lambda d: d.mkdir(), [], "missing config.json"),
         (lambda d: (write_bert(d), edit_config(d, num_attention_heads=5)), [], "not divisible by num_attention_heads"),
@@ -653,6 +658,31 @@ def test_a_malformed_safetensors_header_is_one_clear_line(tmp_path, header, frag
     (tmp_path / "m" / "model.safetensors").write_bytes(raw)
     ran = cli("model", str(tmp_path / "m"), TEXT)
     assert ran.code == 2 and fragment in one_error_line(ran.stderr)
+
+
+@pytest.mark.parametrize("write", [write_bert, write_gpt2])
+def test_odd_config_values_give_a_result_or_one_error_line(tmp_path, write):
+    """Fuzzed config.json values: exit 0, or exit 2 with one `error:` line, never a crash."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    d = tmp_path / "m"
+    write(d)
+    original = (d / "config.json").read_text()
+    keys = [k for k in json.loads(original) if k != "model_type"] + ["is_decoder", "pad_token_id", "n_inner"]
+    values = st.none() | st.booleans() | st.integers(-2, 10**6) | st.floats(allow_nan=True) | st.text(max_size=4)
+
+    @settings(max_examples=int(os.environ.get("ATTNCLI_FUZZ", "60")), deadline=None)
+    @given(st.dictionaries(st.sampled_from(keys), values | st.lists(values, max_size=2), min_size=1, max_size=2))
+    def check(changes):
+        (d / "config.json").write_text(original)
+        edit_config(d, **changes)
+        ran = cli("model", str(d), TEXT, "--json", "--no-plot")
+        assert ran.code in (0, 2), (changes, ran.stderr)
+        if ran.code == 2:
+            one_error_line(ran.stderr)
+
+    check()
 
 
 def test_any_bytes_give_tensors_or_an_attn_error(tmp_path):

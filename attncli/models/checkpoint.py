@@ -162,6 +162,8 @@ def load(folder: str | Path) -> Checkpoint:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise AttnError(f"{folder}/config.json: not valid JSON ({exc})") from None
+    if not isinstance(config, dict):
+        raise AttnError(f"{folder}/config.json: expected a JSON object of settings")
     kind = config.get("model_type")
     if kind not in SUPPORTED:
         raise AttnError(

@@ -303,14 +303,20 @@ def forward(
     try:
         L = n_layers(ck)
         last = L if last is None else min(last, L)
-        with np.errstate(over="ignore", under="ignore"):
+        with np.errstate(all="ignore"):  # overflow shows up below, as non-finite weights
             I, x, As, Ps = FORWARD[ck.model_type](ck, ids, dtype, last)
-    except (ValueError, TypeError, IndexError) as exc:  # shapes or config values that do not fit
+    except (ValueError, TypeError, IndexError, ArithmeticError) as exc:  # shapes or config values that do not fit
         raise AttnError(f"{ck.folder}: the tensors do not fit together or with config.json ({exc})") from None
-    H = As[0].shape[0] if As else n_heads(ck)
+    A, A_prime = np.stack(As), np.stack(Ps)
+    if not np.isfinite(A_prime).all():
+        layer = int(np.argmax(~np.isfinite(A_prime).reshape(len(As), -1).all(axis=1))) + 1
+        raise AttnError(
+            f"{ck.folder}: the attention weights of layer {layer} are not finite (NaN or overflow):"
+            " check the weights and config.json (layer_norm_eps, …); --float64 may help"
+        )
+    H = A.shape[1]
     r = I.shape[1]
     dims = {"r": r, "q": r // H, "v": r // H, "heads": H, "layers": L, "n": len(ids)}
-    A, A_prime = np.stack(As), np.stack(Ps)
     folder = str(ck.folder)
     return ModelResult(text, tokens, ck.model_type, folder, dims, I.T, x.T, A, A_prime, ck.config, is_causal(ck))
 
