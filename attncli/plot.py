@@ -21,7 +21,7 @@ import numpy as np
 
 from .files import atomic_open, figure_name
 from .labels import token_labels
-from .style import DIVERGING, SEQUENTIAL, THEMES, Style
+from .style import DIVERGING, SEQUENTIAL, THEMES, Style, check_pixels
 
 METADATA = {  # no dates or versions: same input, same bytes
     "png": {"Software": None},
@@ -194,6 +194,7 @@ class HeatmapFigure:
             cbar_ticks = [f"{t:.3g}" if abs(t) >= 1e-12 else "0" for t in ticks] + ["−0.00"]
             L = Layout(rows, cols, style, cbar_ticks)
             self.layout = L
+            check_pixels(*L.figsize, style.dpi)
             fig = Figure(figsize=L.figsize, dpi=style.dpi)
             FigureCanvasAgg(fig)
             ax = fig.add_axes(L.rect(L.left, L.bottom, L.side, L.side))
@@ -590,6 +591,7 @@ def grid_figure(
     pw, ph = side * nc / n, side * nr / n  # square cells
     width = style.figsize[0] if style.figsize else left + ncols * pw + (ncols - 1) * gap_x + right
     height = style.figsize[1] if style.figsize else bottom + nrows * (ph + gap_y) + top
+    check_pixels(width, height, style.dpi)
     with matplotlib.rc_context(_rc(style)):
         fig = Figure(figsize=(width, height), dpi=style.dpi)
         FigureCanvasAgg(fig)

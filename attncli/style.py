@@ -20,6 +20,20 @@ THEMES = {
 }
 
 
+MAX_SIDE = 32_768  # pixels a side (Agg's own limit is 65,536)
+MAX_PIXELS = 200_000_000  # ~800 MB as RGBA; a 40×30 in poster at 300 dpi is 108 million
+
+
+def check_pixels(width_in: float, height_in: float, dpi: float) -> None:
+    """Refuse a raster figure too large to draw, before trying (it would exhaust memory)."""
+    w, h = round(width_in * dpi), round(height_in * dpi)
+    if w > MAX_SIDE or h > MAX_SIDE or w * h > MAX_PIXELS:
+        raise AttnError(
+            f"a figure of {w}×{h} pixels (--dpi {dpi:g}) is too large to draw: at most {MAX_SIDE} a side"
+            f" and {MAX_PIXELS // 10**6} million pixels; lower --dpi or --figsize"
+        )
+
+
 @dataclass
 class Style:
     image_format: str = "png"
@@ -46,6 +60,8 @@ class Style:
             raise AttnError(f"--dpi must be between 10 and 1200, not {self.dpi}")
         if self.figsize is not None and not all(0.5 <= x <= 100 for x in self.figsize):
             raise AttnError(f"--figsize: width and height must be between 0.5 and 100 inches, not {self.figsize}")
+        if self.figsize is not None:
+            check_pixels(*self.figsize, self.dpi)
         if self.font_size is not None and not 2 <= self.font_size <= 72:
             raise AttnError(f"--font-size must be between 2 and 72, not {self.font_size}")
         if self.vmin is not None and self.vmax is not None and self.vmin >= self.vmax:

@@ -33,6 +33,22 @@ def test_png_pixel_size_follows_dpi_and_figsize(dpi, figsize, pixels):
     assert Image.open("attn_out/head_1.png").size == pixels
 
 
+@pytest.mark.parametrize("command", [["run", SENTENCE, "-H", "2"], ["run", SENTENCE, "--image-format", "pdf"]])
+def test_a_figure_too_large_to_draw_is_refused_before_any_work(command):
+    """48,000 × 48,000 pixels would exhaust memory (the process was killed): one line, exit 2."""
+    ran = cli(*command, "--dpi", "1200", "--figsize", "40,40")
+    assert ran.code == 2 and "too large to draw" in one_error_line(ran.stderr)
+    assert not Path("attn_out").exists()
+
+
+def test_the_pixel_limit_also_holds_for_fitted_sizes():
+    from attncli.style import check_pixels
+
+    check_pixels(40, 30, 300)  # a poster: 108 million pixels
+    with pytest.raises(Exception, match="too large to draw"):
+        check_pixels(30, 3, 1200)  # 36,000 pixels wide
+
+
 def test_default_png_dpi_is_recorded():
     cli("run", SENTENCE, "--dpi", "120")
     assert round(Image.open("attn_out/head_1.png").info["dpi"][0]) == 120
