@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -177,3 +178,39 @@ def test_no_text_at_a_terminal_is_a_clear_error():
 
     with pytest.raises(AttnError, match="no text"):
         read_sentences(None, stdin=Tty(b""))
+
+
+def test_odd_option_values_give_a_result_or_one_error_line():
+    """Fuzzed numeric options: exit 0, or exit 2 with one `error:` line; never a crash,
+    a NumPy warning on stderr or a file left behind by a refused run."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    floats = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([0.0, -1.0, 1e-300, 1e300])
+    options = {
+        "--dim": st.integers(-3, 600),
+        "--heads": st.integers(-2, 40),
+        "--q-dim": st.integers(-2, 300),
+        "--v-dim": st.integers(-2, 300),
+        "--temperature": floats,
+        "--norm": st.sampled_from(["softmax", "relu", "sparsemax", "max"]),
+        "--seed": st.integers(-(2**70), 2**70),
+        "--max-tokens": st.integers(-1, 10),
+        "--positions": st.sampled_from(["none", "sinusoidal", "learned"]),
+    }
+    flags = st.lists(st.sampled_from(["--causal", "--no-scale", "--mean-heads", "--values"]), unique=True)
+
+    @settings(max_examples=int(os.environ.get("ATTNCLI_FUZZ", "80")), deadline=None)
+    @given(st.dictionaries(st.sampled_from(sorted(options)), st.just(None), min_size=1, max_size=4), flags, st.data())
+    def check(chosen, extra, data):
+        args = [a for name in chosen for a in (name, str(data.draw(options[name])))]
+        ran = cli("run", "The cat sat on the mat .", "--json", *args, *extra)
+        assert ran.code in (0, 2), (args, extra, ran.stderr)
+        if ran.code == 2:
+            one_error_line(ran.stderr)
+            assert ran.stdout == ""
+        else:
+            assert ran.stderr == "" or ran.stderr.startswith("warning:"), ran.stderr
+            json.loads(ran.stdout)
+
+    check()
