@@ -100,10 +100,10 @@ def dumps(obj: dict) -> str:
             return {k: swap(v) for k, v in x.items()}
         if isinstance(x, list):
             return [swap(v) for v in x]
-        if isinstance(x, np.ndarray):
-            raws.append(float32_json(x) if x.dtype == np.float32 else json.dumps(nested(x), allow_nan=False))
+        if isinstance(x, np.ndarray) and x.dtype == np.float32:
+            raws.append(float32_json(x))
             return f"{tag}{len(raws) - 1}"
-        return x
+        return nested(x) if isinstance(x, np.ndarray) else x
 
     text = json.dumps(swap(obj), ensure_ascii=False, allow_nan=False)
     return re.sub(f'"{tag}(\\d+)"', lambda m: raws[int(m.group(1))], text) if raws else text
