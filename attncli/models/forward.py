@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Optional
 
 import numpy as np
@@ -171,16 +172,16 @@ def positions(ck: Checkpoint, ids: list[int]) -> np.ndarray:
     """Position ids as Hugging Face makes them: 0, 1, … ; for RoBERTa and its kin
     padding_idx + 1, + 2, … (a padding token keeps padding_idx)."""
     n = len(ids)
+    first = 0
+    pos = np.arange(n)
     if ck.model_type in ROBERTA_LIKE:
         pad = int(ck.config.get("pad_token_id", 1))
+        first = pad + 1
         real = np.array(ids) != pad
         pos = np.cumsum(real) * real + pad
-    else:
-        pos = np.arange(n)
     limit = int(ck.cfg("max_position_embeddings", default=512))
     if n and pos.max() >= limit:
-        most = limit - (int(ck.config.get("pad_token_id", 1)) + 1 if ck.model_type in ROBERTA_LIKE else 0)
-        raise AttnError(f"the text has {n} tokens; {ck.folder} takes at most {most} (max_position_embeddings)")
+        raise AttnError(f"the text has {n} tokens; {ck.folder} takes at most {limit - first} (max_position_embeddings)")
     return pos
 
 
@@ -261,7 +262,7 @@ FORWARD = {
     "bert": _encoder,
     **dict.fromkeys(ROBERTA_LIKE, _encoder),
     "electra": _encoder,
-    "distilbert": lambda ck, ids, dtype, last: _encoder(ck, ids, dtype, last, DISTILBERT),
+    "distilbert": partial(_encoder, names=DISTILBERT),
     "gpt2": _gpt2,
 }
 CAUSAL = ("gpt2",)  # and any encoder whose config says is_decoder
