@@ -115,51 +115,63 @@ def _token_text(value) -> Optional[str]:
 
 def from_vocab_files(folder: Path):
     """The fast tokenizer Hugging Face ``transformers`` builds from a slow tokenizer's files
-    (its BertConverter, GPT2Converter and RobertaConverter), for folders saved without a tokenizer.json:
-
-    * ``vocab.txt``: BERT's WordPiece, with lower-casing, accents and Chinese characters as
-      ``tokenizer_config.json`` says (lower-case by default), and ``[CLS] … [SEP]`` around.
-    * ``vocab.json`` + ``merges.txt``: byte-level BPE, with nothing around the text for GPT-2
-      and ``<s> … </s>`` for RoBERTa (as ``config.json``'s model_type says).
-    """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-
+    (its BertConverter, GPT2Converter and RobertaConverter), for folders saved without a
+    tokenizer.json: ``vocab.txt`` is BERT's WordPiece; ``vocab.json`` + ``merges.txt`` is
+    byte-level BPE, for GPT-2 or RoBERTa as ``config.json``'s model_type says."""
     cfg = {**_json_file(folder / "special_tokens_map.json"), **_json_file(folder / "tokenizer_config.json")}
-    special = lambda key, default: _token_text(cfg.get(key)) or default  # noqa: E731
     if (folder / "vocab.txt").is_file():
-        lines = (folder / "vocab.txt").read_text(encoding="utf-8").split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        vocab: dict[str, int] = {}
-        for i, token in enumerate(lines):
-            vocab.setdefault(token.rstrip("\r"), i)
-        unk, cls, sep = special("unk_token", "[UNK]"), special("cls_token", "[CLS]"), special("sep_token", "[SEP]")
-        for name in (unk, cls, sep):
-            if name not in vocab:
-                raise AttnError(f"{folder / 'vocab.txt'}: no {name} token")
-        tok = Tokenizer(models.WordPiece(vocab, unk_token=unk, max_input_chars_per_word=100))
-        tok.normalizer = normalizers.BertNormalizer(
-            clean_text=True,
-            handle_chinese_chars=cfg.get("tokenize_chinese_chars", True) is not False,
-            strip_accents=cfg.get("strip_accents"),
-            lowercase=cfg.get("do_lower_case", True) is not False,
-        )
-        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-        tok.post_processor = processors.TemplateProcessing(
-            single=f"{cls}:0 $A:0 {sep}:0",
-            pair=f"{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1",
-            special_tokens=[(cls, vocab[cls]), (sep, vocab[sep])],
-        )
-        tok.decoder = decoders.WordPiece(prefix="##")
-        keys = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
-        tok.add_special_tokens([t for t in (_token_text(cfg.get(k)) for k in keys) if t in vocab] or [unk, cls, sep])
-        return tok
+        return _wordpiece(folder, cfg)
     model_type = _json_file(folder / "config.json").get("model_type")
     if model_type not in ("gpt2", "roberta"):
         raise AttnError(
             f"{folder}: no tokenizer.json; vocab.json + merges.txt are read for GPT-2 and RoBERTa only"
             f" (config.json says model_type {model_type!r})"
         )
+    return _byte_level(folder, cfg, model_type)
+
+
+def _special(cfg: dict, key: str, default: str) -> str:
+    return _token_text(cfg.get(key)) or default
+
+
+def _wordpiece(folder: Path, cfg: dict):
+    """BERT: lower-casing, accents and Chinese characters as tokenizer_config.json says
+    (lower-case by default), and ``[CLS] … [SEP]`` around the text."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+
+    lines = (folder / "vocab.txt").read_text(encoding="utf-8").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    vocab: dict[str, int] = {}
+    for i, token in enumerate(lines):
+        vocab.setdefault(token.rstrip("\r"), i)
+    unk, cls, sep = (_special(cfg, k + "_token", d) for k, d in (("unk", "[UNK]"), ("cls", "[CLS]"), ("sep", "[SEP]")))
+    for name in (unk, cls, sep):
+        if name not in vocab:
+            raise AttnError(f"{folder / 'vocab.txt'}: no {name} token")
+    tok = Tokenizer(models.WordPiece(vocab, unk_token=unk, max_input_chars_per_word=100))
+    tok.normalizer = normalizers.BertNormalizer(
+        clean_text=True,
+        handle_chinese_chars=cfg.get("tokenize_chinese_chars", True) is not False,
+        strip_accents=cfg.get("strip_accents"),
+        lowercase=cfg.get("do_lower_case", True) is not False,
+    )
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{cls}:0 $A:0 {sep}:0",
+        pair=f"{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1",
+        special_tokens=[(cls, vocab[cls]), (sep, vocab[sep])],
+    )
+    tok.decoder = decoders.WordPiece(prefix="##")
+    keys = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+    tok.add_special_tokens([t for t in (_token_text(cfg.get(k)) for k in keys) if t in vocab] or [unk, cls, sep])
+    return tok
+
+
+def _byte_level(folder: Path, cfg: dict, model_type: str):
+    """GPT-2 (nothing around the text) or RoBERTa (``<s> … </s>``)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+
     bpe = models.BPE.from_file(
         str(folder / "vocab.json"),
         str(folder / "merges.txt"),
@@ -172,21 +184,20 @@ def from_vocab_files(folder: Path):
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=prefix_space)
     tok.decoder = decoders.ByteLevel()
     known = lambda names: [t for t in names if tok.token_to_id(t) is not None]  # noqa: E731
-    if model_type == "gpt2":  # nothing around the text
+    if model_type == "gpt2":
         tok.post_processor = processors.ByteLevel(trim_offsets=False)
         names = {_token_text(cfg.get(k)) for k in ("unk_token", "bos_token", "eos_token")} - {None}
         tok.add_special_tokens(known(sorted(names or {"<|endoftext|>"})))
         return tok
-    cls, sep = special("cls_token", "<s>"), special("sep_token", "</s>")  # RoBERTa: <s> … </s>
+    cls, sep = _special(cfg, "cls_token", "<s>"), _special(cfg, "sep_token", "</s>")
     for name in (cls, sep):
         if tok.token_to_id(name) is None:
             raise AttnError(f"{folder / 'vocab.json'}: no {name} token")
     tok.post_processor = processors.RobertaProcessing(
         (sep, tok.token_to_id(sep)), (cls, tok.token_to_id(cls)), trim_offsets=True, add_prefix_space=prefix_space
     )
-    defaults = {"bos_token": "<s>", "pad_token": "<pad>", "eos_token": "</s>", "unk_token": "<unk>"}
-    defaults["mask_token"] = "<mask>"
-    tok.add_special_tokens(known([special(k, d) for k, d in defaults.items()]))
+    defaults = (("bos", "<s>"), ("pad", "<pad>"), ("eos", "</s>"), ("unk", "<unk>"), ("mask", "<mask>"))
+    tok.add_special_tokens(known([_special(cfg, k + "_token", d) for k, d in defaults]))
     return tok
 
 
