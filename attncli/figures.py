@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -56,7 +57,7 @@ def run_figures(
     files = render(panels, result.tokens.tokens, out, style, grid_title=grid_title, **kwargs)
     if mean_heads:
         mean = np.mean([p.matrix for p in panels], axis=0)
-        single = Style(**{**style.__dict__, "grid": False})
+        single = replace(style, grid=False)
         files += render(
             [Panel(mean, f"mean of {count(len(panels), 'head')}: {what}", "mean_heads")],
             result.tokens.tokens,
