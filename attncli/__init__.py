@@ -15,15 +15,15 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "AttnError": ".errors",
-    "Settings": ".pipeline",
-    "Result": ".pipeline",
-    "run": ".pipeline",
-    "attend": ".attention",
-    "multi_head": ".attention",
-    "softmax": ".attention",
-    "sparsemax": ".attention",
-    "relu": ".attention",
-    "Style": ".style",
+    "Settings": ".core.pipeline",
+    "Result": ".core.pipeline",
+    "run": ".core.pipeline",
+    "attend": ".core.attention",
+    "multi_head": ".core.attention",
+    "softmax": ".core.attention",
+    "sparsemax": ".core.attention",
+    "relu": ".core.attention",
+    "Style": ".figures.style",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
-from .files import atomic_open
+from attncli.files import atomic_open
 
 if TYPE_CHECKING:  # the model command uses this module without the random-vectors pipeline
-    from .pipeline import Result
+    from attncli.core.pipeline import Result
 
 
 def float32_digits(M: np.ndarray) -> np.ndarray:
@@ -45,7 +45,7 @@ def nested(M: np.ndarray) -> list:
 
 def to_json(result: Result, files: list[str], extra: Optional[dict] = None) -> dict:
     """The ``--json`` object of one sentence (keys per DESIGN.md, "Machine output")."""
-    from .trace import trace
+    from attncli.core.trace import trace
 
     d = result.dims
     obj = {

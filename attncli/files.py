@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
-from .errors import AttnError
+from attncli.errors import AttnError
 
 
 def ensure_dir(folder: str | Path) -> Path:

@@ -10,10 +10,10 @@ from typing import Optional
 
 import numpy as np
 
-from .errors import AttnError
-from .export import matrix
-from .labels import count
-from .models.forward import ModelResult, hide, rollout
+from attncli.errors import AttnError
+from attncli.export import matrix
+from attncli.labels import count
+from attncli.core.models.forward import ModelResult, hide, rollout
 
 
 def model_name(result: ModelResult) -> str:
@@ -162,8 +162,8 @@ def figures(view: View, out: Path, style, sentence: Optional[int] = None) -> lis
     rollout and per-layer means when asked."""
     from dataclasses import replace
 
-    from .files import ensure_dir, figure_name
-    from .plot import Panel, grid_figure, render
+    from attncli.files import ensure_dir, figure_name
+    from attncli.figures.heatmap import Panel, grid_figure, render
 
     out = ensure_dir(out)
     note = view.note()
@@ -217,7 +217,7 @@ def print_model(console, view: View, precision: int = 3) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from .labels import token_labels
+    from attncli.labels import token_labels
 
     r = view.result
     d = r.dims
@@ -261,7 +261,7 @@ def print_model(console, view: View, precision: int = 3) -> None:
     )
     for col in ("layer", "head", "entropy mean", "max weight", "→ self", "→ previous", "→ first"):
         stats.add_column(col, justify="right")
-    from .stats import one_head
+    from attncli.core.stats import one_head
 
     for l in view.layers:
         for h in view.heads:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from attncli.pipeline import Settings, run
-from attncli.plot import Panel, Style, render
+from attncli.core.pipeline import Settings, run
+from attncli.figures.heatmap import Panel, Style, render
 
 N, H = 64, 12
 WORDS = "the a cat dog sat ran on under mat rug big small red quick brown fox".split()

@@ -31,7 +31,7 @@ print(time.perf_counter() - t, 0)
 CHILD_ATTNCLI = """
 import resource, sys, time
 from pathlib import Path
-from attncli.vectors import scan_text
+from attncli.core.vectors import scan_text
 import numpy
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t = time.perf_counter()

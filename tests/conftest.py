@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from attncli.cli import main
+from attncli.cli.app import main
 
 
 @dataclass

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from attncli.attention import attend, causal_mask, multi_head, relu, softmax, sparsemax
-from attncli.embed import random_weights
+from attncli.core.attention import attend, causal_mask, multi_head, relu, softmax, sparsemax
+from attncli.core.embed import random_weights
 
 finite = st.floats(-50, 50, allow_nan=False, allow_infinity=False)
 

@@ -170,7 +170,7 @@ def test_no_text_at_a_terminal_is_a_clear_error():
     import io
 
     from attncli.errors import AttnError
-    from attncli.inputs import read_sentences
+    from attncli.cli.inputs import read_sentences
 
     class Tty(io.BytesIO):
         def isatty(self):

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from attncli.embed import random_embeddings, random_weights, sinusoidal, token_vector
+from attncli.core.embed import random_embeddings, random_weights, sinusoidal, token_vector
 
 
 def test_same_token_gets_the_same_vector_in_any_sentence():
@@ -44,7 +44,7 @@ def test_weights_follow_the_seed():
 
 def test_cached_vectors_and_weights_are_shared_read_only_and_equal_to_fresh_ones():
     """A batch reuses a token's vector and the weights; nobody may change them in place."""
-    from attncli.embed import stable_rng
+    from attncli.core.embed import stable_rng
 
     v = token_vector("shared", 6, 9)
     assert token_vector("shared", 6, 9) is v

@@ -10,9 +10,9 @@ from conftest import cli, one_error_line
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attncli.explain import explain
-from attncli.pipeline import Settings, run
-from attncli.stats import entropy, one_head
+from attncli.core.explain import explain
+from attncli.core.pipeline import Settings, run
+from attncli.core.stats import entropy, one_head
 
 SENTENCE = "The cat sat on the mat ."
 

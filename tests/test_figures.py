@@ -11,7 +11,7 @@ from conftest import cli, one_error_line
 from PIL import Image
 
 from attncli.labels import token_labels
-from attncli.plot import HeatmapFigure, Layout, Scale, Style, text_colour
+from attncli.figures.heatmap import HeatmapFigure, Layout, Scale, Style, text_colour
 
 SENTENCE = "The cat sat on the mat ."
 
@@ -42,7 +42,7 @@ def test_a_figure_too_large_to_draw_is_refused_before_any_work(command):
 
 
 def test_the_pixel_limit_also_holds_for_fitted_sizes():
-    from attncli.style import check_pixels
+    from attncli.figures.style import check_pixels
 
     check_pixels(40, 30, 300)  # a poster: 108 million pixels
     with pytest.raises(Exception, match="too large to draw"):
@@ -149,7 +149,7 @@ def test_annotations_default_on_for_short_off_for_long(tmp_path):
 
 
 def test_shared_scale_and_vmin_vmax():
-    from attncli.plot import scales
+    from attncli.figures.heatmap import scales
 
     a, b = np.array([[0.0, 0.2]]), np.array([[0.0, 0.8]])
     assert scales([a, b], Style(), bounded=True)[0] == scales([a, b], Style(), bounded=True)[1]
@@ -169,7 +169,7 @@ def test_grid_of_heads_and_no_grid():
 
 
 def test_many_heads_in_parallel_give_the_same_bytes_as_one_process(tmp_path, monkeypatch):
-    from attncli import plot
+    from attncli.figures import heatmap as plot
 
     cli("run", SENTENCE, "-H", "8", "-o", "par")
     monkeypatch.setattr(plot, "worker_count", lambda panels: 1)

@@ -14,8 +14,8 @@ import pytest
 from conftest import cli, one_error_line
 from helpers import gpt2_tokenizer, shard, slow_bert_files, write_bert, write_gpt2
 
-from attncli.models.checkpoint import read_safetensors
-from attncli.models.forward import rollout, run_model
+from attncli.core.models.checkpoint import read_safetensors
+from attncli.core.models.forward import rollout, run_model
 
 TEXT = "The cat sat on the mat ."
 HAVE_HF = importlib.util.find_spec("transformers") is not None and importlib.util.find_spec("torch") is not None

@@ -143,8 +143,8 @@ def test_a_batch_turns_the_cycle_collector_back_on():
     sentence keeps it off, a batch (which may run for long) turns it on."""
     import gc
 
-    from attncli.batch import run_batch
-    from attncli.inputs import Sentence
+    from attncli.cli.batch import run_batch
+    from attncli.cli.inputs import Sentence
 
     seen = []
     try:

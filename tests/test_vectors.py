@@ -18,8 +18,8 @@ from helpers import (
     write_npz,
 )
 
-from attncli import vectors as vec
-from attncli.embed import token_vector
+from attncli.core import vectors as vec
+from attncli.core.embed import token_vector
 
 SENTENCE = "The cat sat on the mat ."
 TOKENS = ["The", "cat", "sat", "on", "the", "mat", "."]

@@ -6,7 +6,7 @@ import sys
 from dataclasses import dataclass
 from typing import BinaryIO, Optional
 
-from .errors import AttnError
+from attncli.errors import AttnError
 
 
 @dataclass(frozen=True)

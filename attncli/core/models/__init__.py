@@ -6,7 +6,7 @@ Supported: BERT-family encoders (``model_type`` bert, roberta, xlm-roberta, came
 electra, distilbert) and GPT-2 decoders (gpt2).
 """
 
-from .checkpoint import Checkpoint, load
-from .forward import ModelResult, forward, run_model
+from attncli.core.models.checkpoint import Checkpoint, load
+from attncli.core.models.forward import ModelResult, forward, run_model
 
 __all__ = ["Checkpoint", "ModelResult", "forward", "load", "run_model"]

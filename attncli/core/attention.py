@@ -16,7 +16,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .errors import AttnError
+from attncli.errors import AttnError
 
 Norm = Callable[[np.ndarray], np.ndarray]
 

@@ -10,10 +10,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .explain import Explanation
-from .labels import token_labels
-from .render import format_number
-from .trace import shape_text
+from attncli.core.explain import Explanation
+from attncli.labels import token_labels
+from attncli.show.tables import format_number
+from attncli.core.trace import shape_text
 
 MAX_COMPONENTS = 8  # vector components shown before eliding the middle
 

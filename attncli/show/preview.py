@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.style import Style as RichStyle
 from rich.text import Text
 
-from .labels import token_labels
+from attncli.labels import token_labels
 
 SHADES = " ░▒▓█"
 
@@ -121,7 +121,7 @@ def preview_matrices(
 
 
 def preview_heads(console: Console, result, matrix: str, style) -> None:
-    from .figures import bounded, formula
+    from attncli.figures.select import bounded, formula
 
     mats = [(f"head {k + 1}: {formula(result, matrix)}", getattr(h, matrix)) for k, h in enumerate(result.heads)]
     shared = style.shared_scale if style.shared_scale is not None else bounded(result, matrix)

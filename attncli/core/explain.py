@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .attention import get_norm
-from .errors import AttnError
-from .labels import count
-from .pipeline import Result
+from attncli.core.attention import get_norm
+from attncli.errors import AttnError
+from attncli.labels import count
+from attncli.core.pipeline import Result
 
 
 @dataclass
@@ -72,7 +72,7 @@ def explain(result: Result, query: int = 1, head: int = 1) -> Explanation:
 
 
 def as_json(e: Explanation) -> dict:
-    from .export import nested
+    from attncli.export import nested
 
     return {
         "text": e.result.text,

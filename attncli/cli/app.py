@@ -15,9 +15,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import __version__
-from .errors import AttnError
-from .options import (
+from attncli import __version__
+from attncli.errors import AttnError
+from attncli.cli.options import (
     AnnotateOpt,
     CausalOpt,
     CmapOpt,
@@ -62,7 +62,7 @@ from .options import (
     VminOpt,
     WeightsOpt,
 )
-from .output import FileProgress, ReaderGone, busy, deliver, emit_line, out_console, warn
+from attncli.cli.output import FileProgress, ReaderGone, busy, deliver, emit_line, out_console, warn
 
 app = typer.Typer(
     add_completion=False,
@@ -103,7 +103,7 @@ def _figsize(value: Optional[str]) -> Optional[tuple[float, float]]:
 
 def _style(given: dict):
     """The figure style from a command's options."""
-    from .style import Style
+    from attncli.figures.style import Style
 
     names = (
         "dpi",
@@ -128,7 +128,7 @@ def _style(given: dict):
 
 def _settings(given: dict):
     """Settings from a command's options (the parameters named as in :class:`Settings`)."""
-    from .pipeline import Settings
+    from attncli.core.pipeline import Settings
 
     settings = Settings(
         tokenizer=given["tokenizer"],
@@ -155,7 +155,7 @@ def _settings(given: dict):
 
 def each_sentence(sentences, work, **options) -> None:
     """Every command's loop: :func:`attncli.batch.run_batch`, its exit code, a closed pipe."""
-    from .batch import run_batch
+    from attncli.cli.batch import run_batch
 
     try:
         code = run_batch(sentences, work, **options)
@@ -224,12 +224,12 @@ def run(
 
       cat sentences.txt | attncli run --json --no-plot | jq .n
     """
-    from . import pipeline
-    from .export import arrays, to_json
-    from .figures import MATRICES, run_figures
-    from .inputs import read_sentences
-    from .stats import head_stats
-    from .stats import mean_heads as mean_of
+    from attncli.core import pipeline
+    from attncli.export import arrays, to_json
+    from attncli.figures.select import MATRICES, run_figures
+    from attncli.cli.inputs import read_sentences
+    from attncli.core.stats import head_stats
+    from attncli.core.stats import mean_heads as mean_of
 
     settings = _settings(locals())
     if matrix not in MATRICES:
@@ -260,14 +260,14 @@ def run(
             extra["mean_heads"] = {"A_prime": mean_of(result).tolist()}
 
         def show() -> None:
-            from . import render
-            from .stats import stats_table
+            from attncli.show import tables
+            from attncli.core.stats import stats_table
 
             heading = f"sentence {sentence.index} (line {sentence.line})" if sentence.index else None
-            render.print_run(console, result, values, precision, heading)
+            tables.print_run(console, result, values, precision, heading)
             console.print(stats_table(stats))
             if preview:
-                from .preview import preview_heads
+                from attncli.show.preview import preview_heads
 
                 preview_heads(console, result, matrix, style)
 
@@ -323,11 +323,11 @@ def explain(
 
     Example: attncli explain "The cat sat on the mat ." --query 3
     """
-    from . import pipeline
-    from .explain import as_json
-    from .explain import explain as explain_query
-    from .export import dumps
-    from .inputs import read_sentences
+    from attncli.core import pipeline
+    from attncli.core.explain import as_json
+    from attncli.core.explain import explain as explain_query
+    from attncli.export import dumps
+    from attncli.cli.inputs import read_sentences
 
     settings = _settings(locals())
     if precision < 0 or precision > 12:
@@ -349,7 +349,7 @@ def explain(
         if json:
             emit_line(dumps(as_json(e)))
         else:
-            from .render_explain import print_explanation
+            from attncli.show.explain import print_explanation
 
             print_explanation(console, e, precision)
 
@@ -436,11 +436,11 @@ def model(
 
     Example: attncli model ./all-MiniLM-L6-v2 "The cat sat on the mat ." --layer 6 --head 1-4
     """
-    from .inputs import read_sentences
-    from .models import load
-    from .models.forward import n_heads, n_layers, run_model
-    from .modelview import View, arrays, figures, parse_indices, print_model
-    from .modelview import to_json as model_json
+    from attncli.cli.inputs import read_sentences
+    from attncli.core.models import load
+    from attncli.core.models.forward import n_heads, n_layers, run_model
+    from attncli.modelview import View, arrays, figures, parse_indices, print_model
+    from attncli.modelview import to_json as model_json
 
     style = _style(locals())
     if max_tokens < 1:
@@ -467,7 +467,7 @@ def model(
         def show() -> None:
             print_model(console, view)
             if preview:
-                from .preview import preview_matrices
+                from attncli.show.preview import preview_matrices
 
                 mats = [
                     (f"layer {l}, head {h}: A′{view.note()}", view.shown(view.A_prime(l, h)))
@@ -495,9 +495,9 @@ def tokens(
 
     Example: attncli tokens "Don't panic." -t bert
     """
-    from .export import dumps
-    from .inputs import read_sentences
-    from .tokenize import tokenize
+    from attncli.export import dumps
+    from attncli.cli.inputs import read_sentences
+    from attncli.core.tokenize import tokenize
 
     sentences = read_sentences(text, encoding)
     console = out_console()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from .pipeline import Result
+from attncli.core.pipeline import Result
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ from typing import Optional
 
 import numpy as np
 
-from . import embed
-from .attention import NORMS, Head, MultiHead, multi_head
-from .errors import AttnError
-from .tokenize import Tokens, check_text, tokenize
+from attncli.core import embed
+from attncli.core.attention import NORMS, Head, MultiHead, multi_head
+from attncli.errors import AttnError
+from attncli.core.tokenize import Tokens, check_text, tokenize
 
 
 @dataclass
@@ -110,7 +110,7 @@ def tokenizer_spec(settings: Settings) -> str:
     if settings.tokenizer is not None:
         return settings.tokenizer
     if settings.embeddings != "random":
-        from .vectors import model_tokenizer
+        from attncli.core.vectors import model_tokenizer
 
         found = model_tokenizer(settings.embeddings)
         if found:
@@ -122,7 +122,7 @@ def embeddings(tokens: Tokens, settings: Settings, warnings: list[str], progress
     """E (r×n): seeded random vectors, or rows of a vectors file / checkpoint."""
     if settings.embeddings == "random":
         return embed.random_embeddings(tokens.tokens, settings.dim, settings.seed)
-    from .vectors import lookup
+    from attncli.core.vectors import lookup
 
     return lookup(settings.embeddings, tokens, settings, warnings, progress)
 
@@ -131,7 +131,7 @@ def weights_for(r: int, settings: Settings) -> dict:
     if settings.weights is None:
         H, q, v = head_sizes(r, settings)
         return embed.random_weights(r, H, q, v, settings.seed)
-    from .vectors import load_weights
+    from attncli.core.vectors import load_weights
 
     return load_weights(settings.weights, r, settings)
 
@@ -140,7 +140,7 @@ def prefetch(texts: list[str], settings: Settings, progress=None) -> None:
     """Read the vectors of every sentence of a batch in one pass over a large file."""
     if settings.embeddings == "random" or len(texts) < 2:
         return
-    from .vectors import prefetch as read_rows
+    from attncli.core.vectors import prefetch as read_rows
 
     spec = tokenizer_spec(settings)
     token_lists = [tokenize(t, spec, settings.special_tokens).tokens for t in texts if t.strip()]

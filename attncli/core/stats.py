@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .pipeline import Result
+from attncli.core.pipeline import Result
 
 
 def column_distributions(A_prime: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from .errors import AttnError
+from attncli.errors import AttnError
 
 BUILTIN = ("whitespace", "bert", "char")
 

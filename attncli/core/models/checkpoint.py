@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import AttnError
+from attncli.errors import AttnError
 
 SUPPORTED = ("bert", "roberta", "xlm-roberta", "camembert", "electra", "distilbert", "gpt2")
 DTYPES = {

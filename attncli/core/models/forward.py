@@ -15,9 +15,9 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import AttnError
-from ..tokenize import Tokens, tokenize
-from .checkpoint import Checkpoint, load
+from attncli.errors import AttnError
+from attncli.core.tokenize import Tokens, tokenize
+from attncli.core.models.checkpoint import Checkpoint, load
 
 
 def layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
@@ -332,7 +332,7 @@ def run_model(
     checkpoint: Optional[Checkpoint] = None,
 ) -> ModelResult:
     """Tokenise ``text`` with the folder's tokenizer and run the checkpoint."""
-    from ..tokenize import check_text
+    from attncli.core.tokenize import check_text
 
     ck = checkpoint or load(folder)
     if not text.strip():

@@ -23,8 +23,8 @@ from typing import Callable, Iterable, Optional
 
 import numpy as np
 
-from .errors import AttnError
-from .tokenize import Tokens
+from attncli.errors import AttnError
+from attncli.core.tokenize import Tokens
 
 Progress = Optional[Callable[[int, int], None]]  # (bytes done, bytes total)
 CHUNK = 8 << 20
@@ -336,7 +336,7 @@ def load_npz(path: Path) -> tuple[dict[str, int], np.ndarray]:
 def embedding_table(path: Path) -> tuple[np.ndarray, str]:
     """The token-embedding matrix (vocab × r) of a safetensors file or model folder,
     memory-mapped (only the looked-up rows are ever read), and the tensor's name."""
-    from .models.checkpoint import read_folder, read_safetensors
+    from attncli.core.models.checkpoint import read_folder, read_safetensors
 
     tensors = read_folder(path) if path.is_dir() else read_safetensors(path)
     name = next((n for suffix in EMBEDDING_NAMES for n in tensors if n.endswith(suffix)), None)
@@ -351,7 +351,7 @@ def embedding_table(path: Path) -> tuple[np.ndarray, str]:
 def model_tokenizer(spec: str) -> Optional[str]:
     """The tokenizer that comes with a model folder or sits beside a .safetensors: its
     tokenizer.json, or the folder when it has a slow tokenizer's vocabulary files."""
-    from .tokenize import tokenizer_path
+    from attncli.core.tokenize import tokenizer_path
 
     path = Path(spec)
     if kind(path) not in ("model", "safetensors"):
@@ -393,7 +393,7 @@ def lookup(spec: str, tokens: Tokens, settings, warnings: list[str], progress: P
 def _oov(word: str, r: int, settings) -> np.ndarray:
     if settings.oov == "zero":
         return np.zeros(r)
-    from .embed import token_vector
+    from attncli.core.embed import token_vector
 
     return token_vector(word, r, settings.seed)
 

@@ -99,7 +99,7 @@ def deliver(
     sentence, files: list[str], npz: Optional[Path], arrays, make_json, show, json: bool, quiet: bool, console
 ) -> None:
     """The common end of every sentence: the .npz, then one JSON line, the paths, or tables."""
-    from .export import dumps, npz_path, save_npz
+    from attncli.export import dumps, npz_path, save_npz
 
     if npz is not None:
         path = npz_path(npz, sentence.index)

@@ -1,6 +1,6 @@
 """The figure options of a command (:class:`Style`), checked before anything is drawn.
 
-Kept apart from :mod:`attncli.plot` so a command that draws nothing (``--no-plot``)
+Kept apart from :mod:`attncli.figures.heatmap` so a command that draws nothing (``--no-plot``)
 checks its options without importing the drawing code.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from .errors import AttnError
+from attncli.errors import AttnError
 
 FORMATS = ("png", "svg", "pdf")
 SEQUENTIAL = "viridis"  # perceptually uniform and colour-blind safe
