@@ -92,24 +92,67 @@ def attend(
     Wq: np.ndarray,
     Wk: np.ndarray,
     Wv: np.ndarray,
+    *,
     norm: str | Norm = "softmax",
     scale: bool = True,
     causal: bool = False,
     temperature: float = 1.0,
 ) -> Head:
     """One head of self-attention in the notes' layout (columns are tokens)."""
-    norm_fn = get_norm(norm) if isinstance(norm, str) else norm
     Q, K, V = Wq @ I, Wk @ I, Wv @ I  # q×n, q×n, v×n
-    A = K.T @ Q  # n×n, A[i, j] = k^i · q^j
-    if scale:
-        A = A / np.sqrt(Q.shape[0])
-    if causal:
-        A = np.where(causal_mask(A.shape[0]), A, -np.inf)  # key i ≤ query j
-    if temperature != 1.0:
-        A_prime = norm_fn(A / temperature, axis=0)
-    else:
-        A_prime = norm_fn(A, axis=0)  # each column sums to 1 under softmax
-    return Head(Q, K, V, A, A_prime, O=V @ A_prime)  # O: v×n
+    n = I.shape[1]
+    A, A_prime, O = attend_heads(
+        Q[None],
+        K[None],
+        V[None],
+        scale=None if scale else 1.0,
+        mask=causal_mask(n) if causal else None,
+        norm=norm,
+        temperature=temperature,
+    )
+    return Head(Q, K, V, A[0], A_prime[0], O[0])  # A[i, j] = k^i · q^j; O: v×n
+
+
+def attend_heads(
+    Q: np.ndarray,
+    K: np.ndarray,
+    V: np.ndarray,
+    *,
+    scale: Optional[float] = None,
+    mask: Optional[np.ndarray] = None,
+    softcap: Optional[float] = None,
+    norm: str | Norm = "softmax",
+    temperature: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every head at once, in the notes' layout (columns are tokens).
+
+        Q: H×q×n    K: G×q×n    V: G×v×n     (G divides H: grouped-query attention,
+                                              head h uses key/value group ⌊h / (H/G)⌋)
+        A[h] = K_gᵀ Q_h · scale   (H×n×n, A[h, i, j] = k^i · q^j)
+        A = c · tanh(A / c)       when soft-capped (Gemma 2)
+        A[h, i, j] = −∞           where mask[i, j] is False (key i hidden from query j)
+        A' = norm(A / T)          column by column (H×n×n)
+        O[h] = V_g A'[h]          (H×v×n)
+
+    ``scale`` None means 1/√q. The checkpoint forward passes and the teaching path both
+    end here, so softmax, masking and layout change in one place."""
+    H, G = Q.shape[0], K.shape[0]
+    if H % G:
+        raise AttnError(f"{H} query heads cannot share {G} key/value heads evenly")
+    if G != H:  # each key/value head serves H/G query heads, in order
+        K, V = np.repeat(K, H // G, axis=0), np.repeat(V, H // G, axis=0)
+    norm_fn = get_norm(norm) if isinstance(norm, str) else norm
+    A = np.matmul(K.transpose(0, 2, 1), Q)  # H×n×n, A[h, i, j] = k^i · q^j
+    if scale is None:
+        A = A / np.sqrt(Q.shape[1])
+    elif scale != 1.0:
+        A = A * np.asarray(scale, dtype=A.dtype)
+    if softcap:
+        A = np.tanh(A / softcap) * softcap
+    if mask is not None:
+        A = np.where(mask, A, -np.inf)  # key i visible to query j
+    A_prime = norm_fn(A / temperature if temperature != 1.0 else A, axis=1)  # each column sums to 1
+    return A, A_prime, np.matmul(V, A_prime)  # O: H×v×n
 
 
 @dataclass(frozen=True)
@@ -125,13 +168,28 @@ def multi_head(
     Wk: np.ndarray,
     Wv: np.ndarray,
     Wo: Optional[np.ndarray] = None,
-    **kwargs,
+    *,
+    norm: str | Norm = "softmax",
+    scale: bool = True,
+    causal: bool = False,
+    temperature: float = 1.0,
 ) -> MultiHead:
     """H heads (Wq, Wk: H×q×r, Wv: H×v×r); heads stacked and mapped by Wo (r×H·v).
 
     With one head and no Wo, the output is that head's O: the single-head path.
     """
-    heads = [attend(I, Wq[h], Wk[h], Wv[h], **kwargs) for h in range(Wq.shape[0])]
+    Q, K, V = np.matmul(Wq, I), np.matmul(Wk, I), np.matmul(Wv, I)  # H×q×n, H×q×n, H×v×n
+    n = I.shape[1]
+    A, A_prime, O = attend_heads(
+        Q,
+        K,
+        V,
+        scale=None if scale else 1.0,
+        mask=causal_mask(n) if causal else None,
+        norm=norm,
+        temperature=temperature,
+    )
+    heads = [Head(Q[h], K[h], V[h], A[h], A_prime[h], O[h]) for h in range(Q.shape[0])]
     if len(heads) == 1 and Wo is None:
         return MultiHead(heads, heads[0].O, None)
     concat = np.concatenate([h.O for h in heads], axis=0)  # (H·v)×n
