@@ -199,7 +199,7 @@ def test_bert_family_members_match_the_bert_reference(tmp_path, family):
     t = write_bert(tmp_path / "m")
     ref_t = as_family(tmp_path / "m", t, family)
     r = run_model(str(tmp_path / "m"), TEXT, float64=True)
-    assert r.model_type == family
+    assert r.checkpoint is not None and r.checkpoint.model_type == family
     ref = reference_bert(ref_t, r.tokens.ids, H=3, L=2)
     for l in range(2):
         assert np.abs(r.A_prime[l] - ref[l].transpose(0, 2, 1)).max() < 1e-12
@@ -330,10 +330,10 @@ def test_model_cli_json_selection_and_files(tmp_path):
 def test_hide_special_renormalises_the_figures_only(tmp_path):
     write_bert(tmp_path / "m")
     r = run_model(str(tmp_path / "m"), TEXT)
-    from attncli.modelview import View
+    from attncli.view import Shown
 
-    v = View(r, [1], [1], hide_special=True)
-    shown = v.shown(v.A_prime(1, 1))
+    v = Shown(r, hide_special=True)
+    shown = v.panels()[0].matrix
     assert shown.shape == (r.n - 2, r.n - 2) and "[CLS]" not in v.tokens
     assert np.allclose(shown.sum(axis=0), 1, atol=1e-6)
     assert cli("model", str(tmp_path / "m"), TEXT, "--hide-special", "-q", "--layer", "1", "--head", "1").code == 0
