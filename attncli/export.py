@@ -43,8 +43,9 @@ def nested(M: np.ndarray) -> list:
     return clean(out)
 
 
-def to_json(result: AttentionResult, files: list[str], *, stats: Optional[list[dict[str, Any]]] = None,
-            mean_heads: bool = False) -> dict[str, Any]:
+def to_json(
+    result: AttentionResult, files: list[str], *, stats: Optional[list[dict[str, Any]]] = None, mean_heads: bool = False
+) -> dict[str, Any]:
     """The ``--json`` object of one sentence (keys in docs/design.md, "Machine output")."""
     from attncli.core.trace import trace
 
@@ -160,34 +161,39 @@ def arrays(result: AttentionResult, *, mean_heads: bool = False) -> dict[str, np
     if result.is_model:
         out["ids"] = np.array(result.tokens.ids)
     out["I"] = result.I
-    for name in ("Wq", "Wk", "Wv"):
-        if result.weights.get(name) is not None:
-            out[name] = result.weights[name]  # type: ignore[assignment]
-    for name in ("Q", "K", "V"):
-        if getattr(result, name) is not None:
-            out[name] = getattr(result, name)
-    if result.is_model:
-        out["O"] = result.O
-        out["A"], out["A_prime"] = result.A, result.A_prime
-        out["layers"], out["heads"] = np.array(result.layers), np.array(result.heads)
-        d = result.dims
-        if d.kv_heads is not None and d.kv_heads != d.heads:
-            out["kv_heads"] = np.array(d.kv_heads)
-            out["groups"] = np.array([d.group(h) for h in result.heads])
-    else:
-        out["A"], out["A_prime"] = result.A[0], result.A_prime[0]
-        if result.O_heads is not None:
-            out["O_heads"] = result.O_heads
-        out["O"] = result.O
+    out.update(_present(result.weights, ("Wq", "Wk", "Wv")))
+    out.update(_present(vars(result), ("Q", "K", "V")))
+    out.update(_model_arrays(result) if result.is_model else _run_arrays(result))
     if result.P is not None and result.E is not None:
         out["E"], out["P"] = result.E, result.P
-    if result.weights.get("Wo") is not None:
-        out["Wo"] = result.weights["Wo"]  # type: ignore[assignment]
+    out.update(_present(result.weights, ("Wo",)))
     if mean_heads:
         means = result.head_means()
         out["mean_heads"] = means if result.is_model else means[0]
     if result.rollout is not None:
         out["rollout"] = result.rollout
+    return out
+
+
+def _present(source: dict[str, Any], names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    return {k: source[k] for k in names if source.get(k) is not None}
+
+
+def _run_arrays(result: AttentionResult) -> dict[str, np.ndarray]:
+    out = {"A": result.A[0], "A_prime": result.A_prime[0]}
+    if result.O_heads is not None:
+        out["O_heads"] = result.O_heads
+    out["O"] = result.O
+    return out
+
+
+def _model_arrays(result: AttentionResult) -> dict[str, np.ndarray]:
+    out = {"O": result.O, "A": result.A, "A_prime": result.A_prime}
+    out["layers"], out["heads"] = np.array(result.layers), np.array(result.heads)
+    d = result.dims
+    if d.kv_heads is not None and d.kv_heads != d.heads:
+        out["kv_heads"] = np.array(d.kv_heads)
+        out["groups"] = np.array([d.group(h) for h in result.heads])
     return out
 
 

@@ -96,7 +96,11 @@ class Shown:
             for b, h in enumerate(r.heads):
                 M = self.shown(stack[a, b], weights)
                 if r.is_model:
-                    out.append(Panel(M, f"layer {l}, head {h}: {self.formula()}{self.note}", f"layer_{l}_head_{h}", f"head {h}"))
+                    out.append(
+                        Panel(
+                            M, f"layer {l}, head {h}: {self.formula()}{self.note}", f"layer_{l}_head_{h}", f"head {h}"
+                        )
+                    )
                 else:
                     out.append(Panel(M, f"head {h}: {self.formula()}{self.note}", f"head_{h}", f"head {h}"))
         return out

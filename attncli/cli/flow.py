@@ -119,7 +119,9 @@ def deliver_result(result: AttentionResult, sentence: Sentence, views: Views, co
 
         count = len(result.layers) * len(result.heads)
         with busy(f"drawing {count} heads", count > 4 and sentence.index is None and not views.quiet):
-            files += [str(p) for p in figures(shown, views.out, views.style, sentence.index, mean_heads=views.mean_heads)]
+            files += [
+                str(p) for p in figures(shown, views.out, views.style, sentence.index, mean_heads=views.mean_heads)
+            ]
     stats = head_stats(result)
 
     def show() -> None:

@@ -80,13 +80,15 @@ def model_trace(result: AttentionResult) -> list[Step]:
     """A checkpoint: one block's matrices, the same in every layer and head. With grouped
     keys and values (G < H), K and V are G×q×n: query heads share them in groups."""
     d = result.dims
-    r, q, v, n, H, G = d.r, d.q, d.v, d.n, d.heads, d.groups
+    r, v, n, H, G = d.r, d.v, d.n, d.heads, d.groups
     grouped = G != H
     kv = f", one per group of {H // G} heads" if grouped else ""
     steps = [Step("I", "I", "embeddings of the tokens", (r, n), "r×n")]
     for step in head_steps(result, None):
         if step.name in ("Wq", "Wk", "Wv"):
-            step = Step(step.name, step.symbol, "per head" + (kv if step.name != "Wq" else ""), step.shape, step.symbolic)
+            step = Step(
+                step.name, step.symbol, "per head" + (kv if step.name != "Wq" else ""), step.shape, step.symbolic
+            )
         if grouped and step.name in ("K", "V"):
             step = Step(step.name, step.symbol, step.formula + kv, (G, *step.shape), "G×" + step.symbolic)
         if step.name == "O":

@@ -14,7 +14,9 @@ from attncli.files import ensure_dir
 from attncli.view import Shown
 
 
-def figures(shown: Shown, out: str | Path, style: Style, sentence: Optional[int] = None, *, mean_heads: bool = False) -> list[Path]:
+def figures(
+    shown: Shown, out: str | Path, style: Style, sentence: Optional[int] = None, *, mean_heads: bool = False
+) -> list[Path]:
     """Every figure of ``shown``; returns the paths written, heads first."""
     out = ensure_dir(out)
     result = shown.result

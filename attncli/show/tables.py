@@ -63,7 +63,9 @@ def groups_line(result: AttentionResult) -> Optional[Text]:
         return None
     size = d.heads // d.groups
     parts = [f"K,V {g}: heads {(g - 1) * size + 1}–{g * size}" for g in range(1, d.groups + 1)]
-    return Text(f"grouped-query attention: {d.heads} query heads share {d.groups} key/value heads  (" + "; ".join(parts) + ")")
+    return Text(
+        f"grouped-query attention: {d.heads} query heads share {d.groups} key/value heads  (" + "; ".join(parts) + ")"
+    )
 
 
 def model_header(result: AttentionResult) -> Text:
@@ -144,15 +146,27 @@ def values_tables(result: AttentionResult, precision: int = 3) -> list[Table]:
         for a, l in enumerate(result.layers):
             sfx = f"_{h}" if H > 1 else ""
             where = f"layer {l}: " if result.is_model else ""
-            for name, M, what in _head_matrices(result, b, sfx):
+            for M, what in _head_matrices(result, b, sfx):
                 out.append(matrix_table(f"{where}{what}", M, dim(M.shape[0]), toks, precision))
             out.append(
-                matrix_table(f"{where}A{sfx} = K{sfx}ᵀ Q{sfx} (n×n): rows keys i, columns queries j",
-                             result.A[a, b], toks, toks, precision, "i \\ j")
+                matrix_table(
+                    f"{where}A{sfx} = K{sfx}ᵀ Q{sfx} (n×n): rows keys i, columns queries j",
+                    result.A[a, b],
+                    toks,
+                    toks,
+                    precision,
+                    "i \\ j",
+                )
             )
             out.append(
-                matrix_table(f"{where}A'{sfx} (n×n): column j is query j's weights", result.A_prime[a, b], toks, toks,
-                             precision, "i \\ j")
+                matrix_table(
+                    f"{where}A'{sfx} (n×n): column j is query j's weights",
+                    result.A_prime[a, b],
+                    toks,
+                    toks,
+                    precision,
+                    "i \\ j",
+                )
             )
             if result.O_heads is not None:
                 M = result.O_heads[b]
@@ -162,19 +176,24 @@ def values_tables(result: AttentionResult, precision: int = 3) -> list[Table]:
     return out
 
 
-def _head_matrices(result: AttentionResult, b: int, sfx: str) -> list[tuple[str, np.ndarray, str]]:
+def _head_matrices(result: AttentionResult, b: int, sfx: str) -> list[tuple[np.ndarray, str]]:
     """Q, K, V of head b where the result has them (a run)."""
     out = []
     for name, weight, shape in (("Q", "q", "q×n"), ("K", "k", "q×n"), ("V", "v", "v×n")):
         stack = getattr(result, name)
         if stack is not None:
-            out.append((name, stack[b], f"{name}{sfx} = W^{weight}{sfx} I ({shape})"))
+            out.append((stack[b], f"{name}{sfx} = W^{weight}{sfx} I ({shape})"))
     return out
 
 
 def print_result(
-    console: Console, result: AttentionResult, *, values: bool = False, precision: int = 3,
-    heading: Optional[str] = None, stats: Optional[list[dict[str, Any]]] = None,
+    console: Console,
+    result: AttentionResult,
+    *,
+    values: bool = False,
+    precision: int = 3,
+    heading: Optional[str] = None,
+    stats: Optional[list[dict[str, Any]]] = None,
 ) -> None:
     """The header, tokens, trace, summary line, the numbers (``values``) and statistics."""
     if heading:
