@@ -28,8 +28,22 @@ class LazyConsole:
                 def on_broken_pipe(self) -> None:  # Rich's own answer is exit 1
                     raise ReaderGone()
 
-            self._console = StdoutConsole(highlight=False, soft_wrap=False)
+            self._console = StdoutConsole(highlight=False, soft_wrap=False, width=file_width())
         return getattr(self._console, name)
+
+
+PIPE_WIDTH = 200  # a file or a pipe has no width: wide tables are split at this many columns
+
+
+def file_width() -> Optional[int]:
+    """The console width for stdout: the terminal's own (None: Rich asks it), $COLUMNS
+    when set, and for a file or pipe otherwise a generous width (Rich's 80 would split
+    tables that a file has room for)."""
+    import os
+
+    if sys.stdout.isatty() or os.environ.get("COLUMNS", "").strip().isdigit():
+        return None
+    return PIPE_WIDTH
 
 
 def out_console():

@@ -48,5 +48,3 @@ def head_stats(result: AttentionResult) -> list[dict[str, Any]]:
             where = {"layer": l, "head": h} if result.is_model else {"head": h}
             out.append({**where, **one_head(result.A_prime[a, b].astype(np.float64))})
     return out
-
-

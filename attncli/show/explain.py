@@ -6,22 +6,16 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
 from attncli.core.explain import Explanation
 from attncli.core.trace import shape_text
 from attncli.labels import token_labels
+from attncli.show.blocks import Blocks, Column, fit, table_width
 from attncli.show.tables import format_number
-
-MAX_COMPONENTS = 8  # vector components shown before eliding the middle
-
-
-def _components(dim: int) -> list[int]:
-    if dim <= MAX_COMPONENTS:
-        return list(range(dim))
-    return list(range(MAX_COMPONENTS - 2)) + [-1] + [dim - 2, dim - 1]
 
 
 def vector_table(
@@ -31,21 +25,21 @@ def vector_table(
     vectors: Sequence[np.ndarray],
     precision: int,
     highlight: int | None = None,
-) -> Table:
-    """Vectors as rows: one row per token, one column per component (middle elided)."""
+    *,
+    width: int = 100,
+) -> Group:
+    """Vectors as rows: one row per token, one column per component, every component
+    shown (in blocks of columns when they do not fit ``width``)."""
     dim = len(vectors[0])
-    table = Table(title=Text(title), title_justify="left", header_style="bold", pad_edge=False)
-    table.add_column("i", justify="right")
-    table.add_column("token")
-    table.add_column("")
-    comps = _components(dim)
-    for c in comps:
-        table.add_column("…" if c < 0 else str(c + 1), justify="right")
-    for k, (name, label, vec) in enumerate(zip(names, labels, vectors)):
-        cells = ["…" if c < 0 else format_number(vec[c], precision) for c in comps]
-        style = "bold yellow" if k == highlight else None
-        table.add_row(str(k + 1) if len(vectors) > 1 else "", Text(label), Text(name), *cells, style=style)
-    return table
+    several = len(vectors) > 1
+    fixed = [
+        Column("i", [str(k + 1) if several else "" for k in range(len(vectors))]),
+        Column("token", [Text(label) for label in labels], justify="left"),
+        Column("", [Text(name) for name in names], justify="left"),
+    ]
+    columns = [Column(str(c + 1), [format_number(v[c], precision) for v in vectors]) for c in range(dim)]
+    styles = ["bold yellow" if k == highlight else None for k in range(len(vectors))]
+    return Group(*fit(Blocks(title, fixed, columns, styles), width))
 
 
 def bar(x: float, width: int = 30) -> str:
@@ -53,6 +47,50 @@ def bar(x: float, width: int = 30) -> str:
         return ""
     full = min(x, 1.0) * width
     return "█" * int(full) + ("▌" if full - int(full) >= 0.5 else "")
+
+
+SUM_TERMS = 16  # terms of b^j written out; a longer sum names its largest and counts the rest
+
+
+def weighted_sum(e: Explanation, precision: int) -> str:
+    """``0.138·v^1 + 0.223·v^2 + …`` with every term, or the largest ones and how many
+    smaller ones follow (never a bare ellipsis standing for numbers)."""
+    n = e.result.n
+    top = np.argsort(-e.alpha_prime, kind="stable")[: SUM_TERMS if n > SUM_TERMS else n]
+    terms = " + ".join(f"{e.alpha_prime[i]:.{precision}f}·v^{i + 1}" for i in sorted(top))
+    rest = n - len(top)
+    return terms + (f" + {rest} smaller terms" if rest else "")
+
+
+def scores_table(e: Explanation, labels: Sequence[str], precision: int, width: int) -> Table:
+    """Step 2 as a table: α_{j,i}, α'_{j,i} and a bar per key, the bars as long as
+    ``width`` leaves room for (numbers are never shortened)."""
+    j, n = e.query, e.result.n
+    alpha = [format_number(e.alpha[i], precision) for i in range(n)]
+    alpha_p = [format_number(e.alpha_prime[i], precision) for i in range(n)]
+    total = format_number(float(e.alpha_prime.sum()), precision)
+    widths = [
+        len(str(n)),
+        max(cell_len(t) for t in [*labels, "token"]),
+        max(len(x) for x in [*alpha, f"α_{j},i"]),
+        max(len(x) for x in [*alpha_p, total, f"α'_{j},i"]),
+    ]
+    bar_width = max(4, min(30, width - table_width([*widths, 0]) - 1))
+    table = Table(header_style="bold", pad_edge=False)
+    heads = (("i", "right"), ("token", "left"), (f"α_{j},i", "right"), (f"α'_{j},i", "right"), ("", "left"))
+    for (col, just), w in zip(heads, [*widths, bar_width]):
+        table.add_column(col, justify=just, no_wrap=True, min_width=w)  # type: ignore[arg-type]
+    for i in range(n):
+        table.add_row(
+            str(i + 1),
+            Text(labels[i]),
+            alpha[i],
+            alpha_p[i],
+            Text(bar(e.alpha_prime[i], bar_width), style="cyan"),
+            style="bold yellow" if i == j - 1 else None,
+        )
+    table.add_row("", Text("sum", style="dim"), "", total, "")
+    return table
 
 
 def print_explanation(console: Console, e: Explanation, precision: int = 3) -> None:
@@ -83,16 +121,30 @@ def print_explanation(console: Console, e: Explanation, precision: int = 3) -> N
         )
     )
     console.print(
-        vector_table(f"q^{j} = W^q a^{j}  ({d.q} numbers)", [f"q^{j}"], [labels[j - 1]], [e.q_j], precision)
-    )
-    console.print(
         vector_table(
-            f"k^i = W^k a^i  ({d.q} numbers each)", [f"k^{i + 1}" for i in range(r.n)], labels, e.k, precision, j - 1
+            f"q^{j} = W^q a^{j}  ({d.q} numbers)", [f"q^{j}"], [labels[j - 1]], [e.q_j], precision, width=console.width
         )
     )
     console.print(
         vector_table(
-            f"v^i = W^v a^i  ({d.v} numbers each)", [f"v^{i + 1}" for i in range(r.n)], labels, e.v, precision, j - 1
+            f"k^i = W^k a^i  ({d.q} numbers each)",
+            [f"k^{i + 1}" for i in range(r.n)],
+            labels,
+            e.k,
+            precision,
+            j - 1,
+            width=console.width,
+        )
+    )
+    console.print(
+        vector_table(
+            f"v^i = W^v a^i  ({d.v} numbers each)",
+            [f"v^{i + 1}" for i in range(r.n)],
+            labels,
+            e.v,
+            precision,
+            j - 1,
+            width=console.width,
         )
     )
 
@@ -105,28 +157,13 @@ def print_explanation(console: Console, e: Explanation, precision: int = 3) -> N
             style="bold",
         )
     )
-    table = Table(header_style="bold", pad_edge=False)
-    for col, just in (("i", "right"), ("token", "left"), (f"α_{j},i", "right"), (f"α'_{j},i", "right"), ("", "left")):
-        table.add_column(col, justify=just)
-    for i in range(r.n):
-        table.add_row(
-            str(i + 1),
-            Text(labels[i]),
-            format_number(e.alpha[i], precision),
-            format_number(e.alpha_prime[i], precision),
-            Text(bar(e.alpha_prime[i]), style="cyan"),
-            style="bold yellow" if i == j - 1 else None,
-        )
-    total = float(e.alpha_prime.sum())
-    table.add_row("", Text("sum", style="dim"), "", format_number(total, precision), "")
-    console.print(table)
+    console.print(scores_table(e, labels, precision, console.width))
 
     console.print(Text(f"Step 3: b^{j} = Σ_i α'_{{{j},i}} v^i", style="bold"))
-    top = np.argsort(-e.alpha_prime, kind="stable")[:4]
-    terms = " + ".join(f"{e.alpha_prime[i]:.{precision}f}·v^{i + 1}" for i in sorted(top))
-    more = " + …" if r.n > len(top) else ""
-    console.print(Text(f"  b^{j} = {terms}{more}", style="dim"))
-    console.print(vector_table(f"b^{j}  ({d.v} numbers)", [f"b^{j}"], [labels[j - 1]], [e.b_j], precision))
+    console.print(Text(f"  b^{j} = {weighted_sum(e, precision)}", style="dim"))
+    console.print(
+        vector_table(f"b^{j}  ({d.v} numbers)", [f"b^{j}"], [labels[j - 1]], [e.b_j], precision, width=console.width)
+    )
 
     console.rule(Text("Matrix perspective (all queries at once)", style="bold"))
     b = e.head - 1

@@ -14,33 +14,54 @@ from rich.table import Table
 from rich.text import Text
 
 from attncli.core.result import AttentionResult
-from attncli.core.trace import shape_text, summary, trace
+from attncli.core.trace import Step, shape_text, summary, trace
 from attncli.labels import count, token_labels
+from attncli.show.blocks import Blocks, Column, fit
 
 
 def trace_table(result: AttentionResult, title: Optional[str] = None) -> Table:
-    """Every matrix with its symbol, formula, symbolic shape and numeric shape."""
+    """Every matrix with its symbol, formula, symbolic shape and numeric shape. Heads
+    with the same shapes (every head of a run) are shown once, as head h = 1…H."""
     d = result.dims
+    steps, same = collapse_heads(trace(result))
     if title is None:
         title = f"dimension trace  (r={d.r}, q={d.q}, v={d.v}, n={d.n}, H={d.heads})"
         if result.is_model:
             kv = f", G={d.groups}" if d.groups != d.heads else ""
             title = f"dimension trace of every layer and head  (r={d.r}, q={d.q}, v={d.v}, n={d.n}, H={d.heads}{kv})"
+        if same:
+            title += f"; heads h = 1–{same} have the same shapes, shown once"
     table = Table(title=Text(title), title_justify="left", header_style="bold")
-    table.add_column("head", justify="right")
-    table.add_column("matrix", style="bold cyan")
+    table.add_column("head", justify="right", no_wrap=True)
+    table.add_column("matrix", style="bold cyan", no_wrap=True)
     table.add_column("=", style="dim")
-    table.add_column("shape", justify="center")
-    table.add_column("size", justify="right", style="bold")
+    table.add_column("shape", justify="center", no_wrap=True)
+    table.add_column("size", justify="right", style="bold", no_wrap=True)
     last = None
-    for step in trace(result):
+    for step in steps:
         if step.head != last and last is not None:
             table.add_section()
         last = step.head
-        head = "" if step.head is None else str(step.head)
-        symbol = step.symbol if step.head is None else f"{step.symbol}_{step.head}"
+        if step.head is None:
+            head, symbol = "", step.symbol
+        elif same:
+            head, symbol = f"1–{same}", f"{step.symbol}_h"
+        else:
+            head, symbol = str(step.head), f"{step.symbol}_{step.head}"
         table.add_row(head, Text(symbol), Text(step.formula), step.symbolic, shape_text(step.shape))
     return table
+
+
+def collapse_heads(steps: list[Step]) -> tuple[list[Step], int]:
+    """The steps with the per-head ones kept once when every head has the same matrices
+    and shapes; the number of heads folded (0 when nothing was folded)."""
+    heads = sorted({s.head for s in steps if s.head is not None})
+    if len(heads) < 2:
+        return steps, 0
+    per_head = [[(s.name, s.shape, s.formula) for s in steps if s.head == h] for h in heads]
+    if any(p != per_head[0] for p in per_head[1:]):
+        return steps, 0
+    return [s for s in steps if s.head is None or s.head == heads[0]], len(heads)
 
 
 def summary_line(result: AttentionResult) -> Text:
@@ -78,28 +99,22 @@ def model_header(result: AttentionResult) -> Text:
     )
 
 
-def stats_table(result: AttentionResult, stats: list[dict[str, Any]]) -> Table:
+def stats_table(result: AttentionResult, stats: list[dict[str, Any]], width: int = 200) -> list[Table]:
+    """Per-head statistics, in blocks of columns when the console is narrow."""
     title = "head statistics (entropy in nats; shares are means over queries j)"
     if result.is_model:
         title = f"selected: layers {ranges(result.layers)}, heads {ranges(result.heads)}; " + title
-    table = Table(title=Text(title), title_justify="left", header_style="bold")
-    columns = ["layer"] if result.is_model else []
-    columns += ["head", "entropy mean", "entropy min", "max weight", "→ self", "→ previous", "→ first"]
-    for col in columns:
-        table.add_column(col, justify="right")
-    for s in stats:
-        where = [str(s["layer"])] if result.is_model else []
-        table.add_row(
-            *where,
-            str(s["head"]),
-            f"{s['entropy_mean']:.3f}",
-            f"{s['entropy_min']:.3f}",
-            f"{s['max_weight']:.3f}",
-            f"{s['self']:.1%}",
-            f"{s['previous']:.1%}",
-            f"{s['first']:.1%}",
-        )
-    return table
+    fixed = [Column("layer", [str(s["layer"]) for s in stats])] if result.is_model else []
+    fixed.append(Column("head", [str(s["head"]) for s in stats]))
+    columns = [
+        Column("entropy mean", [f"{s['entropy_mean']:.3f}" for s in stats]),
+        Column("entropy min", [f"{s['entropy_min']:.3f}" for s in stats]),
+        Column("max weight", [f"{s['max_weight']:.3f}" for s in stats]),
+        Column("→ self", [f"{s['self']:.1%}" for s in stats]),
+        Column("→ previous", [f"{s['previous']:.1%}" for s in stats]),
+        Column("→ first", [f"{s['first']:.1%}" for s in stats]),
+    ]
+    return fit(Blocks(title, fixed, columns), width)
 
 
 def ranges(ks: list[int]) -> str:
@@ -109,15 +124,20 @@ def ranges(ks: list[int]) -> str:
 
 
 def matrix_table(
-    title: str, M: np.ndarray, rows: Sequence[str], cols: Sequence[str], precision: int = 3, corner: str = ""
-) -> Table:
-    table = Table(title=Text(title), title_justify="left", header_style="bold", pad_edge=False)
-    table.add_column(Text(corner), style="bold", justify="right")
-    for c in cols:
-        table.add_column(Text(c), justify="right")
-    for label, row in zip(rows, M):
-        table.add_row(Text(label), *(format_number(x, precision) for x in row))
-    return table
+    title: str,
+    M: np.ndarray,
+    rows: Sequence[str],
+    cols: Sequence[str],
+    precision: int = 3,
+    *,
+    corner: str = "",
+    width: int = 200,
+) -> list[Table]:
+    """A matrix with row and column labels, as one table or several blocks of columns
+    that each fit ``width`` (no number is ever shortened)."""
+    fixed = [Column(corner, [Text(label) for label in rows], style="bold")]
+    columns = [Column(c, [format_number(x, precision) for x in M[:, k]]) for k, c in enumerate(cols)]
+    return fit(Blocks(title, fixed, columns), width)
 
 
 def format_number(x: float, precision: int = 3) -> str:
@@ -129,60 +149,69 @@ def format_number(x: float, precision: int = 3) -> str:
     return "0" if float(s) == 0 and precision > 0 and x == 0 else s
 
 
-def values_tables(result: AttentionResult, precision: int = 3) -> list[Table]:
-    """The numbers of every matrix, with token labels on token axes."""
+def scores_label(result: AttentionResult, sfx: str) -> str:
+    """What the A table holds: the scaled scores, with masked entries at −∞."""
+    s = result.settings
+    scaled = " / √q" if s is None or s.scale else ""
+    label = f"A{sfx} = K{sfx}ᵀ Q{sfx}{scaled} (n×n): rows keys i, columns queries j"
+    if result.causal:
+        label += "; masked keys (i > j) are −∞"
+    return label
+
+
+def values_tables(result: AttentionResult, precision: int = 3, width: int = 200) -> list[Table]:
+    """The numbers of every matrix, with token labels on token axes, in blocks of
+    columns that fit ``width``."""
     toks = token_labels(result.tokens.tokens)
+    out: list[Table] = []
 
-    def dim(k: int) -> list[str]:
-        return [str(i + 1) for i in range(k)]
+    def add(
+        title: str, M: np.ndarray, rows: Optional[Sequence[str]] = None, cols: Optional[Sequence[str]] = None
+    ) -> None:
+        r = rows if rows is not None else dim(M.shape[0])
+        c = cols if cols is not None else toks
+        out.extend(matrix_table(title, M, r, c, precision, corner="i \\ j" if rows is not None else "", width=width))
 
-    out = []
     if result.P is not None and result.E is not None:
-        out.append(matrix_table("E: token embeddings (r×n)", result.E, dim(result.E.shape[0]), toks, precision))
-        out.append(matrix_table("P: positional encodings (r×n)", result.P, dim(result.P.shape[0]), toks, precision))
-    out.append(matrix_table("I = [a^1 … a^n] (r×n)", result.I, dim(result.I.shape[0]), toks, precision))
+        add("E: token embeddings (r×n)", result.E)
+        add("P: positional encodings (r×n)", result.P)
+    add("I = [a^1 … a^n] (r×n)", result.I)
     H = result.dims.heads
     for b, h in enumerate(result.heads):
+        sfx = f"_{h}" if H > 1 else ""
+        for M, what in _weight_matrices(result, b, sfx):
+            out.extend(matrix_table(what, M, dim(M.shape[0]), dim(M.shape[1]), precision, width=width))
         for a, l in enumerate(result.layers):
-            sfx = f"_{h}" if H > 1 else ""
             where = f"layer {l}: " if result.is_model else ""
             for M, what in _head_matrices(result, b, sfx):
-                out.append(matrix_table(f"{where}{what}", M, dim(M.shape[0]), toks, precision))
-            out.append(
-                matrix_table(
-                    f"{where}A{sfx} = K{sfx}ᵀ Q{sfx} (n×n): rows keys i, columns queries j",
-                    result.A[a, b],
-                    toks,
-                    toks,
-                    precision,
-                    "i \\ j",
-                )
-            )
-            out.append(
-                matrix_table(
-                    f"{where}A'{sfx} (n×n): column j is query j's weights",
-                    result.A_prime[a, b],
-                    toks,
-                    toks,
-                    precision,
-                    "i \\ j",
-                )
-            )
+                add(f"{where}{what}", M)
+            add(f"{where}{scores_label(result, sfx)}", result.A[a, b], toks, toks)
+            add(f"{where}A'{sfx} (n×n): column j is query j's weights", result.A_prime[a, b], toks, toks)
             if result.O_heads is not None:
-                M = result.O_heads[b]
-                out.append(matrix_table(f"O{sfx} = V{sfx} A'{sfx} (v×n)", M, dim(M.shape[0]), toks, precision))
+                add(f"O{sfx} = V{sfx} A'{sfx} (v×n)", result.O_heads[b])
     if H > 1 and result.O_concat is not None:
-        out.append(matrix_table("O = W^o [O_1; …; O_H] (r×n)", result.O, dim(result.O.shape[0]), toks, precision))
+        Wo = result.weights.get("Wo")
+        if Wo is not None:
+            out.extend(matrix_table("W^o (r×H·v)", Wo, dim(Wo.shape[0]), dim(Wo.shape[1]), precision, width=width))
+            add("O = W^o [O_1; …; O_H] (r×n)", result.O)
+        else:
+            add("O = [O_1; …; O_H] (H·v×n)", result.O)
     return out
 
 
-def _head_matrices(result: AttentionResult, b: int, sfx: str) -> list[tuple[np.ndarray, str]]:
-    """Q, K, V of head b where the result has them (a run)."""
+def dim(k: int) -> list[str]:
+    """Row labels of a non-token axis: 1 … k."""
+    return [str(i + 1) for i in range(k)]
+
+
+def _weight_matrices(result: AttentionResult, b: int, sfx: str) -> list[tuple[np.ndarray, str]]:
+    """W^q, W^k, W^v of head b where the result has them (a run): rows are the head's
+    components, columns the r components of a token's vector."""
     out = []
-    for name, weight, shape in (("Q", "q", "q×n"), ("K", "k", "q×n"), ("V", "v", "v×n")):
-        stack = getattr(result, name)
+    for key, weight, shape in (("Wq", "q", "q×r"), ("Wk", "k", "q×r"), ("Wv", "v", "v×r")):
+        stack = result.weights.get(key)
         if stack is not None:
-            out.append((stack[b], f"{name}{sfx} = W^{weight}{sfx} I ({shape})"))
+            out.append((stack[b], f"W^{weight}{sfx} ({shape}): rows head components, columns components of a^i"))
     return out
 
 
@@ -208,6 +237,16 @@ def print_result(
     if groups is not None:
         console.print(groups)
     if values:
-        console.print(Group(*values_tables(result, precision)))
+        console.print(Group(*values_tables(result, precision, console.width)))
     if stats is not None:
-        console.print(stats_table(result, stats))
+        console.print(Group(*stats_table(result, stats, console.width)))
+
+
+def _head_matrices(result: AttentionResult, b: int, sfx: str) -> list[tuple[np.ndarray, str]]:
+    """Q, K, V of head b where the result has them (a run)."""
+    out = []
+    for name, weight, shape in (("Q", "q", "q×n"), ("K", "k", "q×n"), ("V", "v", "v×n")):
+        stack = getattr(result, name)
+        if stack is not None:
+            out.append((stack[b], f"{name}{sfx} = W^{weight}{sfx} I ({shape})"))
+    return out

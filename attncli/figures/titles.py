@@ -1,0 +1,86 @@
+"""Titles that fit their figure: wrapped onto a second line at word boundaries, then
+made smaller, measured with the font that draws them (never guessed from a character
+count), so a title never loses its start or its end off the edge of a slide."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+LINES = 2  # a title may take two lines before it is made smaller
+SMALLEST = 6.0  # points
+LINE_HEIGHT = 1.3  # of the font size, matplotlib's 1.2 line spacing and some air
+
+
+def measure(text: str, size: float) -> float:
+    """Width of ``text`` at ``size`` points in inches (widest line), with the current
+    font settings (call inside the figure's rc context)."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    from attncli.figures.fonts import quiet_glyphs
+
+    measure_path, prop = TextToPath(), FontProperties(size=size)
+    with quiet_glyphs():
+        return (
+            max(measure_path.get_text_width_height_descent(line, prop, ismath=False)[0] for line in text.split("\n"))
+            / 72.0
+        )
+
+
+def wrap(text: str, width: float, size: float, lines: int = LINES) -> Optional[str]:
+    """``text`` broken at spaces into at most ``lines`` lines no wider than ``width``
+    inches, or None when it cannot be."""
+    out: list[str] = []
+    for word in text.split(" "):
+        if out and measure(out[-1] + " " + word, size) <= width:
+            out[-1] += " " + word
+        else:
+            if measure(word, size) > width:
+                return None
+            out.append(word)
+    return "\n".join(out) if len(out) <= lines else None
+
+
+def hard_wrap(text: str, width: float, size: float) -> str:
+    """At the smallest size: break anywhere (a title of one enormous word)."""
+    out = [""]
+    for ch in text:
+        if out[-1] and measure(out[-1] + ch, size) > width:
+            out.append("")
+        out[-1] += ch
+    return "\n".join(line.strip() for line in out)
+
+
+@dataclass(frozen=True)
+class Fitted:
+    text: str  # with "\n" where it wraps
+    size: float  # points
+
+    @property
+    def lines(self) -> int:
+        return self.text.count("\n") + 1
+
+    def height(self) -> float:
+        """Inches the title takes."""
+        return self.lines * self.size * LINE_HEIGHT / 72.0
+
+
+def fit_title(text: str, width: float, size: float) -> Fitted:
+    """The largest size up to ``size`` at which ``text`` fits ``width`` inches in at
+    most two lines."""
+    if not text:
+        return Fitted("", size)
+    current = size
+    while True:
+        wrapped = wrap(text, width, current)
+        if wrapped is not None:
+            return Fitted(wrapped, current)
+        if current <= SMALLEST:
+            return Fitted(hard_wrap(text, width, SMALLEST), SMALLEST)
+        current = max(SMALLEST, current * 0.9)
+
+
+def room(titles: Sequence[str], width: float, size: float) -> float:
+    """Inches to reserve above a figure for the tallest of ``titles``."""
+    return max((fit_title(t, width, size).height() for t in titles if t), default=size * LINE_HEIGHT / 72.0)
