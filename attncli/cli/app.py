@@ -20,6 +20,7 @@ from attncli.cli.inputs import Sentence, read_sentences
 from attncli.cli.options import (
     AnnotateOpt,
     CausalOpt,
+    CleanOpt,
     CmapOpt,
     DimOpt,
     DpiOpt,
@@ -27,6 +28,7 @@ from attncli.cli.options import (
     EncodingOpt,
     FailFastOpt,
     FigsizeOpt,
+    FontOpt,
     FontSizeOpt,
     FormatOpt,
     GridOpt,
@@ -109,8 +111,9 @@ def _style(
     title: Optional[str],
     font_size: Optional[float],
     vmin: Optional[float],
-    vmax: Optional[float],
+    vmax: Optional[str],
     shared_scale: Optional[bool],
+    font: Optional[str] = None,
 ) -> Style:
     """The figure style, option by option."""
     from attncli.figures.style import Style
@@ -128,11 +131,27 @@ def _style(
         title=title,
         font_size=font_size,
         vmin=vmin,
-        vmax=vmax,
+        vmax=None if vmax_auto(vmax) else parse_vmax(vmax),
+        vmax_auto=vmax_auto(vmax),
         shared_scale=shared_scale,
+        font=font,
     )
     style.check()
     return style
+
+
+def vmax_auto(value: Optional[str]) -> bool:
+    return value is not None and value.strip().lower() == "auto"
+
+
+def parse_vmax(value: Optional[str]) -> Optional[float]:
+    """--vmax: a number, or auto (handled by the caller)."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise AttnError(f"--vmax: expected a number or auto, not {value!r}") from None
 
 
 @app.command()
@@ -171,6 +190,8 @@ def run(
     vmin: VminOpt = None,
     vmax: VmaxOpt = None,
     shared_scale: SharedOpt = None,
+    font: FontOpt = None,
+    clean: CleanOpt = False,
     matrix: MatrixOpt = "A_prime",
     mean_heads: MeanOpt = False,
     values: ValuesOpt = False,
@@ -232,6 +253,7 @@ def run(
         vmin=vmin,
         vmax=vmax,
         shared_scale=shared_scale,
+        font=font,
     )
     views = flow.Views(
         style=style,
@@ -245,6 +267,7 @@ def run(
         json=json,
         npz=npz,
         quiet=quiet,
+        clean=clean,
     )
     flow.show_results(
         text,
@@ -410,6 +433,16 @@ def model(
     vmin: VminOpt = None,
     vmax: VmaxOpt = None,
     shared_scale: SharedOpt = None,
+    font: FontOpt = None,
+    clean: CleanOpt = False,
+    all_figures: Annotated[
+        bool,
+        typer.Option(
+            "--all-figures",
+            help="A figure for every head [default: model.<format> only, plus one per head selected"
+            " with --layer/--head].",
+        ),
+    ] = False,
     preview: PreviewOpt = False,
     json: JsonOpt = False,
     npz: NpzOpt = None,
@@ -441,6 +474,7 @@ def model(
         vmin=vmin,
         vmax=vmax,
         shared_scale=shared_scale,
+        font=font,
     )
     if max_tokens < 1:
         raise AttnError(f"--max-tokens must be a positive whole number, not {max_tokens}")
@@ -464,6 +498,9 @@ def model(
         json=json,
         npz=npz,
         quiet=quiet,
+        clean=clean,
+        command="model",
+        per_head=all_figures or layer is not None or head is not None or not grid,
     )
     flow.show_results(
         text, encoding, lambda sentence, _: run_model(folder, sentence.text, select, ck), views, fail_fast=fail_fast

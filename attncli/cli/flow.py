@@ -60,6 +60,9 @@ class Views:
     json: bool = False
     npz: Optional[Path] = None
     quiet: bool = False
+    per_head: bool = True  # a figure per (layer, head); False: the overview only
+    clean: bool = False  # remove what the previous run's manifest lists first
+    command: str = "run"
 
 
 def each_sentence(sentences: list[Sentence], work: Callable[[Sentence], None], *, fail_fast: bool, quiet: bool) -> None:
@@ -91,6 +94,11 @@ def show_results(
     sentences = read_sentences(text, encoding)
     console = out_console()
     progress = FileProgress(views.quiet)
+    written: list[str] = []
+    if views.clean:
+        from attncli.cli import manifest
+
+        manifest.clean(views.out)
     try:
         if prefetch is not None:
             prefetch(sentences, progress)
@@ -99,14 +107,26 @@ def show_results(
             result = compute(sentence, progress)
             for w in result.warnings:
                 warn(w if sentence.line is None or sentence.index is None else f"line {sentence.line}: {w}")
-            deliver_result(result, sentence, views, console)
+            written.extend(deliver_result(result, sentence, views, console))
 
         each_sentence(sentences, work, fail_fast=fail_fast, quiet=views.quiet)
     finally:
         progress.close()  # a bar cut short by an error must still give the cursor back
+        record(views, written)
 
 
-def deliver_result(result: AttentionResult, sentence: Sentence, views: Views, console: Any) -> None:
+def record(views: Views, written: list[str]) -> None:
+    """The manifest of the figures this run wrote (when it wrote any)."""
+    if views.plot and written and views.out.is_dir():
+        from attncli.cli import manifest
+
+        manifest.write(views.out, views.command, written)
+
+
+_SAID: set[str] = set()
+
+
+def deliver_result(result: AttentionResult, sentence: Sentence, views: Views, console: Any) -> list[str]:
     """Figures, then the .npz, then one JSON line, the paths, or tables."""
     from attncli.core.stats import head_stats
     from attncli.export import arrays, to_json
@@ -118,10 +138,22 @@ def deliver_result(result: AttentionResult, sentence: Sentence, views: Views, co
         from attncli.figures.select import figures
 
         count = len(result.layers) * len(result.heads)
+        notes: list[str] = []
         with busy(f"drawing {count} heads", count > 4 and sentence.index is None and not views.quiet):
-            files += [
-                str(p) for p in figures(shown, views.out, views.style, sentence.index, mean_heads=views.mean_heads)
-            ]
+            paths = figures(
+                shown,
+                views.out,
+                views.style,
+                sentence.index,
+                mean_heads=views.mean_heads,
+                per_head=views.per_head,
+                notes=notes,
+            )
+        files += [str(p) for p in paths]
+        for note in notes:
+            if note not in _SAID:  # once per run, not once per sentence of a batch
+                _SAID.add(note)
+                warn(note)
     stats = head_stats(result)
 
     def show() -> None:
@@ -145,6 +177,7 @@ def deliver_result(result: AttentionResult, sentence: Sentence, views: Views, co
         quiet=views.quiet,
         console=console,
     )
+    return files
 
 
 def settings_check(settings: Settings) -> Settings:

@@ -115,7 +115,33 @@ FontSizeOpt = Annotated[
     Optional[float], typer.Option("--font-size", help="Base font size in points.", show_default=False)
 ]
 VminOpt = Annotated[Optional[float], typer.Option("--vmin", help="Lower colour limit.", show_default=False)]
-VmaxOpt = Annotated[Optional[float], typer.Option("--vmax", help="Upper colour limit.", show_default=False)]
+VmaxOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--vmax",
+        metavar="X|auto",
+        help="Upper colour limit [default: 1 for weights in [0, 1] (softmax, sparsemax), else the data's maximum;"
+        " auto: the data's maximum].",
+        show_default=False,
+    ),
+]
+FontOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--font",
+        metavar="NAME",
+        help="Font family for figures, tried first; characters it lacks come from installed fonts that have them"
+        " (fc-list lists them).",
+        show_default=False,
+    ),
+]
+CleanOpt = Annotated[
+    bool,
+    typer.Option(
+        "--clean",
+        help="First remove the files the previous run listed in DIR/attncli-manifest.json (nothing else).",
+    ),
+]
 SharedOpt = Annotated[
     Optional[bool],
     typer.Option(

@@ -14,7 +14,7 @@ import numpy as np
 from attncli.core import embed
 from attncli.core.attention import NORMS, MultiHead, multi_head
 from attncli.core.result import AttentionResult, Dims
-from attncli.core.tokenize import Tokens, check_text, tokenize
+from attncli.core.tokenize import Tokens, check_text, one_long_token, tokenize
 from attncli.errors import AttnError
 
 Progress = Callable[[int, int], None]
@@ -121,9 +121,11 @@ def run(text: str, settings: Optional[Settings] = None, progress: Optional[Progr
     settings.check()
     if not text.strip():
         check_text(text, settings.max_tokens, Tokens([], []))
-    tokens = tokenize(text, tokenizer_spec(settings), settings.special_tokens)
+    spec = tokenizer_spec(settings)
+    tokens = tokenize(text, spec, settings.special_tokens)
     check_text(text, settings.max_tokens, tokens)
-    warnings: list[str] = []
+    hint = one_long_token(text, tokens, spec)
+    warnings: list[str] = [hint] if hint else []
     E = embeddings(tokens, settings, warnings, progress)
     r, n = E.shape
     P = embed.sinusoidal(r, n) if settings.positions == "sinusoidal" else None

@@ -201,6 +201,60 @@ def _byte_level(folder: Path, cfg: dict, model_type: str):
     return tok
 
 
+def _extends(ch: str) -> bool:
+    """A character that belongs to the one before it in a grapheme cluster: a combining
+    mark, a variation selector (❤️), a zero-width joiner, a skin tone, an emoji tag."""
+    import unicodedata
+
+    cp = ord(ch)
+    return (
+        unicodedata.category(ch) in ("Mn", "Me", "Mc")
+        or cp == 0x200D
+        or 0xFE00 <= cp <= 0xFE0F
+        or 0x1F3FB <= cp <= 0x1F3FF
+        or 0xE0020 <= cp <= 0xE007F
+        or 0xE0100 <= cp <= 0xE01EF
+    )
+
+
+def _regional(ch: str) -> bool:
+    return 0x1F1E6 <= ord(ch) <= 0x1F1FF  # flags are pairs of regional indicators
+
+
+def graphemes(text: str, offsets: list[tuple[int, int]]) -> tuple[list[str], list[tuple[int, int]]]:
+    """Adjacent pieces joined where a split would cut a grapheme cluster (a lone variation
+    selector, the five pieces of a family emoji 👨‍👩‍👧, half a flag): tokens and offsets."""
+    merged: list[list[int]] = []
+    for start, end in offsets:
+        if merged and merged[-1][1] == start and _joins(text, merged[-1], start):
+            merged[-1][1] = end
+        else:
+            merged.append([start, end])
+    return [text[a:b] for a, b in merged], [(a, b) for a, b in merged]
+
+
+def _joins(text: str, before: list[int], start: int) -> bool:
+    """Whether the piece starting at ``start`` continues the cluster of ``before``."""
+    prev, ch = text[start - 1], text[start]
+    if _extends(ch) or prev == "\u200d":
+        return True
+    piece = text[before[0] : before[1]]
+    return _regional(ch) and _regional(prev) and sum(map(_regional, piece)) % 2 == 1
+
+
+def one_long_token(text: str, tokens: Tokens, spec: str | Path) -> Optional[str]:
+    """A hint when text without spaces came out as one long token (Chinese or Japanese
+    with the whitespace tokenizer): ``-t char`` splits it into characters."""
+    if str(spec) not in ("whitespace", "bert") or len(tokens) != 1 or any(ch.isspace() for ch in text.strip()):
+        return None
+    if len(tokens.tokens[0]) < 4:
+        return None
+    return (
+        f"the text is one token of {len(tokens.tokens[0])} characters (it has no spaces):"
+        " try -t char for one token per character, or a tokenizer.json that knows the language"
+    )
+
+
 def tokenize(text: str, spec: str | Path = "whitespace", special_tokens: bool = True) -> Tokens:
     """Split ``text`` into tokens with offsets (and ids when the tokenizer has a vocabulary).
 
@@ -208,7 +262,7 @@ def tokenize(text: str, spec: str | Path = "whitespace", special_tokens: bool = 
     """
     if str(spec) in BUILTIN:
         pieces = _pre_tokenizer(str(spec)).pre_tokenize_str(text)
-        return Tokens([p for p, _ in pieces], [tuple(o) for _, o in pieces])
+        return Tokens(*graphemes(text, [tuple(o) for _, o in pieces]))
     tok = load_tokenizer(spec)
     enc = tok.encode(text, add_special_tokens=special_tokens)
     return Tokens(

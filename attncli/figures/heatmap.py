@@ -20,6 +20,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from attncli.figures.style import DIVERGING, SEQUENTIAL, THEMES, Style, check_pixels
+from attncli.figures.titles import Fitted, fit_title, measure, room
 from attncli.files import atomic_open, figure_name
 from attncli.labels import token_labels
 from attncli.view import Panel
@@ -51,7 +52,9 @@ class Scale:
 
 def scales(matrices: Sequence[np.ndarray], style: Style, bounded: bool) -> list[Scale]:
     """Colour limits per matrix: shared across heads for bounded weights (or when asked),
-    symmetric about 0 when values are signed, overridden by --vmin/--vmax."""
+    0–1 for weights in [0, 1] (the same colour is the same weight on every slide; the
+    data's maximum with ``--vmax auto``), symmetric about 0 when values are signed,
+    overridden by --vmin/--vmax."""
     finite = [m[np.isfinite(m)] for m in matrices]
     signed = any(f.size and f.min() < 0 for f in finite) or (style.vmin is not None and style.vmin < 0)
     shared = style.shared_scale if style.shared_scale is not None else bounded
@@ -60,7 +63,7 @@ def scales(matrices: Sequence[np.ndarray], style: Style, bounded: bool) -> list[
     for f in groups:
         top = float(np.abs(f).max()) if f.size else 1.0
         top = top if top > 0 else 1.0
-        lo, hi = (-top, top) if signed else (0.0, top)
+        lo, hi = (-top, top) if signed else (0.0, 1.0 if bounded and not style.vmax_auto else top)
         lo = style.vmin if style.vmin is not None else lo
         hi = style.vmax if style.vmax is not None else hi
         out.append(Scale(lo, hi if hi > lo else lo + 1.0, signed))
@@ -93,6 +96,7 @@ def _rc(style: Style) -> dict:
         "svg.fonttype": "path",
         "pdf.fonttype": 42,
         "image.interpolation": "nearest",
+        **({"font.family": list(style.families)} if style.families else {}),
     }
 
 
@@ -126,7 +130,9 @@ class Layout:
 
     PAD = 0.1  # inches at every edge
 
-    def __init__(self, rows: list[str], cols: list[str], style: Style, cbar_ticks: Sequence[str]) -> None:
+    def __init__(
+        self, rows: list[str], cols: list[str], style: Style, cbar_ticks: Sequence[str], titles: Sequence[str] = ()
+    ) -> None:
         n = max(len(rows), len(cols))
         self.base = base = style.font_size or 11.0
         side = min(max(0.42 * n, 3.2), 9.0 if n <= 200 else 10.0)
@@ -149,8 +155,9 @@ class Layout:
         tick_line = self.tick_size * 1.25 / 72
         left = self.PAD + line + 0.06 + text_width(self.row_labels, self.tick_size) + 0.06
         bottom = self.PAD + line + 0.06 + (col_w if self.rotate else tick_line) + 0.06
-        top = self.PAD + base * 1.15 * 1.3 / 72 + 0.1
         right = 0.18 + 0.2 + 0.06 + text_width(cbar_ticks, base) + 0.08 + line + self.PAD
+        self.title_width = (style.figsize[0] if style.figsize else left + side + right) - 2 * self.PAD
+        top = self.PAD + room(titles, self.title_width, base * 1.15, style.dpi) + 0.1
         if style.figsize:  # fit the square into the size asked for
             w, h = style.figsize
             side = max(0.3, min(w - left - right, h - bottom - top))
@@ -180,6 +187,8 @@ class HeatmapFigure:
         cbar_label: str,
         scale: Scale,
         others: Sequence[Scale] = (),  # the other heads' limits: room for their colour-bar ticks
+        *,
+        titles: Sequence[str] = (),  # every title this figure will show: room for the longest
     ) -> None:
         import matplotlib
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -194,7 +203,7 @@ class HeatmapFigure:
             locator = MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10])
             ticks = [t for s in (scale, *others) for t in locator.tick_values(s.vmin, s.vmax)]
             cbar_ticks = [f"{t:.3g}" if abs(t) >= 1e-12 else "0" for t in ticks] + ["−0.00"]
-            L = Layout(rows, cols, style, cbar_ticks)
+            L = Layout(rows, cols, style, cbar_ticks, titles)
             self.layout = L
             check_pixels(*L.figsize, style.dpi)
             fig = Figure(figsize=L.figsize, dpi=style.dpi)
@@ -243,6 +252,7 @@ class HeatmapFigure:
                 ha="center",
                 va="bottom",
                 fontsize=L.base * 1.15,
+                multialignment="center",
             )
             if style.transparent:
                 fig.patch.set_alpha(0.0)
@@ -268,7 +278,22 @@ class HeatmapFigure:
                 for j, t in enumerate(row):
                     t.set_text(cell_text(matrix[i, j]))
                     t.set_color(text_colour(colours[i, j]))
-        self.title.set_text(title)
+        self.set_title(title)
+
+    def set_title(self, title: str) -> None:
+        """The title wrapped or made smaller to fit, centred over the heatmap unless that
+        would push it off the figure."""
+        import matplotlib
+
+        L = self.layout
+        with matplotlib.rc_context(self.rc):
+            fitted = fit_title(title, L.title_width, L.base * 1.15, self.style.dpi)
+            half = measure(fitted.text, fitted.size, self.style.dpi) / 2 if fitted.text else 0.0
+        W, _ = L.figsize
+        x = min(max(L.left + L.side / 2, L.PAD + half), W - L.PAD - half)
+        self.title.set_text(fitted.text)
+        self.title.set_fontsize(fitted.size)
+        self.title.set_x(x / W)
 
     def save(self, path: Path) -> None:
         import matplotlib
@@ -452,7 +477,15 @@ def render(
             one_scale = len(set(limits)) == 1
             xlabel, ylabel = axis_names(style.transpose)
             fig = HeatmapFigure(
-                rows, cols, style, xlabel, ylabel, cbar_label, limits[indices[0]], [limits[k] for k in indices]
+                rows,
+                cols,
+                style,
+                xlabel,
+                ylabel,
+                cbar_label,
+                limits[indices[0]],
+                [limits[k] for k in indices],
+                titles=[_title(style, panels[k].title) for k in indices],
             )
             if ext == "png" and one_scale:
                 fig.freeze()
@@ -523,7 +556,103 @@ def run_jobs(jobs: list[Callable[[], list[Path]]], parallel: bool) -> list[Path]
 
 
 def _title(style: Style, title: str) -> str:
-    return f"{style.title} — {title}" if style.title else title
+    """--title replaces the default title, in every figure alike."""
+    return style.title or title
+
+
+@dataclass(frozen=True)
+class GridPlan:
+    """Where everything of the overview goes, in inches."""
+
+    ncols: int
+    nrows: int
+    left: float
+    bottom: float
+    right: float
+    top: float
+    pw: float  # panel width
+    ph: float  # panel height
+    gap_x: float
+    gap_y: float
+    width: float
+    height: float
+    ylab: float  # room for the row token labels
+    per_panel: bool  # a colour bar beside every panel (--per-head-scale)
+    bar: float  # room for such a colour bar
+    suptitle: Optional[Fitted]
+    annot_size: float  # 0: no numbers in the cells
+
+
+def _grid_plan(mats: Sequence[np.ndarray], grid: Grid, style: Style, ticks: list[str], labels: tuple) -> GridPlan:
+    """The overview's sizes: panels as large as the figure allows, square cells."""
+    rows, cols = labels
+    H = len(mats)
+    ncols = grid.ncols or math.ceil(math.sqrt(H))
+    nrows = math.ceil(H / ncols)
+    nr, nc = mats[0].shape
+    n = max(nr, nc)
+    base = style.font_size or 11.0
+    small = base * 0.75
+    show_labels = n <= 16
+    line = base * 0.9 * 1.3 / 72
+    ylab = text_width(rows, small) + 0.06 if show_labels else 0.0
+    xlab = text_width(cols, small) + 0.06 if show_labels else 0.0
+    title_in = line + 0.06 if any(grid.titles) else 0.06
+    row_in = line + 0.04 if grid.row_names else 0.0
+    left, bottom = Layout.PAD + line + 0.08 + row_in + ylab, Layout.PAD + line + 0.08 + xlab
+    per_panel = style.shared_scale is False and H > 1
+    bar = 0.06 + 0.1 + 0.04 + text_width(ticks, small) if per_panel else 0.0
+    right = (bar if per_panel else 0.18 + 0.2 + 0.06 + text_width(ticks, base) + 0.08 + base * 1.3 / 72) + Layout.PAD
+    gap_x, gap_y = 0.15 + bar, title_in + 0.08
+
+    def fitted(width: float) -> Optional[Fitted]:
+        return fit_title(grid.title, width - 2 * Layout.PAD, base * 1.1, style.dpi) if grid.title else None
+
+    def top_of(t: Optional[Fitted]) -> float:
+        return Layout.PAD + (t.height() + 0.1 if t else 0.0)
+
+    if style.figsize:
+        suptitle = fitted(style.figsize[0])
+        top = top_of(suptitle)
+        side = min(
+            (style.figsize[0] - left - right - gap_x * (ncols - 1)) / ncols,
+            (style.figsize[1] - bottom - top - gap_y * nrows) / nrows,
+        )
+        side = max(side, 0.3)
+    else:
+        side = 3.0 if n <= 24 else 2.4
+        side = max(side * min(1.0, 4 / max(ncols, nrows)) ** 0.5, 1.1)
+    pw, ph = side * nc / n, side * nr / n  # square cells
+    width = style.figsize[0] if style.figsize else left + ncols * pw + (ncols - 1) * gap_x + right
+    suptitle = fitted(width)
+    top = top_of(suptitle)
+    height = style.figsize[1] if style.figsize else bottom + nrows * (ph + gap_y) + top
+    cell_pt = pw * 72 / nc
+    readable = cell_pt * 0.3 >= ANNOT_SMALLEST
+    annotate = (cell_pt >= 21 and n <= 40) if style.annotate is None else (style.annotate and readable)
+    annot = min(small, cell_pt * 0.3) if annotate else 0.0
+    return GridPlan(
+        ncols,
+        nrows,
+        left,
+        bottom,
+        right,
+        top,
+        pw,
+        ph,
+        gap_x,
+        gap_y,
+        width,
+        height,
+        ylab,
+        per_panel,
+        bar,
+        suptitle,
+        annot,
+    )
+
+
+ANNOT_SMALLEST = 4.0  # points: smaller numbers print as dashes, so none are drawn
 
 
 def grid_figure(
@@ -536,102 +665,43 @@ def grid_figure(
     bounded: bool,
     cbar_label: str,
     path: Path,
-) -> None:
-    """All heads in a near-square grid (or layers × heads) with one shared colour bar.
+):
+    """All heads in a near-square grid (or layers × heads), on one colour scale with one
+    colour bar, or (``--per-head-scale``) each panel on its own scale with its own bar;
+    numbers in the cells with ``--annotate`` when they are large enough to read.
 
     One axes spans the figure in inches and holds every panel as an image at its own
     place, with the outer panels' token labels as plain text: a figure of 72 small axes
-    spends seconds creating and laying out ticks that are never shown."""
+    spends seconds creating and laying out ticks that are never shown. Returns the
+    figure (drawn and saved)."""
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    titles, suptitle, row_names = grid.titles, grid.title, grid.row_names
-    H = len(mats)
-    ncols = grid.ncols or math.ceil(math.sqrt(H))
-    nrows = math.ceil(H / ncols)
     shared = Style(**{**style.__dict__, "shared_scale": True})
+    per = scales(mats, Style(**{**style.__dict__, "shared_scale": False}), bounded)
     lim = scales(mats, shared, bounded)[0]
-    nr, nc = mats[0].shape
-    n = max(nr, nc)
-    base = style.font_size or 11.0
-    small = base * 0.75
-    show_labels = n <= 16
     locator = MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10])
-    ticks = [f"{t:.3g}" for t in locator.tick_values(lim.vmin, lim.vmax)] + ["−0.00"]
-    line = base * 0.9 * 1.3 / 72
-    ylab = text_width(rows, small) + 0.06 if show_labels else 0.0
-    xlab = text_width(cols, small) + 0.06 if show_labels else 0.0
-    title_in = line + 0.06 if any(titles) else 0.06
-    row_in = line + 0.04 if row_names else 0.0
-    left, bottom = Layout.PAD + line + 0.08 + row_in + ylab, Layout.PAD + line + 0.08 + xlab
-    top = Layout.PAD + (base * 1.1 * 1.4 / 72 + 0.1 if suptitle else 0.0)
-    right = 0.18 + 0.2 + 0.06 + text_width(ticks, base) + 0.08 + base * 1.3 / 72 + Layout.PAD
-    gap_x, gap_y = 0.15, title_in + 0.08
-    if style.figsize:
-        side = min(
-            (style.figsize[0] - left - right - gap_x * (ncols - 1)) / ncols,
-            (style.figsize[1] - bottom - top - gap_y * nrows) / nrows,
-        )
-        side = max(side, 0.3)
-    else:
-        side = 3.0 if n <= 24 else 2.4
-        side = max(side * min(1.0, 4 / max(ncols, nrows)) ** 0.5, 1.1)
-    pw, ph = side * nc / n, side * nr / n  # square cells
-    width = style.figsize[0] if style.figsize else left + ncols * pw + (ncols - 1) * gap_x + right
-    height = style.figsize[1] if style.figsize else bottom + nrows * (ph + gap_y) + top
-    check_pixels(width, height, style.dpi)
+    limits = per if style.shared_scale is False else [lim]
+    ticks = [f"{t:.3g}" for s in limits for t in locator.tick_values(s.vmin, s.vmax)] + ["−0.00"]
     with matplotlib.rc_context(_rc(style)):
-        fig = Figure(figsize=(width, height), dpi=style.dpi)
+        plan = _grid_plan(mats, grid, style, ticks, (rows, cols))
+        check_pixels(plan.width, plan.height, style.dpi)
+        fig = Figure(figsize=(plan.width, plan.height), dpi=style.dpi)
         FigureCanvasAgg(fig)
         ax = fig.add_axes((0, 0, 1, 1))
         ax.set_axis_off()
-        cmap, norm = _cmap(style, lim.signed), Normalize(lim.vmin, lim.vmax)
-        for k in range(H):
-            r, c = divmod(k, ncols)
-            x = left + c * (pw + gap_x)
-            y = bottom + (nrows - 1 - r) * (ph + gap_y)
-            ax.imshow(
-                np.ma.masked_invalid(mats[k]),
-                cmap=cmap,
-                norm=norm,
-                extent=(x, x + pw, y, y + ph),
-                interpolation="nearest",
-                aspect="auto",
-            )
-            if titles[k]:
-                ax.text(x + pw / 2, y + ph + 0.05, titles[k], ha="center", va="bottom", fontsize=base * 0.9)
-            if show_labels and c == 0:
-                for i, label in enumerate(rows):
-                    ax.text(x - 0.04, y + ph - (i + 0.5) * ph / nr, label, ha="right", va="center", fontsize=small)
-            if show_labels and k + ncols >= H:
-                for j, label in enumerate(cols):
-                    ax.text(
-                        x + (j + 0.5) * pw / nc, y - 0.04, label, ha="center", va="top", rotation=90, fontsize=small
-                    )
-            if row_names and c == 0:
-                ax.text(
-                    x - ylab - 0.04, y + ph / 2, row_names[r], ha="right", va="center", rotation=90, fontsize=base * 0.9
-                )
-        ax.set_xlim(0, width)
-        ax.set_ylim(0, height)
-        xlabel, ylabel = axis_names(style.transpose)
-        span_w, span_h = width - left - right, height - bottom - top
-        ax.text(left + span_w / 2, Layout.PAD, f"columns: {xlabel}", ha="center", va="bottom", fontsize=base * 0.9)
-        ax.text(
-            Layout.PAD, bottom + span_h / 2, f"rows: {ylabel}", rotation=90, ha="left", va="center", fontsize=base * 0.9
-        )
-        if suptitle:
-            ax.text(width / 2, height - Layout.PAD, suptitle, ha="center", va="top", fontsize=base * 1.1)
-        cax = fig.add_axes(
-            ((width - right + 0.18) / width, (bottom + 0.1 * span_h) / height, 0.2 / width, 0.8 * span_h / height)
-        )
-        cbar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax, ticks=locator)
-        cbar.set_label(cbar_label)
-        cbar.outline.set_visible(False)
+        ax.set_xlim(0, plan.width)
+        ax.set_ylim(0, plan.height)
+        for k, M in enumerate(mats):
+            scale = per[k] if plan.per_panel else lim
+            norm = Normalize(scale.vmin, scale.vmax)
+            x, y = _grid_panel(fig, ax, plan, k, M, (_cmap(style, scale.signed), norm), grid, style, (rows, cols))
+            if plan.per_panel:
+                _panel_bar(fig, plan, (x, y), (_cmap(style, scale.signed), norm), style)
+        _grid_frame(fig, ax, plan, style, (_cmap(style, lim.signed), Normalize(lim.vmin, lim.vmax)), cbar_label)
         if style.transparent:
             fig.patch.set_alpha(0.0)
         with atomic_open(path) as fh:
@@ -642,3 +712,114 @@ def grid_figure(
                 metadata=METADATA[style.image_format],
                 transparent=style.transparent,
             )
+    return fig
+
+
+def _grid_panel(fig, ax, plan: GridPlan, k: int, M: np.ndarray, colours: tuple, grid: Grid, style: Style, labels):
+    """Panel k: its image, title, outer token labels, row name and numbers."""
+    rows, cols = labels
+    cmap, norm = colours
+    H = len(grid.titles)
+    nr, nc = M.shape
+    base = style.font_size or 11.0
+    small = base * 0.75
+    r, c = divmod(k, plan.ncols)
+    pw, ph = plan.pw, plan.ph
+    x = plan.left + c * (pw + plan.gap_x)
+    y = plan.bottom + (plan.nrows - 1 - r) * (ph + plan.gap_y)
+    ax.imshow(
+        np.ma.masked_invalid(M),
+        cmap=cmap,
+        norm=norm,
+        extent=(x, x + pw, y, y + ph),
+        interpolation="nearest",
+        aspect="auto",
+    )
+    if grid.titles[k]:
+        ax.text(x + pw / 2, y + ph + 0.05, grid.titles[k], ha="center", va="bottom", fontsize=base * 0.9)
+    if plan.ylab and c == 0:
+        for i, label in enumerate(rows):
+            ax.text(x - 0.04, y + ph - (i + 0.5) * ph / nr, label, ha="right", va="center", fontsize=small)
+    if plan.ylab and k + plan.ncols >= H:
+        for j, label in enumerate(cols):
+            ax.text(x + (j + 0.5) * pw / nc, y - 0.04, label, ha="center", va="top", rotation=90, fontsize=small)
+    if grid.row_names and c == 0:
+        ax.text(
+            x - plan.ylab - 0.04,
+            y + ph / 2,
+            grid.row_names[r],
+            ha="right",
+            va="center",
+            rotation=90,
+            fontsize=base * 0.9,
+        )
+    if plan.annot_size:
+        colours_of = cmap(norm(M))
+        for i in range(nr):
+            for j in range(nc):
+                ax.text(
+                    x + (j + 0.5) * pw / nc,
+                    y + ph - (i + 0.5) * ph / nr,
+                    cell_text(M[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=plan.annot_size,
+                    color=text_colour(colours_of[i, j]),
+                )
+    return x, y
+
+
+def _panel_bar(fig, plan: GridPlan, at: tuple[float, float], colours: tuple, style: Style) -> None:
+    """A slim colour bar beside one panel (--per-head-scale)."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.ticker import MaxNLocator
+
+    x, y = at
+    W, H = plan.width, plan.height
+    cax = fig.add_axes(((x + plan.pw + 0.06) / W, y / H, 0.1 / W, plan.ph / H))
+    cmap, norm = colours
+    cbar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax, ticks=MaxNLocator(nbins=4))
+    cbar.ax.tick_params(labelsize=(style.font_size or 11.0) * 0.75, length=2, pad=2)
+    cbar.outline.set_visible(False)
+
+
+def _grid_frame(fig, ax, plan: GridPlan, style: Style, colours: tuple, cbar_label: str) -> None:
+    """Axis names, the title and (one scale) the shared colour bar."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.ticker import MaxNLocator
+
+    base = style.font_size or 11.0
+    width, height = plan.width, plan.height
+    xlabel, ylabel = axis_names(style.transpose)
+    span_w, span_h = width - plan.left - plan.right, height - plan.bottom - plan.top
+    ax.text(plan.left + span_w / 2, Layout.PAD, f"columns: {xlabel}", ha="center", va="bottom", fontsize=base * 0.9)
+    ax.text(
+        Layout.PAD,
+        plan.bottom + span_h / 2,
+        f"rows: {ylabel}",
+        rotation=90,
+        ha="left",
+        va="center",
+        fontsize=base * 0.9,
+    )
+    if plan.suptitle:
+        ax.text(
+            width / 2,
+            height - Layout.PAD,
+            plan.suptitle.text,
+            ha="center",
+            va="top",
+            fontsize=plan.suptitle.size,
+            multialignment="center",
+        )
+    if plan.per_panel:
+        return
+    cmap, norm = colours
+    cax = fig.add_axes(
+        ((width - plan.right + 0.18) / width, (plan.bottom + 0.1 * span_h) / height, 0.2 / width, 0.8 * span_h / height)
+    )
+    cbar = fig.colorbar(
+        ScalarMappable(norm=norm, cmap=cmap), cax=cax, ticks=MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10])
+    )
+    cbar.set_label(cbar_label)
+    cbar.outline.set_visible(False)

@@ -8,16 +8,53 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
-from attncli.figures.heatmap import Grid, render
+from attncli.figures.fonts import choose, quiet_glyphs
+from attncli.figures.heatmap import Grid, Layout, grid_figure, render
 from attncli.figures.style import Style
-from attncli.files import ensure_dir
+from attncli.files import ensure_dir, figure_name
+from attncli.labels import token_labels
 from attncli.view import Shown
 
 
+def with_fonts(style: Style, texts: list[str], notes: Optional[list[str]] = None) -> Style:
+    """``style`` with the font list that draws ``texts`` (tokens, titles); a note says
+    once which characters no installed font draws."""
+    choice = choose(texts, style.font)
+    if notes is not None and choice.warning():
+        notes.append(choice.warning())  # type: ignore[arg-type]
+    return replace(style, families=choice.families)
+
+
+def readable_numbers(shown: Shown, style: Style, notes: Optional[list[str]] = None) -> Style:
+    """``--annotate`` where cells are too small for numbers: none are drawn (they would
+    print as dashes), and a note says why."""
+    if not style.annotate:
+        return style
+    labels = token_labels(shown.tokens)
+    layout = Layout(labels, labels, style, ["0"])
+    if layout.annot_size >= 4.0:
+        return style
+    if notes is not None:
+        notes.append(
+            f"--annotate: the cells of {len(labels)} tokens are too small for numbers"
+            f" ({layout.annot_size:.1f} pt); none drawn (raise --figsize or leave out tokens)"
+        )
+    return replace(style, annotate=False)
+
+
 def figures(
-    shown: Shown, out: str | Path, style: Style, sentence: Optional[int] = None, *, mean_heads: bool = False
+    shown: Shown,
+    out: str | Path,
+    style: Style,
+    sentence: Optional[int] = None,
+    *,
+    mean_heads: bool = False,
+    per_head: bool = True,
+    notes: Optional[list[str]] = None,
 ) -> list[Path]:
-    """Every figure of ``shown``; returns the paths written, heads first."""
+    """Every figure of ``shown``; returns the paths written, heads first. ``per_head=False``
+    draws only the overview (and the mean and rollout); ``notes`` collects what the
+    user should know (undrawable characters, numbers left out)."""
     out = ensure_dir(out)
     result = shown.result
     panels = shown.panels()
@@ -25,13 +62,28 @@ def figures(
     titles = [p.short or p.title for p in panels]
     if result.is_model:  # layers × heads: the heads named once, above the first row
         titles = [t if k < len(result.heads) else "" for k, t in enumerate(titles)]
+    texts = [*shown.tokens, style.title or "", title, *(p.title for p in panels)]
+    style = readable_numbers(shown, with_fonts(style, texts, notes), notes)
     grid = Grid(stem, titles, style.title or title, ncols, row_names)
     kw = dict(bounded=shown.bounded, cbar_label=shown.cbar_label, sentence=sentence)
-    files = render(panels, shown.tokens, out, style, grid=grid, **kw)
-    single = replace(style, grid=False)
-    if mean_heads:
-        files += render(shown.mean_panels(), shown.tokens, out, single, **kw)
-    rollout = shown.rollout_panel()
-    if rollout:
-        files += render(rollout, shown.tokens, out, single, **{**kw, "cbar_label": "rollout R[i, j]"})
+    with quiet_glyphs():
+        if per_head or len(panels) == 1:
+            files = render(panels, shown.tokens, out, style, grid=grid, **kw)
+        else:
+            files = [overview(shown, out, style, grid, sentence)]
+        single = replace(style, grid=False)
+        if mean_heads:
+            files += render(shown.mean_panels(), shown.tokens, out, single, **kw)
+        rollout = shown.rollout_panel()
+        if rollout:
+            files += render(rollout, shown.tokens, out, single, **{**kw, "cbar_label": "rollout R[i, j]"})
     return files
+
+
+def overview(shown: Shown, out: Path, style: Style, grid: Grid, sentence: Optional[int]) -> Path:
+    """Only the overview of every panel (``model`` without a selection)."""
+    labels = token_labels(shown.tokens)
+    mats = [p.matrix.T if style.transpose else p.matrix for p in shown.panels()]
+    path = out / figure_name(grid.stem, style.image_format, sentence)
+    grid_figure(mats, grid, labels, labels, style, bounded=shown.bounded, cbar_label=shown.cbar_label, path=path)
+    return path

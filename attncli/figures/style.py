@@ -50,6 +50,9 @@ class Style:
     vmin: Optional[float] = None
     vmax: Optional[float] = None
     shared_scale: Optional[bool] = None  # None: shared for bounded weights (softmax, sparsemax)
+    vmax_auto: bool = False  # --vmax auto: the data's maximum even for weights in [0, 1]
+    font: Optional[str] = None  # --font: tried first, before the fallbacks
+    families: tuple[str, ...] = ()  # the font list figures use (see figures.fonts.choose)
 
     def check(self) -> None:
         if self.image_format not in FORMATS:

@@ -12,41 +12,56 @@ SMALLEST = 6.0  # points
 LINE_HEIGHT = 1.3  # of the font size, matplotlib's 1.2 line spacing and some air
 
 
-def measure(text: str, size: float) -> float:
-    """Width of ``text`` at ``size`` points in inches (widest line), with the current
-    font settings (call inside the figure's rc context)."""
+MARGIN = 1.03  # rendering at another size or format may differ by a little
+
+
+def _renderer(dpi: float):
+    """An Agg renderer at ``dpi``: text is measured as it will be drawn (hinting makes
+    widths depend on the resolution by up to a tenth at small sizes)."""
+    if dpi not in _RENDERERS:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(1, 1), dpi=dpi)
+        _RENDERERS[dpi] = FigureCanvasAgg(fig).get_renderer()
+    return _RENDERERS[dpi]
+
+
+_RENDERERS: dict[float, object] = {}
+
+
+def measure(text: str, size: float, dpi: float = 150) -> float:
+    """Width of ``text`` at ``size`` points in inches (widest line) as drawn at ``dpi``,
+    with the current font settings (call inside the figure's rc context)."""
     from matplotlib.font_manager import FontProperties
-    from matplotlib.textpath import TextToPath
 
     from attncli.figures.fonts import quiet_glyphs
 
-    measure_path, prop = TextToPath(), FontProperties(size=size)
+    renderer, prop = _renderer(dpi), FontProperties(size=size)
     with quiet_glyphs():
-        return (
-            max(measure_path.get_text_width_height_descent(line, prop, ismath=False)[0] for line in text.split("\n"))
-            / 72.0
-        )
+        widths = [renderer.get_text_width_height_descent(line, prop, ismath=False)[0] for line in text.split("\n")]  # type: ignore[attr-defined]
+    return max(widths) / dpi * MARGIN
 
 
-def wrap(text: str, width: float, size: float, lines: int = LINES) -> Optional[str]:
+def wrap(text: str, width: float, size: float, lines: int = LINES, dpi: float = 150) -> Optional[str]:
     """``text`` broken at spaces into at most ``lines`` lines no wider than ``width``
     inches, or None when it cannot be."""
     out: list[str] = []
     for word in text.split(" "):
-        if out and measure(out[-1] + " " + word, size) <= width:
+        if out and measure(out[-1] + " " + word, size, dpi) <= width:
             out[-1] += " " + word
         else:
-            if measure(word, size) > width:
+            if measure(word, size, dpi) > width:
                 return None
             out.append(word)
     return "\n".join(out) if len(out) <= lines else None
 
 
-def hard_wrap(text: str, width: float, size: float) -> str:
+def hard_wrap(text: str, width: float, size: float, dpi: float = 150) -> str:
     """At the smallest size: break anywhere (a title of one enormous word)."""
     out = [""]
     for ch in text:
-        if out[-1] and measure(out[-1] + ch, size) > width:
+        if out[-1] and measure(out[-1] + ch, size, dpi) > width:
             out.append("")
         out[-1] += ch
     return "\n".join(line.strip() for line in out)
@@ -66,21 +81,21 @@ class Fitted:
         return self.lines * self.size * LINE_HEIGHT / 72.0
 
 
-def fit_title(text: str, width: float, size: float) -> Fitted:
+def fit_title(text: str, width: float, size: float, dpi: float = 150) -> Fitted:
     """The largest size up to ``size`` at which ``text`` fits ``width`` inches in at
     most two lines."""
     if not text:
         return Fitted("", size)
     current = size
     while True:
-        wrapped = wrap(text, width, current)
+        wrapped = wrap(text, width, current, LINES, dpi)
         if wrapped is not None:
             return Fitted(wrapped, current)
         if current <= SMALLEST:
-            return Fitted(hard_wrap(text, width, SMALLEST), SMALLEST)
+            return Fitted(hard_wrap(text, width, SMALLEST, dpi), SMALLEST)
         current = max(SMALLEST, current * 0.9)
 
 
-def room(titles: Sequence[str], width: float, size: float) -> float:
+def room(titles: Sequence[str], width: float, size: float, dpi: float = 150) -> float:
     """Inches to reserve above a figure for the tallest of ``titles``."""
-    return max((fit_title(t, width, size).height() for t in titles if t), default=size * LINE_HEIGHT / 72.0)
+    return max((fit_title(t, width, size, dpi).height() for t in titles if t), default=size * LINE_HEIGHT / 72.0)
