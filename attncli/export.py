@@ -14,6 +14,7 @@ import numpy as np
 from attncli.files import atomic_open
 
 if TYPE_CHECKING:
+    from attncli.core.explain import Explanation
     from attncli.core.result import AttentionResult
 
 
@@ -218,3 +219,20 @@ def npz_path(path: str | Path, sentence: Optional[int]) -> Path:
         return path
     suffix = path.suffix or ".npz"
     return path.with_name(f"{path.stem if path.suffix else path.name}_s{sentence}{suffix}")
+
+
+def explain_json(e: Explanation) -> dict[str, Any]:
+    return {
+        "text": e.result.text,
+        "tokens": e.result.tokens.tokens,
+        "query": e.query,
+        "head": e.head,
+        "q_j": e.q_j.tolist(),
+        "k": [x.tolist() for x in e.k],
+        "v": [x.tolist() for x in e.v],
+        "alpha": nested(e.alpha),
+        "alpha_prime": e.alpha_prime.tolist(),
+        "b_j": e.b_j.tolist(),
+        "O_column": e.result.O_heads[e.head - 1][:, e.query - 1].tolist(),  # type: ignore[index]
+        "max_difference": e.max_difference,
+    }

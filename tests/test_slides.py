@@ -35,7 +35,9 @@ def test_heatmap_title_lies_inside_the_figure(figsize, font_size):
     style = Style(figsize=figsize, font_size=font_size)
     title = "layer 1, head 3: A′, special tokens hidden, columns renormalised"
     for text in (title, LONG, "x" * 90):
-        fig = HeatmapFigure(TOKENS, TOKENS, style, "query", "key", "A′", Scale(0, 1, False), titles=[text])
+        fig = HeatmapFigure(
+            TOKENS, TOKENS, style, "query", "key", cbar_label="A′", scale=Scale(0, 1, False), titles=[text]
+        )
         fig.set(np.full((7, 7), 1 / 7), text)
         assert inside(fig.title, fig.fig), (text, figsize)
         assert fig.title.get_text().replace("\n", " ").replace("  ", " ").startswith(text[:10])

@@ -157,6 +157,7 @@ def parse_vmax(value: Optional[str]) -> Optional[float]:
 @app.command()
 def run(
     text: TextArg = None,
+    *,
     tokenizer: TokenizerOpt = None,
     special: SpecialOpt = True,
     embeddings: EmbeddingsOpt = "random",
@@ -288,6 +289,7 @@ def _precision(value: int) -> int:
 @app.command()
 def explain(
     text: TextArg = None,
+    *,
     query: Annotated[
         int, typer.Option("--query", "-j", metavar="J", help="The query token j to follow, counted from 1.")
     ] = 1,
@@ -320,10 +322,9 @@ def explain(
     Example: attncli explain "The cat sat on the mat ." --query 3
     """
     from attncli.core import pipeline
-    from attncli.core.explain import as_json
     from attncli.core.explain import explain as explain_query
     from attncli.core.pipeline import Settings
-    from attncli.export import dumps
+    from attncli.export import dumps, explain_json
 
     settings = Settings(
         tokenizer=tokenizer,
@@ -358,7 +359,7 @@ def explain(
                 warn(w)
             e = explain_query(result, query, head)
             if json:
-                emit_line(dumps(as_json(e)))
+                emit_line(dumps(explain_json(e)))
             else:
                 from attncli.show.explain import print_explanation
 
@@ -381,6 +382,7 @@ def model(
         ),
     ],
     text: TextArg = None,
+    *,
     layer: Annotated[
         Optional[str],
         typer.Option(
@@ -533,6 +535,7 @@ def parse_indices(spec: Optional[str], upper: int, option: str) -> list[int]:
 @app.command()
 def tokens(
     text: TextArg = None,
+    *,
     tokenizer: TokenizerOpt = None,
     special: SpecialOpt = True,
     encoding: EncodingOpt = "utf-8",

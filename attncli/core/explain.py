@@ -18,8 +18,8 @@ import numpy as np
 
 from attncli.core.attention import get_norm
 from attncli.core.result import AttentionResult
+from attncli.core.words import count
 from attncli.errors import AttnError
-from attncli.labels import count
 
 
 @dataclass
@@ -71,22 +71,3 @@ def explain(result: AttentionResult, query: int = 1, head: int = 1) -> Explanati
         np.abs(b_j - O[:, j]).max(),
     ]
     return Explanation(result, head, query, q_j, k, v, alpha, alpha_prime, b_j, float(max(diffs)))
-
-
-def as_json(e: Explanation) -> dict:
-    from attncli.export import nested
-
-    return {
-        "text": e.result.text,
-        "tokens": e.result.tokens.tokens,
-        "query": e.query,
-        "head": e.head,
-        "q_j": e.q_j.tolist(),
-        "k": [x.tolist() for x in e.k],
-        "v": [x.tolist() for x in e.v],
-        "alpha": nested(e.alpha),
-        "alpha_prime": e.alpha_prime.tolist(),
-        "b_j": e.b_j.tolist(),
-        "O_column": e.result.O_heads[e.head - 1][:, e.query - 1].tolist(),  # type: ignore[index]
-        "max_difference": e.max_difference,
-    }

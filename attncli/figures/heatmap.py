@@ -184,10 +184,10 @@ class HeatmapFigure:
         style: Style,
         xlabel: str,
         ylabel: str,
+        *,
         cbar_label: str,
         scale: Scale,
         others: Sequence[Scale] = (),  # the other heads' limits: room for their colour-bar ticks
-        *,
         titles: Sequence[str] = (),  # every title this figure will show: room for the longest
     ) -> None:
         import matplotlib
@@ -482,9 +482,9 @@ def render(
                 style,
                 xlabel,
                 ylabel,
-                cbar_label,
-                limits[indices[0]],
-                [limits[k] for k in indices],
+                cbar_label=cbar_label,
+                scale=limits[indices[0]],
+                others=[limits[k] for k in indices],
                 titles=[_title(style, panels[k].title) for k in indices],
             )
             if ext == "png" and one_scale:
@@ -698,7 +698,17 @@ def grid_figure(
         for k, M in enumerate(mats):
             scale = per[k] if plan.per_panel else lim
             norm = Normalize(scale.vmin, scale.vmax)
-            x, y = _grid_panel(fig, ax, plan, k, M, (_cmap(style, scale.signed), norm), grid, style, (rows, cols))
+            x, y = _grid_panel(
+                fig,
+                ax,
+                plan,
+                k,
+                M,
+                colours=(_cmap(style, scale.signed), norm),
+                grid=grid,
+                style=style,
+                labels=(rows, cols),
+            )
             if plan.per_panel:
                 _panel_bar(fig, plan, (x, y), (_cmap(style, scale.signed), norm), style)
         _grid_frame(fig, ax, plan, style, (_cmap(style, lim.signed), Normalize(lim.vmin, lim.vmax)), cbar_label)
@@ -715,7 +725,7 @@ def grid_figure(
     return fig
 
 
-def _grid_panel(fig, ax, plan: GridPlan, k: int, M: np.ndarray, colours: tuple, grid: Grid, style: Style, labels):
+def _grid_panel(fig, ax, plan: GridPlan, k: int, M: np.ndarray, *, colours: tuple, grid: Grid, style: Style, labels):
     """Panel k: its image, title, outer token labels, row name and numbers."""
     rows, cols = labels
     cmap, norm = colours

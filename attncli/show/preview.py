@@ -42,6 +42,7 @@ def heatmap(
     title: str,
     width: int,
     color: bool,
+    *,
     cmap_name: str = "viridis",
     vmin: Optional[float] = None,
     vmax: Optional[float] = None,
@@ -119,7 +120,7 @@ def preview_matrices(
         if signed:
             top = float(np.abs(both if shared else M[np.isfinite(M)]).max() or 1.0)
             vmin, vmax = -top, top
-        console.print(heatmap(M, labels, labels, title, console.width, color, name, vmin, vmax))
+        console.print(heatmap(M, labels, labels, title, console.width, color, cmap_name=name, vmin=vmin, vmax=vmax))
 
 
 def preview(console: Console, shown: Shown, style: Style) -> None:
