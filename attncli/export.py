@@ -233,6 +233,6 @@ def explain_json(e: Explanation) -> dict[str, Any]:
         "alpha": nested(e.alpha),
         "alpha_prime": e.alpha_prime.tolist(),
         "b_j": e.b_j.tolist(),
-        "O_column": e.result.O_heads[e.head - 1][:, e.query - 1].tolist(),  # type: ignore[index]
+        "O_column": e.result.O_heads[e.index][:, e.query - 1].tolist(),  # type: ignore[index]
         "max_difference": e.max_difference,
     }

@@ -64,14 +64,14 @@ from attncli.cli.options import (
     VminOpt,
     WeightsOpt,
 )
-from attncli.cli.output import FileProgress, ReaderGone, emit_line, out_console, warn
+from attncli.cli.output import ReaderGone, emit_line, out_console
 from attncli.errors import AttnError
 
 if TYPE_CHECKING:
     from attncli.figures.style import Style
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,  # plain help: Rich's help renderer alone costs ~0.1 s of start-up
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -294,6 +294,17 @@ def explain(
         int, typer.Option("--query", "-j", metavar="J", help="The query token j to follow, counted from 1.")
     ] = 1,
     head: Annotated[int, typer.Option("--head", metavar="H", help="Which head, counted from 1.")] = 1,
+    model: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--model",
+            metavar="DIR",
+            help="Walk through a checkpoint's own q, k, v at --layer instead of a run (a folder as for"
+            " `attncli model`).",
+            show_default=False,
+        ),
+    ] = None,
+    layer: Annotated[int, typer.Option("--layer", metavar="L", help="With --model: the layer, counted from 1.")] = 1,
     tokenizer: TokenizerOpt = None,
     special: SpecialOpt = True,
     embeddings: EmbeddingsOpt = "random",
@@ -312,62 +323,125 @@ def explain(
     max_tokens: MaxTokensOpt = 512,
     encoding: EncodingOpt = "utf-8",
     precision: PrecisionOpt = 3,
+    out: Annotated[
+        Optional[Path],
+        typer.Option(
+            "-o",
+            "--out",
+            metavar="DIR",
+            help="Also write the steps as slide figures in DIR (explain_step1_vectors, explain_step2_weights,"
+            " explain_step3_sum, explain_matrices).",
+            show_default=False,
+        ),
+    ] = None,
+    image_format: FormatOpt = "png",
+    dpi: DpiOpt = 150,
+    cmap: CmapOpt = None,
+    theme: ThemeOpt = "light",
+    transparent: TransparentOpt = False,
+    font_size: FontSizeOpt = None,
+    font: FontOpt = None,
+    clean: CleanOpt = False,
     json: JsonOpt = False,
     fail_fast: FailFastOpt = False,
 ) -> None:
     """Walk through the notes' three steps for one query with real numbers: token by token
     (the vector perspective), then all at once (the matrix perspective), and check that
-    column j of O equals b^j.
+    column j of O equals b^j. -o DIR also draws the steps as slide figures; --model DIR
+    walks through a checkpoint's own vectors at --layer.
 
-    Example: attncli explain "The cat sat on the mat ." --query 3
+    Examples:
+
+      attncli explain "The cat sat on the mat ." --query 3 -o slides
+
+      attncli explain "The cat sat on the mat ." --model ./all-MiniLM-L6-v2 --layer 6 --head 2 -j 3
     """
-    from attncli.core import pipeline
-    from attncli.core.explain import explain as explain_query
+    from attncli.cli.explaining import ExplainViews, explain_results
+
+    _precision(precision)
+    style = _style(
+        image_format=image_format,
+        figsize=None,
+        dpi=dpi,
+        cmap=cmap,
+        theme=theme,
+        transparent=transparent,
+        annotate=None,
+        grid=False,
+        transpose=False,
+        title=None,
+        font_size=font_size,
+        vmin=None,
+        vmax=None,
+        shared_scale=None,
+        font=font,
+    )
+    views = ExplainViews(query, head, precision, json, out, style, clean)
+    if model is not None:
+        compute, prefetch = _model_vectors(model, layer, head, special, max_tokens), None
+    else:
+        settings = run_settings(locals())
+        compute = lambda sentence, progress: _run(sentence.text, settings, progress)  # noqa: E731
+        prefetch = lambda sentences, progress: _prefetch([s.text for s in sentences], settings, progress)  # noqa: E731
+    explain_results(text, encoding, compute, views, fail_fast=fail_fast, prefetch=prefetch)
+
+
+RUN_SETTINGS = (
+    "tokenizer",
+    "embeddings",
+    "oov",
+    "dim",
+    "heads",
+    "q_dim",
+    "v_dim",
+    "norm",
+    "temperature",
+    "scale",
+    "causal",
+    "positions",
+    "seed",
+    "max_tokens",
+    "encoding",
+)
+
+
+def run_settings(options: dict):
+    """A run's Settings from a command's options, by name."""
     from attncli.core.pipeline import Settings
-    from attncli.export import dumps, explain_json
 
     settings = Settings(
-        tokenizer=tokenizer,
-        special_tokens=special,
-        embeddings=embeddings,
-        oov=oov,
-        dim=dim,
-        heads=heads,
-        q_dim=q_dim,
-        v_dim=v_dim,
-        weights=str(weights) if weights else None,
-        norm=norm,
-        temperature=temperature,
-        scale=scale,
-        causal=causal,
-        positions=positions,
-        seed=seed,
-        max_tokens=max_tokens,
-        encoding=encoding,
+        special_tokens=options["special"],
+        weights=str(options["weights"]) if options["weights"] else None,
+        **{k: options[k] for k in RUN_SETTINGS},
     )
     settings.check()
-    _precision(precision)
-    sentences = read_sentences(text, encoding)
-    console = out_console()
-    progress = FileProgress(json)
-    try:
-        pipeline.prefetch([s.text for s in sentences], settings, progress)
+    return settings
 
-        def work(sentence: Sentence) -> None:
-            result = pipeline.run(sentence.text, settings, progress)
-            for w in result.warnings:
-                warn(w)
-            e = explain_query(result, query, head)
-            if json:
-                emit_line(dumps(explain_json(e)))
-            else:
-                from attncli.show.explain import print_explanation
 
-                print_explanation(console, e, precision)
+def _run(text: str, settings, progress):
+    from attncli.core import pipeline
 
-        flow.each_sentence(sentences, work, fail_fast=fail_fast, quiet=json)
-    finally:
-        progress.close()  # a bar cut short by an error must still give the cursor back
+    return pipeline.run(text, settings, progress)
+
+
+def _prefetch(texts: list[str], settings, progress) -> None:
+    from attncli.core import pipeline
+
+    pipeline.prefetch(texts, settings, progress)
+
+
+def _model_vectors(folder: Path, layer: int, head: int, special: bool, max_tokens: int):
+    """compute(sentence, progress) for `explain --model`: one layer and head, with its q, k, v."""
+    from attncli.core.models import load
+    from attncli.core.models.forward import Select, n_heads, n_layers, run_model
+
+    ck = load(folder)
+    if not 1 <= layer <= n_layers(ck):
+        raise AttnError(f"--layer {layer}: the model has {n_layers(ck)} (count from 1)")
+    if not 1 <= head <= n_heads(ck):
+        raise AttnError(f"--head {head}: the model has {n_heads(ck)} (count from 1)")
+    select = Select(layers=[layer], heads=[head], special_tokens=special, max_tokens=max_tokens, vectors=True)
+    return lambda sentence, _: run_model(folder, sentence.text, select, ck)
 
 
 @app.command()

@@ -34,10 +34,44 @@ class Explanation:
     alpha_prime: np.ndarray  # n normalised
     b_j: np.ndarray  # v
     max_difference: float  # largest |vector − matrix| over α, α' and b^j
+    tolerance: float = 1e-9  # relative; a checkpoint computed in float32 agrees to ~1e-6
 
     @property
     def agrees(self) -> bool:
-        return self.max_difference <= 1e-9 * max(1.0, float(np.abs(self.b_j).max(initial=0.0)))
+        return self.max_difference <= self.tolerance * max(1.0, float(np.abs(self.b_j).max(initial=0.0)))
+
+    @property
+    def index(self) -> int:
+        """The head's place in the result's stacks (a model keeps only selected heads)."""
+        return self.result.heads.index(self.head)
+
+
+@dataclass(frozen=True)
+class Formulas:
+    """How the steps are written for a result: a run's settings, or a checkpoint's layer
+    (whose projections carry biases b^q, b^k, b^v)."""
+
+    bias: bool  # q^j = W^q a^j + b^q
+    scale: str  # " / √q", "" (--no-scale) or " × 0.125"
+    norm: str
+    temperature: str  # " / T (T = 2)" or ""
+    causal: bool
+    where: str  # "layer 3 of all-MiniLM-L6-v2" for a checkpoint, else ""
+
+    def proj(self, m: str, a: str) -> str:
+        """``W^q a^3`` (+ ``b^q`` for a checkpoint)."""
+        return f"W^{m} {a}" + (f" + b^{m}" if self.bias else "")
+
+
+def formulas(result: AttentionResult) -> Formulas:
+    s = result.settings
+    if s is not None:
+        temp = f" / T (T = {s.temperature:g})" if s.temperature != 1.0 else ""
+        return Formulas(False, " / √q" if s.scale else "", s.norm, temp, s.causal, "")
+    scale = result.scale if result.scale is not None else 1.0 / np.sqrt(result.dims.q)
+    text = " / √q" if np.isclose(scale, 1.0 / np.sqrt(result.dims.q)) else f" × {scale:.4g}"
+    name = result.checkpoint.name if result.checkpoint else "the model"
+    return Formulas(True, text, "softmax", "", result.causal, f"layer {result.layers[0]} of {name}")
 
 
 def explain(result: AttentionResult, query: int = 1, head: int = 1) -> Explanation:
@@ -48,6 +82,8 @@ def explain(result: AttentionResult, query: int = 1, head: int = 1) -> Explanati
         raise AttnError(f"--head {head}: the run has {count(H, 'head')} (count from 1)")
     if not 1 <= query <= n:
         raise AttnError(f"--query {query}: the sentence has {n} tokens (count from 1)")
+    if result.is_model:
+        return explain_model(result, query, head)
     s, W, h, j = result.settings, result.weights, head - 1, query - 1
     if s is None or W.get("Wq") is None or result.O_heads is None:
         raise AttnError("explain needs a run's weights (W^q, W^k, W^v)")
@@ -71,3 +107,32 @@ def explain(result: AttentionResult, query: int = 1, head: int = 1) -> Explanati
         np.abs(b_j - O[:, j]).max(),
     ]
     return Explanation(result, head, query, q_j, k, v, alpha, alpha_prime, b_j, float(max(diffs)))
+
+
+def explain_model(result: AttentionResult, query: int, head: int) -> Explanation:
+    """The same steps with a checkpoint's own vectors at one layer: q^j, k^i, v^i as its
+    forward pass computed them (biases included), α = q^j · k^i × its scale (masked for
+    a decoder), α' = softmax, b^j = Σ α' v^i; checked against its A' and output."""
+    if result.Q is None or result.K is None or result.V is None or result.O_heads is None or result.scale is None:
+        raise AttnError("explain needs the layer's q, k, v: run the model with vectors=True")
+    if head not in result.heads:
+        raise AttnError(f"--head {head}: not among the heads computed ({result.heads})")
+    b, j, n = result.heads.index(head), query - 1, result.n
+    Q, K, V = (np.asarray(M[b], dtype=np.float64) for M in (result.Q, result.K, result.V))
+    q_j = Q[:, j]
+    k = [K[:, i] for i in range(n)]
+    v = [V[:, i] for i in range(n)]
+    alpha = np.array([float(np.dot(q_j, k_i)) for k_i in k]) * result.scale
+    if result.causal:
+        alpha = np.array([x if i <= j else -np.inf for i, x in enumerate(alpha)])
+    alpha_prime = get_norm("softmax")(alpha, axis=0)
+    b_j = sum(alpha_prime[i] * v[i] for i in range(n))
+    A, A_prime, O = result.A[0, b], result.A_prime[0, b], result.O_heads[b]
+    finite = np.isfinite(alpha)
+    diffs = [
+        np.abs(alpha[finite] - A[finite, j]).max(initial=0.0),
+        np.abs(alpha_prime - A_prime[:, j]).max(),
+        np.abs(b_j - O[:, j]).max(),
+    ]
+    tolerance = 1e-9 if result.A.dtype == np.float64 else 1e-4
+    return Explanation(result, head, query, q_j, k, v, alpha, alpha_prime, b_j, float(max(diffs)), tolerance)

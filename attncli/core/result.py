@@ -69,11 +69,14 @@ class AttentionResult:
     norm: str = "softmax"
     settings: Optional[Settings] = None  # a run's settings (None for a checkpoint)
     checkpoint: Optional[ModelInfo] = None  # a model's checkpoint (None for a run)
-    # per head, where the command has them (a run): H×q×n, H×q×n, H×v×n, H×v×n
+    # per head, where the command has them (a run; a model asked for its vectors: the selected
+    # heads of its first selected layer): H×q×n, H×q×n, H×v×n, H×v×n
     Q: Optional[np.ndarray] = None
     K: Optional[np.ndarray] = None
     V: Optional[np.ndarray] = None
     O_heads: Optional[np.ndarray] = None
+    scale: Optional[float] = None  # a model's score scale (1/√q for most), when its Q, K, V are kept
+    layer_input: Optional[np.ndarray] = None  # r×n, the a^i entering that layer's projections
     O_concat: Optional[np.ndarray] = None  # (H·v)×n, a run with several heads
     weights: dict[str, Optional[np.ndarray]] = field(default_factory=dict)  # Wq, Wk, Wv (H×·×r), Wo
     E: Optional[np.ndarray] = None  # r×n token embeddings before positions (when positions are added)

@@ -11,7 +11,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from attncli.core.explain import Explanation
+from attncli.core.explain import Explanation, Formulas, formulas
 from attncli.core.trace import shape_text
 from attncli.labels import token_labels
 from attncli.show.blocks import Blocks, Column, fit, table_width
@@ -94,15 +94,23 @@ def scores_table(e: Explanation, labels: Sequence[str], precision: int, width: i
 
 
 def print_explanation(console: Console, e: Explanation, precision: int = 3) -> None:
-    r = e.result
-    s = r.settings
-    assert s is not None
-    labels = token_labels(r.tokens.tokens)
-    j = e.query
-    H = r.dims.heads
-    d = r.dims
-    head_txt = f", head {e.head} of {H}" if H > 1 else ""
-    console.print(Text(f"Self-attention for query j = {j} ({labels[j - 1]!r}){head_txt}", style="bold"))
+    """The notes' three steps for one query, then the matrix perspective and the check."""
+    labels = token_labels(e.result.tokens.tokens)
+    f = formulas(e.result)
+    _header(console, e, labels, f)
+    console.rule(Text("Vector perspective", style="bold"))
+    _step1(console, e, labels, f, precision)
+    _step2(console, e, labels, f, precision)
+    _step3(console, e, labels, precision)
+    console.rule(Text("Matrix perspective (all queries at once)", style="bold"))
+    _matrices(console, e, f)
+
+
+def _header(console: Console, e: Explanation, labels: list[str], f: Formulas) -> None:
+    r, d, j = e.result, e.result.dims, e.query
+    head_txt = f", head {e.head} of {d.heads}" if d.heads > 1 else ""
+    where = f" ({f.where})" if f.where else ""
+    console.print(Text(f"Self-attention for query j = {j} ({labels[j - 1]!r}){head_txt}{where}", style="bold"))
     console.print(Text("tokens: ") + Text("  ".join(f"{i + 1}:{t}" for i, t in enumerate(labels))))
     console.print(
         Text(
@@ -110,74 +118,62 @@ def print_explanation(console: Console, e: Explanation, precision: int = 3) -> N
             + ("; I = E + P (sinusoidal positions)" if r.P is not None else "")
         )
     )
-    _positions_note(console, e, labels)
+    if r.is_model:
+        console.print(Text(f"a^i: token i's vector entering {f.where}", style="dim"))
+    else:
+        _positions_note(console, e, labels)
 
-    console.rule(Text("Vector perspective", style="bold"))
+
+def _step1(console: Console, e: Explanation, labels: list[str], f: Formulas, precision: int) -> None:
+    d, j, n, w = e.result.dims, e.query, e.result.n, console.width
     console.print(
         Text(
-            "Step 1: every token a^i gives a key k^i = W^k a^i and a value v^i = W^v a^i; "
-            f"the query is q^{j} = W^q a^{j}.",
+            f"Step 1: every token a^i gives a key k^i = {f.proj('k', 'a^i')} and a value v^i = "
+            f"{f.proj('v', 'a^i')}; the query is q^{j} = {f.proj('q', f'a^{j}')}.",
             style="bold",
         )
     )
-    console.print(
-        vector_table(
-            f"q^{j} = W^q a^{j}  ({d.q} numbers)", [f"q^{j}"], [labels[j - 1]], [e.q_j], precision, width=console.width
-        )
-    )
-    console.print(
-        vector_table(
-            f"k^i = W^k a^i  ({d.q} numbers each)",
-            [f"k^{i + 1}" for i in range(r.n)],
-            labels,
-            e.k,
-            precision,
-            j - 1,
-            width=console.width,
-        )
-    )
-    console.print(
-        vector_table(
-            f"v^i = W^v a^i  ({d.v} numbers each)",
-            [f"v^{i + 1}" for i in range(r.n)],
-            labels,
-            e.v,
-            precision,
-            j - 1,
-            width=console.width,
-        )
-    )
+    q_title = f"q^{j} = {f.proj('q', f'a^{j}')}  ({d.q} numbers)"
+    console.print(vector_table(q_title, [f"q^{j}"], [labels[j - 1]], [e.q_j], precision, width=w))
+    for m, vecs, size in (("k", e.k, d.q), ("v", e.v, d.v)):
+        title = f"{m}^i = {f.proj(m, 'a^i')}  ({size} numbers each)"
+        names = [f"{m}^{i + 1}" for i in range(n)]
+        console.print(vector_table(title, names, labels, vecs, precision, j - 1, width=w))
 
-    scaled = " / √q" if s.scale else ""
-    temp = f" / T (T = {s.temperature:g})" if s.temperature != 1.0 else ""
+
+def _step2(console: Console, e: Explanation, labels: list[str], f: Formulas, precision: int) -> None:
+    j = e.query
     console.print(
         Text(
-            f"Step 2: scores α_{{{j},i}} = q^{j} · k^i{scaled}, then α'_{{{j},·}} = "
-            f"{s.norm}(α_{{{j},·}}{temp})" + ("; keys after the query are masked" if s.causal else ""),
+            f"Step 2: scores α_{{{j},i}} = q^{j} · k^i{f.scale}, then α'_{{{j},·}} = "
+            f"{f.norm}(α_{{{j},·}}{f.temperature})" + ("; keys after the query are masked" if f.causal else ""),
             style="bold",
         )
     )
     console.print(scores_table(e, labels, precision, console.width))
 
+
+def _step3(console: Console, e: Explanation, labels: list[str], precision: int) -> None:
+    j, d = e.query, e.result.dims
     console.print(Text(f"Step 3: b^{j} = Σ_i α'_{{{j},i}} v^i", style="bold"))
     console.print(Text(f"  b^{j} = {weighted_sum(e, precision)}", style="dim"))
-    console.print(
-        vector_table(f"b^{j}  ({d.v} numbers)", [f"b^{j}"], [labels[j - 1]], [e.b_j], precision, width=console.width)
-    )
+    title = f"b^{j}  ({d.v} numbers)"
+    console.print(vector_table(title, [f"b^{j}"], [labels[j - 1]], [e.b_j], precision, width=console.width))
 
-    console.rule(Text("Matrix perspective (all queries at once)", style="bold"))
-    b = e.head - 1
+
+def _matrices(console: Console, e: Explanation, f: Formulas) -> None:
+    r, b, j = e.result, e.index, e.query
     assert r.Q is not None and r.K is not None and r.V is not None and r.O_heads is not None
     shapes = Table(header_style="bold", pad_edge=False)
     for col in ("matrix", "=", "shape", "size"):
-        shapes.add_column(col)
+        shapes.add_column(col, no_wrap=col in ("matrix", "shape", "size"))
     for name, formula, sym, arr in (
-        ("I", "[a^1 … a^n]", "r×n", r.I),
-        ("Q", "W^q I", "q×n", r.Q[b]),
-        ("K", "W^k I", "q×n", r.K[b]),
-        ("V", "W^v I", "v×n", r.V[b]),
-        ("A", f"Kᵀ Q{scaled}", "n×n", r.A[0, b]),
-        ("A'", f"{s.norm}(A), by column", "n×n", r.A_prime[0, b]),
+        ("I", "[a^1 … a^n]", "r×n", r.layer_input if r.layer_input is not None else r.I),
+        ("Q", f.proj("q", "I"), "q×n", r.Q[b]),
+        ("K", f.proj("k", "I"), "q×n", r.K[b]),
+        ("V", f.proj("v", "I"), "v×n", r.V[b]),
+        ("A", f"Kᵀ Q{f.scale}", "n×n", r.A[0, b]),
+        ("A'", f"{f.norm}(A), by column", "n×n", r.A_prime[0, b]),
         ("O", "V A'", "v×n", r.O_heads[b]),
     ):
         shapes.add_row(name, Text(formula), sym, shape_text(arr.shape))

@@ -23,7 +23,20 @@ from attncli.core.result import AttentionResult, Dims, ModelInfo
 from attncli.core.tokenize import Tokens, tokenize
 from attncli.errors import AttnError
 
-Record = Callable[[int, np.ndarray, np.ndarray], None]  # (layer, A, A'): H×n×n each, notes' layout
+Record = Callable[..., None]  # (layer, A, A'[, vectors]): H×n×n each, notes' layout
+
+
+@dataclass(frozen=True)
+class HeadVectors:
+    """One layer's per-head q, k, v and output context as the forward pass computed them
+    (H×n×d, tokens as rows) and the score scale: what `explain --model` walks through."""
+
+    q: np.ndarray
+    k: np.ndarray
+    v: np.ndarray
+    ctx: np.ndarray
+    scale: float
+    a: np.ndarray  # n×r, the vectors a^i the projections read (after LayerNorm for GPT-2)
 
 
 def layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
@@ -190,8 +203,9 @@ def _encoder(
     for layer in range(last):
         p = names.layer.format(layer)
         q, k, v = (heads(w.linear(p + m, x), cfg.heads) for m in (names.query, names.key, names.value))
-        A, A_prime, ctx = attention(q, k, v, 1.0 / math.sqrt(cfg.head_size), causal=cfg.causal)
-        record(layer, A, A_prime)
+        scale = 1.0 / math.sqrt(cfg.head_size)
+        A, A_prime, ctx = attention(q, k, v, scale, causal=cfg.causal)
+        record(layer, A, A_prime, HeadVectors(q, k, v, ctx, scale, x))
         x = w.norm(p + names.norm1, w.linear(p + names.out, merge(ctx)) + x)
         x = w.norm(p + names.norm2, w.linear(p + names.down, act(w.linear(p + names.up, x))) + x)
     return I, x
@@ -210,13 +224,14 @@ def _gpt2(ck: Checkpoint, ids: list[int], dtype: type, last: int, record: Record
     w = Layers(ck, dtype, cfg.eps)
     for layer in range(last):
         p = f"h.{layer}."
-        qkv = w.conv1d(p + "attn.c_attn", w.norm(p + "ln_1", x))  # Conv1D: x @ W, W is r × 3r
+        a = w.norm(p + "ln_1", x)
+        qkv = w.conv1d(p + "attn.c_attn", a)  # Conv1D: x @ W, W is r × 3r
         q, k, v = (heads(part, cfg.heads) for part in np.split(qkv, 3, axis=-1))
         scale = (1.0 / math.sqrt(cfg.head_size) if cfg.scale_attn_weights else 1.0) / (
             (layer + 1) if cfg.scale_by_layer else 1.0
         )
         A, A_prime, ctx = attention(q, k, v, scale, causal=True)
-        record(layer, A, A_prime)
+        record(layer, A, A_prime, HeadVectors(q, k, v, ctx, scale, a))
         x = x + w.conv1d(p + "attn.c_proj", merge(ctx))
         x = x + w.conv1d(p + "mlp.c_proj", act(w.conv1d(p + "mlp.c_fc", w.norm(p + "ln_2", x))))
     if last == cfg.layers:
@@ -254,15 +269,19 @@ class Keep:
     only (a long text through a deep model must not hold every map), plus the per-layer
     mean over heads and the rollout, accumulated as the layers go by."""
 
-    def __init__(self, layers: list[int], heads: list[int], *, mean: bool = False, rollout: bool = False) -> None:
+    def __init__(
+        self, layers: list[int], heads: list[int], *, mean: bool = False, rollout: bool = False, vectors: bool = False
+    ) -> None:
         self.layers, self.heads, self.mean, self.want_rollout = layers, heads, mean, rollout
+        self.want_vectors = vectors  # keep the first selected layer's q, k, v (explain --model)
+        self.vectors: Optional[HeadVectors] = None
         self.A: dict[int, np.ndarray] = {}
         self.A_prime: dict[int, np.ndarray] = {}
         self.means: dict[int, np.ndarray] = {}
         self.R: Optional[np.ndarray] = None
 
-    def __call__(self, layer0: int, A: np.ndarray, A_prime: np.ndarray) -> None:
-        """Layer ``layer0`` (0-based) gave A and A' (H×n×n, notes' layout)."""
+    def __call__(self, layer0: int, A: np.ndarray, A_prime: np.ndarray, vectors: Optional[HeadVectors] = None) -> None:
+        """Layer ``layer0`` (0-based) gave A and A' (H×n×n, notes' layout) from ``vectors``."""
         if not np.isfinite(A_prime).all():
             raise NonFinite(layer0 + 1)
         l = layer0 + 1
@@ -273,6 +292,8 @@ class Keep:
             self.A[l], self.A_prime[l] = A[pick], A_prime[pick]
             if self.mean:
                 self.means[l] = A_prime.mean(axis=0)
+            if self.want_vectors and self.vectors is None and vectors is not None:
+                self.vectors = vectors
 
     @property
     def last(self) -> int:
@@ -328,7 +349,27 @@ def forward(ck: Checkpoint, tokens: Tokens, keep: Keep, *, text: str = "", float
         checkpoint=info,
         mean_heads=means,
         rollout=keep.R,
+        **captured(keep),
     )
+
+
+def captured(keep: Keep) -> dict[str, Any]:
+    """The kept layer's per-head Q, K, V, O (selected heads, H×d×n: the notes' layout)
+    and score scale, as result fields; nothing when they were not asked for."""
+    if keep.vectors is None:
+        return {}
+    pick = np.array(keep.heads) - 1
+    notes = {
+        name: getattr(keep.vectors, part)[pick].transpose(0, 2, 1) for name, part in zip("QKVO", ("q", "k", "v", "ctx"))
+    }
+    return {
+        "Q": notes["Q"],
+        "K": notes["K"],
+        "V": notes["V"],
+        "O_heads": notes["O"],
+        "scale": keep.vectors.scale,
+        "layer_input": keep.vectors.a.T,
+    }
 
 
 def model_name(ck: Checkpoint) -> str:
@@ -348,6 +389,7 @@ class Select:
     special_tokens: bool = True
     float64: bool = False
     max_tokens: int = 512
+    vectors: bool = False  # keep q, k, v of the first selected layer (explain --model)
 
 
 def run_model(
@@ -373,7 +415,7 @@ def run_model(
         raise AttnError(f"{folder}: token id {bad[0]} is outside the embedding table ({vocab} rows)")
     layers = select.layers or list(range(1, n_layers(ck) + 1))
     heads = select.heads or list(range(1, n_heads(ck) + 1))
-    keep = Keep(layers, heads, mean=select.mean_heads, rollout=select.rollout)
+    keep = Keep(layers, heads, mean=select.mean_heads, rollout=select.rollout, vectors=select.vectors)
     return forward(ck, tokens, keep, text=text, float64=select.float64)
 
 
