@@ -51,11 +51,14 @@ from attncli.cli.options import (
     SeedOpt,
     SharedOpt,
     SpecialOpt,
+    StyleOpt,
     TempOpt,
     TextArg,
     ThemeOpt,
     TitleOpt,
     TokenizerOpt,
+    TraceFigureOpt,
+    TraceFormatOpt,
     TransparentOpt,
     TransposeOpt,
     ValuesOpt,
@@ -95,6 +98,35 @@ def _main(
     ] = False,
 ) -> None:
     """attncli: a command-line attention visualiser."""
+
+
+STYLE_DEFAULTS: dict = {
+    "image_format": "png",
+    "figsize": None,
+    "dpi": 150,
+    "cmap": None,
+    "theme": "light",
+    "transparent": False,
+    "annotate": None,
+    "grid": True,
+    "transpose": False,
+    "title": None,
+    "font_size": None,
+    "vmin": None,
+    "vmax": None,
+    "shared_scale": None,
+    "font": None,
+}
+
+
+def style_from(ctx: typer.Context, options: dict, style_file: Optional[Path], **fixed) -> Style:
+    """The figure style from a command's options (by name), the preset (``--style FILE`` or
+    ./attncli.toml) filling in what the command line left at its default, and ``fixed``
+    values for options the command does not have."""
+    from attncli.cli.presets import apply
+
+    merged = apply(ctx, options, style_file)
+    return _style(**{k: merged.get(k, fixed.get(k, v)) for k, v in STYLE_DEFAULTS.items()})
 
 
 def _style(
@@ -140,6 +172,12 @@ def _style(
     return style
 
 
+def trace_format_checked(value: str) -> str:
+    if value not in ("text", "markdown", "latex"):
+        raise AttnError(f"--trace-format: unknown format {value!r} (choose text, markdown, latex)")
+    return value
+
+
 def vmax_auto(value: Optional[str]) -> bool:
     return value is not None and value.strip().lower() == "auto"
 
@@ -156,6 +194,7 @@ def parse_vmax(value: Optional[str]) -> Optional[float]:
 
 @app.command()
 def run(
+    ctx: typer.Context,
     text: TextArg = None,
     *,
     tokenizer: TokenizerOpt = None,
@@ -202,6 +241,9 @@ def run(
     npz: NpzOpt = None,
     quiet: QuietOpt = False,
     fail_fast: FailFastOpt = False,
+    trace_format: TraceFormatOpt = "text",
+    trace_figure: TraceFigureOpt = False,
+    style_file: StyleOpt = None,
 ) -> None:
     """Tokenise TEXT, run self-attention, print the dimension trace and save one heatmap per head.
 
@@ -216,6 +258,7 @@ def run(
 
       cat sentences.txt | attncli run --json --no-plot | jq .n
     """
+    options = dict(locals())
     from attncli.core import pipeline
     from attncli.core.pipeline import Settings
 
@@ -239,23 +282,7 @@ def run(
         encoding=encoding,
     )
     settings.check()
-    style = _style(
-        image_format=image_format,
-        figsize=figsize,
-        dpi=dpi,
-        cmap=cmap,
-        theme=theme,
-        transparent=transparent,
-        annotate=annotate,
-        grid=grid,
-        transpose=transpose,
-        title=title,
-        font_size=font_size,
-        vmin=vmin,
-        vmax=vmax,
-        shared_scale=shared_scale,
-        font=font,
-    )
+    style = style_from(ctx, options, style_file)
     views = flow.Views(
         style=style,
         out=out,
@@ -269,6 +296,8 @@ def run(
         npz=npz,
         quiet=quiet,
         clean=clean,
+        trace_format=trace_format_checked(trace_format),
+        trace_figure=trace_figure,
     )
     flow.show_results(
         text,
@@ -288,6 +317,7 @@ def _precision(value: int) -> int:
 
 @app.command()
 def explain(
+    ctx: typer.Context,
     text: TextArg = None,
     *,
     query: Annotated[
@@ -344,6 +374,7 @@ def explain(
     clean: CleanOpt = False,
     json: JsonOpt = False,
     fail_fast: FailFastOpt = False,
+    style_file: StyleOpt = None,
 ) -> None:
     """Walk through the notes' three steps for one query with real numbers: token by token
     (the vector perspective), then all at once (the matrix perspective), and check that
@@ -356,26 +387,11 @@ def explain(
 
       attncli explain "The cat sat on the mat ." --model ./all-MiniLM-L6-v2 --layer 6 --head 2 -j 3
     """
+    options = dict(locals())
     from attncli.cli.explaining import ExplainViews, explain_results
 
     _precision(precision)
-    style = _style(
-        image_format=image_format,
-        figsize=None,
-        dpi=dpi,
-        cmap=cmap,
-        theme=theme,
-        transparent=transparent,
-        annotate=None,
-        grid=False,
-        transpose=False,
-        title=None,
-        font_size=font_size,
-        vmin=None,
-        vmax=None,
-        shared_scale=None,
-        font=font,
-    )
+    style = style_from(ctx, options, style_file, grid=False)
     views = ExplainViews(query, head, precision, json, out, style, clean)
     if model is not None:
         compute, prefetch = _model_vectors(model, layer, head, special, max_tokens), None
@@ -446,6 +462,7 @@ def _model_vectors(folder: Path, layer: int, head: int, special: bool, max_token
 
 @app.command()
 def model(
+    ctx: typer.Context,
     folder: Annotated[
         Path,
         typer.Argument(
@@ -524,6 +541,9 @@ def model(
     npz: NpzOpt = None,
     quiet: QuietOpt = False,
     fail_fast: FailFastOpt = False,
+    trace_format: TraceFormatOpt = "text",
+    trace_figure: TraceFigureOpt = False,
+    style_file: StyleOpt = None,
 ) -> None:
     """Show the real attention of a pretrained checkpoint in a local folder: every layer and
     head, computed with numpy (no torch), in the notes' layout (keys down, queries across).
@@ -532,26 +552,11 @@ def model(
 
     Example: attncli model ./all-MiniLM-L6-v2 "The cat sat on the mat ." --layer 6 --head 1-4
     """
+    options = dict(locals())
     from attncli.core.models import load
     from attncli.core.models.forward import Select, n_heads, n_layers, run_model
 
-    style = _style(
-        image_format=image_format,
-        figsize=figsize,
-        dpi=dpi,
-        cmap=cmap,
-        theme=theme,
-        transparent=transparent,
-        annotate=annotate,
-        grid=grid,
-        transpose=transpose,
-        title=title,
-        font_size=font_size,
-        vmin=vmin,
-        vmax=vmax,
-        shared_scale=shared_scale,
-        font=font,
-    )
+    style = style_from(ctx, options, style_file)
     if max_tokens < 1:
         raise AttnError(f"--max-tokens must be a positive whole number, not {max_tokens}")
     ck = load(folder)
@@ -575,12 +580,83 @@ def model(
         npz=npz,
         quiet=quiet,
         clean=clean,
+        trace_format=trace_format_checked(trace_format),
+        trace_figure=trace_figure,
         command="model",
         per_head=all_figures or layer is not None or head is not None or not grid,
     )
     flow.show_results(
         text, encoding, lambda sentence, _: run_model(folder, sentence.text, select, ck), views, fail_fast=fail_fast
     )
+
+
+@app.command()
+def compare(
+    ctx: typer.Context,
+    text: TextArg = None,
+    *,
+    norm: Annotated[
+        str, typer.Option("--norm", metavar="A,B,…", help="Normalisations to compare: softmax,sparsemax,relu.")
+    ] = "softmax",
+    temperature: Annotated[
+        str, typer.Option("--temperature", metavar="T,…", help="Softmax temperatures to compare: 0.5,1,2.")
+    ] = "1",
+    causal: Annotated[str, typer.Option("--causal", metavar="off,on", help="Without and/or with the causal mask.")] = (
+        "off"
+    ),
+    head: Annotated[int, typer.Option("--head", metavar="H", help="Which head to draw, counted from 1.")] = 1,
+    tokenizer: TokenizerOpt = None,
+    special: SpecialOpt = True,
+    embeddings: EmbeddingsOpt = "random",
+    oov: OovOpt = "random",
+    dim: DimOpt = 8,
+    heads: HeadsOpt = None,
+    q_dim: QDimOpt = None,
+    v_dim: VDimOpt = None,
+    weights: WeightsOpt = None,
+    scale: ScaleOpt = True,
+    positions: PositionsOpt = "none",
+    seed: SeedOpt = 0,
+    max_tokens: MaxTokensOpt = 512,
+    encoding: EncodingOpt = "utf-8",
+    out: OutOpt = Path("attn_out"),
+    plot: PlotOpt = True,
+    image_format: FormatOpt = "png",
+    dpi: DpiOpt = 150,
+    cmap: CmapOpt = None,
+    theme: ThemeOpt = "light",
+    transparent: TransparentOpt = False,
+    annotate: AnnotateOpt = None,
+    transpose: TransposeOpt = False,
+    figsize: FigsizeOpt = None,
+    title: TitleOpt = None,
+    font_size: FontSizeOpt = None,
+    font: FontOpt = None,
+    vmin: VminOpt = None,
+    vmax: VmaxOpt = None,
+    style_file: StyleOpt = None,
+    clean: CleanOpt = False,
+    json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run TEXT under several settings and draw A' of one head for each, side by side on one
+    colour scale (compare.<format>); --json prints each setting's result as one JSON line.
+
+    Examples:
+
+      attncli compare "The cat sat on the mat ." --norm softmax,sparsemax,relu
+
+      attncli compare "The cat sat on the mat ." --temperature 0.5,1,2 --causal off,on
+    """
+    options = dict(locals())
+    from attncli.cli.compare import CompareViews, compare_results
+    from attncli.core.compare import parse_list
+
+    lists = {k: parse_list(k, options[k]) for k in ("norm", "temperature", "causal")}
+    base = run_settings({**options, "norm": lists["norm"][0], "temperature": 1.0, "causal": False})
+    style = style_from(ctx, options, style_file, grid=False)
+    views = CompareViews(style, out, head, plot, json, quiet, clean)
+    compare_results(text, encoding, base, lists, views)
 
 
 def parse_indices(spec: Optional[str], upper: int, option: str) -> list[int]:

@@ -62,6 +62,8 @@ class Views:
     quiet: bool = False
     per_head: bool = True  # a figure per (layer, head); False: the overview only
     clean: bool = False  # remove what the previous run's manifest lists first
+    trace_format: str = "text"  # text (Rich table), markdown or latex
+    trace_figure: bool = False  # also trace.<format>, the matrices to scale
     command: str = "run"
 
 
@@ -150,6 +152,10 @@ def deliver_result(result: AttentionResult, sentence: Sentence, views: Views, co
                 notes=notes,
             )
         files += [str(p) for p in paths]
+        if views.trace_figure:
+            from attncli.figures.trace import trace_figure
+
+            files.append(str(trace_figure(result, views.out, views.style, sentence.index)))
         for note in notes:
             if note not in _SAID:  # once per run, not once per sentence of a batch
                 _SAID.add(note)
@@ -160,7 +166,15 @@ def deliver_result(result: AttentionResult, sentence: Sentence, views: Views, co
         from attncli.show.tables import print_result
 
         heading = f"sentence {sentence.index} (line {sentence.line})" if sentence.index else None
-        print_result(console, result, values=views.values, precision=views.precision, heading=heading, stats=stats)
+        print_result(
+            console,
+            result,
+            values=views.values,
+            precision=views.precision,
+            heading=heading,
+            stats=stats,
+            trace_format=views.trace_format,
+        )
         if views.preview:
             from attncli.show.preview import preview
 

@@ -166,3 +166,24 @@ NpzOpt = Annotated[
 ]
 QuietOpt = Annotated[bool, typer.Option("-q", "--quiet", help="No tables; stdout carries only the paths written.")]
 FailFastOpt = Annotated[bool, typer.Option("--fail-fast", help="In a batch, stop at the first bad line.")]
+StyleOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--style",
+        metavar="FILE",
+        help="A TOML preset of figure options (theme, dpi, font-size, figsize …) [default: ./attncli.toml"
+        " when there is one]; options on the command line win.",
+        show_default=False,
+    ),
+]
+TraceFormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--trace-format",
+        metavar="text|markdown|latex",
+        help="The dimension trace as a terminal table, or a Markdown or LaTeX table to paste.",
+    ),
+]
+TraceFigureOpt = Annotated[
+    bool, typer.Option("--trace-figure", help="Also draw the dimension trace, matrices to scale: trace.<format>.")
+]

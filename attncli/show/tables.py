@@ -223,6 +223,7 @@ def print_result(
     precision: int = 3,
     heading: Optional[str] = None,
     stats: Optional[list[dict[str, Any]]] = None,
+    trace_format: str = "text",
 ) -> None:
     """The header, tokens, trace, summary line, the numbers (``values``) and statistics."""
     if heading:
@@ -231,7 +232,13 @@ def print_result(
         console.print(model_header(result))
     toks = token_labels(result.tokens.tokens)
     console.print(Text(f"tokens ({result.n}): ", style="bold") + Text(" · ".join(toks)))
-    console.print(trace_table(result))
+    if trace_format == "text":
+        console.print(trace_table(result))
+    else:
+        from attncli.show import trace_text
+
+        pasted = trace_text.markdown(result) if trace_format == "markdown" else trace_text.latex(result)
+        console.print(Text(pasted), soft_wrap=True)
     console.print(summary_line(result))
     groups = groups_line(result)
     if groups is not None:
