@@ -22,6 +22,7 @@ from attncli.cli.options import (
     CausalOpt,
     CleanOpt,
     CmapOpt,
+    DebugOpt,
     DimOpt,
     DpiOpt,
     EmbeddingsOpt,
@@ -37,6 +38,7 @@ from attncli.cli.options import (
     MatrixOpt,
     MaxTokensOpt,
     MeanOpt,
+    ModelSharedOpt,
     NormOpt,
     NpzOpt,
     OovOpt,
@@ -57,6 +59,7 @@ from attncli.cli.options import (
     ThemeOpt,
     TitleOpt,
     TokenizerOpt,
+    TokensTokenizerOpt,
     TraceFigureOpt,
     TraceFormatOpt,
     TransparentOpt,
@@ -72,6 +75,26 @@ from attncli.errors import AttnError
 
 if TYPE_CHECKING:
     from attncli.figures.style import Style
+
+
+def _usage_without_braces() -> None:
+    """Typer writes a required argument as ``{DIR}`` in usage lines; Click and the README
+    write ``DIR`` (brackets alone mark what is optional)."""
+    from typer.core import TyperArgument
+
+    original = TyperArgument.make_metavar
+    if getattr(original, "_attncli", False):
+        return
+
+    def make_metavar(self, ctx, *, usage: bool = False) -> str:  # type: ignore[no-untyped-def]
+        text = original(self, ctx, usage=usage)
+        return text[1:-1] if usage and text.startswith("{") and text.endswith("}") else text
+
+    make_metavar._attncli = True  # type: ignore[attr-defined]
+    TyperArgument.make_metavar = make_metavar  # type: ignore[method-assign]
+
+
+_usage_without_braces()
 
 app = typer.Typer(
     add_completion=True,
@@ -244,6 +267,7 @@ def run(
     trace_format: TraceFormatOpt = "text",
     trace_figure: TraceFigureOpt = False,
     style_file: StyleOpt = None,
+    debug: DebugOpt = False,
 ) -> None:
     """Tokenise TEXT, run self-attention, print the dimension trace and save one heatmap per head.
 
@@ -375,6 +399,7 @@ def explain(
     json: JsonOpt = False,
     fail_fast: FailFastOpt = False,
     style_file: StyleOpt = None,
+    debug: DebugOpt = False,
 ) -> None:
     """Walk through the notes' three steps for one query with real numbers: token by token
     (the vector perspective), then all at once (the matrix perspective), and check that
@@ -525,7 +550,7 @@ def model(
     font_size: FontSizeOpt = None,
     vmin: VminOpt = None,
     vmax: VmaxOpt = None,
-    shared_scale: SharedOpt = None,
+    shared_scale: ModelSharedOpt = None,
     font: FontOpt = None,
     clean: CleanOpt = False,
     all_figures: Annotated[
@@ -544,6 +569,7 @@ def model(
     trace_format: TraceFormatOpt = "text",
     trace_figure: TraceFigureOpt = False,
     style_file: StyleOpt = None,
+    debug: DebugOpt = False,
 ) -> None:
     """Show the real attention of a pretrained checkpoint in a local folder: every layer and
     head, computed with numpy (no torch), in the notes' layout (keys down, queries across).
@@ -638,6 +664,7 @@ def compare(
     clean: CleanOpt = False,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
+    debug: DebugOpt = False,
 ) -> None:
     """Run TEXT under several settings and draw A' of one head for each, side by side on one
     colour scale (compare.<format>); --json prints each setting's result as one JSON line.
@@ -686,11 +713,12 @@ def parse_indices(spec: Optional[str], upper: int, option: str) -> list[int]:
 def tokens(
     text: TextArg = None,
     *,
-    tokenizer: TokenizerOpt = None,
+    tokenizer: TokensTokenizerOpt = None,
     special: SpecialOpt = True,
     encoding: EncodingOpt = "utf-8",
     json: JsonOpt = False,
     fail_fast: FailFastOpt = False,
+    debug: DebugOpt = False,
 ) -> None:
     """Show how TEXT is tokenised: tokens (numbered from 1), ids and character offsets
     (start, end) into TEXT, end exclusive as in a Python slice.

@@ -23,8 +23,20 @@ TokenizerOpt = Annotated[
         "-t",
         "--tokenizer",
         metavar="SPEC",
-        help="whitespace (words and punctuation), bert, char, or a tokenizer.json / a folder holding one "
+        help="whitespace (words and punctuation), bert (BERT's word split only: no word pieces, no vocabulary), "
+        "char (one token per character), or a tokenizer.json / a folder holding one "
         "[default: whitespace, or the tokenizer.json of a model folder given to --embeddings].",
+        show_default=False,
+    ),
+]
+TokensTokenizerOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "-t",
+        "--tokenizer",
+        metavar="SPEC",
+        help="whitespace (words and punctuation), bert (BERT's word split only: no word pieces, no vocabulary), "
+        "char (one token per character), or a tokenizer.json / a folder holding one [default: whitespace].",
         show_default=False,
     ),
 ]
@@ -120,8 +132,8 @@ VmaxOpt = Annotated[
     typer.Option(
         "--vmax",
         metavar="X|auto",
-        help="Upper colour limit [default: 1 for weights in [0, 1] (softmax, sparsemax), else the data's maximum;"
-        " auto: the data's maximum].",
+        help="Upper colour limit, or auto for the data's maximum [default: 1 for weights that lie in [0, 1],"
+        " else the data's maximum].",
         show_default=False,
     ),
 ]
@@ -141,6 +153,18 @@ CleanOpt = Annotated[
         "--clean",
         help="First remove the files the previous run listed in DIR/attncli-manifest.json (nothing else).",
     ),
+]
+ModelSharedOpt = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--shared-scale/--per-head-scale",
+        help="One colour scale for every head, or one per head (the overview gets a colour bar per panel)"
+        " [default: shared].",
+        show_default=False,
+    ),
+]
+DebugOpt = Annotated[
+    bool, typer.Option("--debug", help="On an error, show the traceback instead of one line (any command).")
 ]
 SharedOpt = Annotated[
     Optional[bool],
