@@ -63,7 +63,20 @@ def split_columns(fixed: Sequence[int], columns: Sequence[int], width: int) -> l
             stop += 1
         runs.append(range(start, stop))
         start = stop
-    return runs
+    return balanced(runs, fixed, columns, width)
+
+
+def balanced(runs: list[range], fixed: Sequence[int], columns: Sequence[int], width: int) -> list[range]:
+    """The same number of blocks with the columns spread evenly (16 columns as 6, 5, 5
+    rather than 7, 7, 2), when every block still fits."""
+    k, total = len(runs), len(columns)
+    if k < 2:
+        return runs
+    sizes = [total // k + (1 if b < total % k else 0) for b in range(k)]
+    starts = [sum(sizes[:b]) for b in range(k)]
+    even = [range(a, a + size) for a, size in zip(starts, sizes)]
+    fits = all(table_width([*fixed, *columns[r.start : r.stop]]) <= width for r in even)
+    return even if fits else runs
 
 
 def _table(title: str, columns: Sequence[Column], rows: int, row_styles: Sequence[Optional[str]]) -> Table:
