@@ -68,5 +68,7 @@ def model_result(words: list[str], layers: int = 3, heads: int = 4, seed: int = 
         heads=list(range(1, heads + 1)),
         I=np.zeros((16, n)),
         O=np.zeros((16, n)),
-        checkpoint=Checkpoint(path="/models/tiny-bert", model_type="bert", name="tiny-bert", config={"hidden_size": 16}),
+        checkpoint=Checkpoint(
+            path="/models/tiny-bert", model_type="bert", name="tiny-bert", config={"hidden_size": 16}
+        ),
     )

@@ -11,7 +11,7 @@ from PIL import Image
 from results import model_result, run_result, stochastic
 
 from attncli.errors import AttnError
-from attncli.figures.lines import Plan, lines_figure, line_figures, segments
+from attncli.figures.lines import Plan, line_figures, lines_figure, segments
 from attncli.figures.style import Style
 
 WORDS = ["[CLS]", "The", "cat", "sat", "on", "the", "mat", ".", "[SEP]"]

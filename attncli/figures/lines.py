@@ -22,8 +22,8 @@ import numpy as np
 
 from attncli.core.result import AttentionResult
 from attncli.errors import AttnError
-from attncli.files import atomic_open, figure_name
 from attncli.figures.style import THEMES, Style, check_pixels
+from attncli.files import atomic_open, figure_name
 from attncli.labels import count, token_labels
 
 # matplotlib's tab10, also the HTML page's head colours: head h (1-based) gets HEAD_COLOURS[(h - 1) % 10]
@@ -203,8 +203,17 @@ def _legend(ax, plan: Plan, g: Geometry, style: Style, rows: int) -> None:
         r, c = divmod(k, per_row)
         x = W / 2 + (c - (per_row - 1) / 2) * min(0.75, (W - 2 * PAD) / per_row)
         y = g.size[1] - PAD - g.base * 1.15 * 1.3 / 72 - 0.04 - r * g.base * 1.3 / 72
-        ax.text(x, y, f"head {head}", ha="center", va="top", fontsize=g.base * 0.8, color=head_colour(head, style, True),
-                fontweight="bold", parse_math=False)
+        ax.text(
+            x,
+            y,
+            f"head {head}",
+            ha="center",
+            va="top",
+            fontsize=g.base * 0.8,
+            color=head_colour(head, style, True),
+            fontweight="bold",
+            parse_math=False,
+        )
 
 
 def lines_figure(plan: Plan, style: Style, *, overlay: bool, width: bool, hidden: int = 0):
@@ -235,8 +244,16 @@ def lines_figure(plan: Plan, style: Style, *, overlay: bool, width: bool, hidden
         ax.text(g.x_key, heading_y, "key i", ha="left", va="bottom", fontsize=g.base * 0.9, parse_math=False)
         dropped = _draw_lines(ax, plan, g, style, overlay, width)
         _draw_labels(ax, plan, g, fg)
-        ax.text(W / 2, PAD, _note(plan, dropped, hidden, width), ha="center", va="bottom", fontsize=g.base * 0.75,
-                wrap=True, parse_math=False)
+        ax.text(
+            W / 2,
+            PAD,
+            _note(plan, dropped, hidden, width),
+            ha="center",
+            va="bottom",
+            fontsize=g.base * 0.75,
+            wrap=True,
+            parse_math=False,
+        )
         if style.transparent:
             fig.patch.set_alpha(0.0)
     return fig
@@ -300,8 +317,9 @@ def line_figures(
             mats = [result.A_prime[li, result.heads.index(h)] for h in heads]
             plan = Plan(keep, labels, q, heads, mats, thr, scale, _title(result, layer, heads, style))
             fig = lines_figure(plan, style, overlay=overlay, width=width, hidden=hidden)
-            path = Path(out) / figure_name(_stem(result, layer, None if overlay else heads[0]), style.image_format,
-                                           sentence)
+            path = Path(out) / figure_name(
+                _stem(result, layer, None if overlay else heads[0]), style.image_format, sentence
+            )
             _save(fig, path, style)
             written.append(path)
     return written
