@@ -7,7 +7,7 @@
   const LUT = bytes(D.lut);
   const S = { s: 0, l: 0, h: 0, on: new Set(), view: 'head', pin: null, hover: null, thr: 0 };
   const cache = new Map();
-  const t0 = performance.now();
+  const LONG = 128; // tokens
   let ui = {};
 
   function bytes(b64) {
@@ -30,6 +30,7 @@
   const colour = h => D.palette[(sen().heads[h] - 1) % D.palette.length];
   const css = name => getComputedStyle(document.body).getPropertyValue(name).trim();
   const fmt = w => w.toFixed(3);
+  const shown = w => (w === 0 && sen().floor > 0 ? `<${sen().floor}` : fmt(w)); // under the floor: stored as 0
   const label = (t, k) => `${k + 1} ${t.replace(/\n/g, '⏎').replace(/\t/g, '⇥')}`;
 
   // One head's A′ (n×n, keys down, queries across) as a Float32Array, inflated on first use.
@@ -56,7 +57,7 @@
     const picker = D.sentences.length > 1 ? el('label', { cls: 'picker' }, 'Sentence ',
       el('select', { id: 'sentence', onchange: e => setSentence(+e.target.value) },
         ...D.sentences.map((x, k) => el('option', { value: k, text: `${k + 1}: ${x.text.slice(0, 50)}` })))) : null;
-    ui.layer = el('select', { id: 'layer', onchange: e => { S.l = +e.target.value; draw(); } });
+    ui.layer = el('select', { id: 'layer', onchange: e => { S.l = sen().layers.indexOf(+e.target.value); draw(); } });
     ui.heads = el('div', { id: 'heads', cls: 'chips', role: 'group', 'aria-label': 'heads' });
     ui.thr = el('input', { id: 'thr', type: 'number', min: 0, max: 1, step: 0.005, onchange: e => { S.thr = Math.max(0, Math.min(1, +e.target.value || 0)); draw(); } });
     ui.readout = el('div', { id: 'readout', 'aria-live': 'polite' });
@@ -77,11 +78,13 @@
   function setSentence(s) {
     const x = D.sentences[s];
     S.s = s; S.l = 0; S.h = 0; S.pin = null; S.hover = null;
-    S.on = new Set(x.heads.map((_, k) => k));
-    S.thr = x.n <= 32 ? 0 : 0.01;
+    // long inputs start with one head and fewer lines: a browser without a GPU rasterises
+    // ~5,000 long lines a second, and 12 heads × 512 tokens would be tens of thousands
+    S.on = new Set(x.n > LONG ? [0] : x.heads.map((_, k) => k));
+    S.thr = x.n <= 32 ? 0 : x.n <= LONG ? 0.01 : 0.02;
     ui.thr.value = S.thr;
     ui.text.textContent = x.text;
-    ui.layer.replaceChildren(...x.layers.map((l, k) => el('option', { value: k, text: String(l) })));
+    ui.layer.replaceChildren(...x.layers.map(l => el('option', { value: l, text: String(l) })));
     ui.layer.disabled = x.layers.length < 2;
     ui.heads.replaceChildren(
       ...x.heads.map((h, k) => el('button', { cls: 'chip', 'data-h': k, style: `--c:${colour(k)}`, text: `head ${h}`, title: 'click: show or hide; shift-click: only this head', onclick: e => chip(k, e.shiftKey) })),
@@ -124,7 +127,7 @@
         el('div', {}, el('h3', { text: 'Dimension trace' }), table(x.trace, ['matrix', 'shape', 'here'])),
         el('div', {}, el('h3', { text: x.kind === 'model' ? 'Checkpoint' : 'Settings' }), table(x.source, ['', 'value']))),
       x.warnings.length ? el('ul', { cls: 'warn' }, ...x.warnings.map(w => el('li', { text: w }))) : null,
-      el('p', { cls: 'note', text: `Weights are stored in 8 bits per head: value = lo + byte × scale / 255 (scale 1 for weights in [0, 1], so a shown weight is within ${fmt(maxScale(x) / 510)} of the true one).` })].filter(Boolean));
+      el('p', { cls: 'note', text: `Weights are stored in 8 bits per head: value = lo + byte × scale / 255 (scale 1 for weights in [0, 1], so a shown weight is within ${fmt(maxScale(x) / 510)} of the true one)${x.floor > 0 ? `; weights under ${x.floor} are stored as 0 and shown as <${x.floor}` : ''}.` })].filter(Boolean));
   }
   const maxScale = x => Math.max(...x.scale.flat());
 
@@ -137,12 +140,12 @@
       b.classList.toggle('on', S.on.has(+b.dataset.h));
       b.classList.toggle('current', +b.dataset.h === S.h);
     }
-    ui.layer.value = S.l;
+    ui.layer.value = sen().layers[S.l];
     document.body.dataset.view = S.view;
     const job = S.view === 'head' ? headView : S.view === 'model' ? modelView : heatmapView;
     job(ticket).then(() => {
       if (ticket !== pending) return;
-      if (!document.body.dataset.ready) document.body.dataset.paintMs = (performance.now() - t0).toFixed(1);
+      if (!document.body.dataset.ready) document.body.dataset.paintMs = performance.now().toFixed(1); // since navigation
       document.body.dataset.ready = '1';
     }).catch(err => { ui.readout.textContent = `Could not draw: ${err.message}`; throw err; });
   }
@@ -162,7 +165,7 @@
     const ctx = canvas.getContext('2d');
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, w, h);
-    ctx.lineWidth = 1.2;
+    ctx.lineWidth = 1; // (1.2 rasterises three times slower in software)
     const focus = S.hover || S.pin;
     heads.forEach((hd, k) => lines(ctx, mats[k], n, colour(hd), w, row, focus));
     numbers(x, current, focus);
@@ -195,15 +198,22 @@
         const v = W[i * n + j];
         if (v < thr) continue;
         let a = Math.min(1, v);
-        if (focus && !(focus.side === 'q' ? j === focus.t : i === focus.t)) a *= 0.1;
+        if (focus && !(focus.side === 'q' ? j === focus.t : i === focus.t)) {
+          if (n > LONG) continue; // a long input draws only the focused token's lines
+          a *= 0.1;
+        }
         const lvl = Math.ceil(a * 32);
-        if (!paths.has(lvl)) paths.set(lvl, new Path2D());
-        const p = paths.get(lvl);
-        p.moveTo(2, (j + 0.5) * row); p.lineTo(w - 2, (i + 0.5) * row);
+        if (!paths.has(lvl)) paths.set(lvl, []);
+        paths.get(lvl).push(j, i);
       }
     }
     ctx.strokeStyle = stroke;
-    for (const [lvl, p] of [...paths].sort((a, b) => a[0] - b[0])) { ctx.globalAlpha = lvl / 32; ctx.stroke(p); }
+    for (const [lvl, ends] of [...paths].sort((a, b) => a[0] - b[0])) {
+      ctx.globalAlpha = lvl / 32;
+      for (let k = 0; k < ends.length; k += 2) { // one stroke per line: long multi-line paths are slow to rasterise
+        ctx.beginPath(); ctx.moveTo(2, (ends[k] + 0.5) * row); ctx.lineTo(w - 2, (ends[k + 1] + 0.5) * row); ctx.stroke();
+      }
+    }
     ctx.globalAlpha = 1;
   }
 
@@ -215,7 +225,7 @@
       let v = null;
       if (focus && focus.side === 'q' && d.dataset.side === 'k') v = W[k * n + focus.t];
       if (focus && focus.side === 'k' && d.dataset.side === 'q') v = W[focus.t * n + k];
-      wEl.textContent = v === null ? '' : fmt(v);
+      wEl.textContent = v === null ? '' : shown(v);
       wEl.style.setProperty('--a', v === null ? 0 : Math.min(1, v));
       d.classList.toggle('focus', !!focus && focus.side === d.dataset.side && focus.t === k);
       d.classList.toggle('pinned', !!S.pin && S.pin.side === d.dataset.side && S.pin.t === k);
@@ -285,7 +295,7 @@
     const cell = Math.min(28, avail / n), side = cell * n;
     c.style.width = c.style.height = `${side}px`;
     const labels = cell >= 12;
-    const rows = labels ? el('div', { cls: 'hm-rows' }, ...x.tokens.map((t, k) => el('div', { text: label(t, k), style: `height:${cell}px` }))) : null;
+    const rows = labels ? el('div', { cls: 'hm-rows' }, ...x.tokens.map((t, k) => el('div', { text: label(t, k), title: label(t, k), style: `height:${cell}px;line-height:${cell}px` }))) : null;
     const cols = labels ? el('div', { cls: 'hm-cols', style: `width:${side}px` }, ...x.tokens.map((t, k) => el('div', { text: label(t, k), style: `width:${cell}px` }))) : null;
     const bar = el('div', { cls: 'bar' }, el('span', { text: '0' }), el('canvas', { id: 'cbar', width: 256, height: 1 }), el('span', { text: fmt(vmax) }));
     const cb = bar.querySelector('canvas'), bi = new ImageData(256, 1);
@@ -296,7 +306,7 @@
     c.addEventListener('mousemove', e => {
       const r = c.getBoundingClientRect();
       const j = Math.min(n - 1, Math.floor((e.clientX - r.left) / r.width * n)), i = Math.min(n - 1, Math.floor((e.clientY - r.top) / r.height * n));
-      ui.readout.textContent = `A′[${i + 1}, ${j + 1}] = ${fmt(W[i * n + j])}: key ${label(x.tokens[i], i)} for query ${label(x.tokens[j], j)}.`;
+      ui.readout.textContent = `A′[${i + 1}, ${j + 1}] = ${shown(W[i * n + j])}: key ${label(x.tokens[i], i)} for query ${label(x.tokens[j], j)}.`;
       ui.readout.dataset.i = i; ui.readout.dataset.j = j; ui.readout.dataset.w = W[i * n + j];
     });
     ui.main.replaceChildren(wrap);
