@@ -10,10 +10,10 @@ from typing import Optional
 
 import numpy as np
 
-from attncli.core.models.forward import ModelResult, hide, rollout
 from attncli.errors import AttnError
 from attncli.export import matrix
 from attncli.labels import count
+from attncli.core.models.forward import ModelResult, hide, rollout
 
 
 def model_name(result: ModelResult) -> str:
@@ -162,8 +162,8 @@ def figures(view: View, out: Path, style, sentence: Optional[int] = None) -> lis
     rollout and per-layer means when asked."""
     from dataclasses import replace
 
-    from attncli.figures.heatmap import Panel, grid_figure, render
     from attncli.files import ensure_dir, figure_name
+    from attncli.figures.heatmap import Panel, grid_figure, render
 
     out = ensure_dir(out)
     note = view.note()

@@ -11,9 +11,9 @@ from rich.table import Table
 from rich.text import Text
 
 from attncli.core.explain import Explanation
-from attncli.core.trace import shape_text
 from attncli.labels import token_labels
 from attncli.show.tables import format_number
+from attncli.core.trace import shape_text
 
 MAX_COMPONENTS = 8  # vector components shown before eliding the middle
 

@@ -12,9 +12,9 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from attncli.labels import token_labels
 from attncli.core.pipeline import Result
 from attncli.core.trace import shape_text, summary, trace
-from attncli.labels import token_labels
 
 
 def trace_table(result: Result, title: Optional[str] = None) -> Table:
