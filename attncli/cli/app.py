@@ -16,6 +16,7 @@ from typing import Annotated, Optional
 import typer
 
 from attncli import __version__
+from attncli.errors import AttnError
 from attncli.cli.options import (
     AnnotateOpt,
     CausalOpt,
@@ -62,7 +63,6 @@ from attncli.cli.options import (
     WeightsOpt,
 )
 from attncli.cli.output import FileProgress, ReaderGone, busy, deliver, emit_line, out_console, warn
-from attncli.errors import AttnError
 
 app = typer.Typer(
     add_completion=False,
@@ -224,12 +224,12 @@ def run(
 
       cat sentences.txt | attncli run --json --no-plot | jq .n
     """
-    from attncli.cli.inputs import read_sentences
     from attncli.core import pipeline
-    from attncli.core.stats import head_stats
-    from attncli.core.stats import mean_heads as mean_of
     from attncli.export import arrays, to_json
     from attncli.figures.select import MATRICES, run_figures
+    from attncli.cli.inputs import read_sentences
+    from attncli.core.stats import head_stats
+    from attncli.core.stats import mean_heads as mean_of
 
     settings = _settings(locals())
     if matrix not in MATRICES:
@@ -260,8 +260,8 @@ def run(
             extra["mean_heads"] = {"A_prime": mean_of(result).tolist()}
 
         def show() -> None:
-            from attncli.core.stats import stats_table
             from attncli.show import tables
+            from attncli.core.stats import stats_table
 
             heading = f"sentence {sentence.index} (line {sentence.line})" if sentence.index else None
             tables.print_run(console, result, values, precision, heading)
@@ -323,11 +323,11 @@ def explain(
 
     Example: attncli explain "The cat sat on the mat ." --query 3
     """
-    from attncli.cli.inputs import read_sentences
     from attncli.core import pipeline
     from attncli.core.explain import as_json
     from attncli.core.explain import explain as explain_query
     from attncli.export import dumps
+    from attncli.cli.inputs import read_sentences
 
     settings = _settings(locals())
     if precision < 0 or precision > 12:
@@ -495,9 +495,9 @@ def tokens(
 
     Example: attncli tokens "Don't panic." -t bert
     """
+    from attncli.export import dumps
     from attncli.cli.inputs import read_sentences
     from attncli.core.tokenize import tokenize
-    from attncli.export import dumps
 
     sentences = read_sentences(text, encoding)
     console = out_console()

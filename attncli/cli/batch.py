@@ -6,8 +6,8 @@ import gc
 import sys
 from typing import Callable, Sequence
 
-from attncli.cli.inputs import Sentence
 from attncli.errors import AttnError
+from attncli.cli.inputs import Sentence
 
 
 def where(sentence: Sentence) -> str:

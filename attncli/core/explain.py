@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from attncli.core.attention import get_norm
-from attncli.core.pipeline import Result
 from attncli.errors import AttnError
 from attncli.labels import count
+from attncli.core.pipeline import Result
 
 
 @dataclass

@@ -13,8 +13,8 @@ import numpy as np
 
 from attncli.core import embed
 from attncli.core.attention import NORMS, Head, MultiHead, multi_head
-from attncli.core.tokenize import Tokens, check_text, tokenize
 from attncli.errors import AttnError
+from attncli.core.tokenize import Tokens, check_text, tokenize
 
 
 @dataclass

@@ -19,9 +19,9 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from attncli.figures.style import DIVERGING, SEQUENTIAL, THEMES, Style, check_pixels
 from attncli.files import atomic_open, figure_name
 from attncli.labels import token_labels
+from attncli.figures.style import DIVERGING, SEQUENTIAL, THEMES, Style, check_pixels
 
 METADATA = {  # no dates or versions: same input, same bytes
     "png": {"Software": None},

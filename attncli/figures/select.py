@@ -8,11 +8,11 @@ from typing import Optional
 
 import numpy as np
 
+from attncli.files import ensure_dir
+from attncli.labels import count
 from attncli.core.pipeline import Result
 from attncli.figures.heatmap import Panel, render
 from attncli.figures.style import Style
-from attncli.files import ensure_dir
-from attncli.labels import count
 
 MATRICES = ("A_prime", "A")
 

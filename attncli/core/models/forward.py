@@ -15,9 +15,9 @@ from typing import Optional
 
 import numpy as np
 
-from attncli.core.models.checkpoint import Checkpoint, load
-from attncli.core.tokenize import Tokens, tokenize
 from attncli.errors import AttnError
+from attncli.core.tokenize import Tokens, tokenize
+from attncli.core.models.checkpoint import Checkpoint, load
 
 
 def layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
