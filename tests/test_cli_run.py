@@ -169,8 +169,8 @@ def test_no_command_shows_the_help():
 def test_no_text_at_a_terminal_is_a_clear_error():
     import io
 
-    from attncli.cli.inputs import read_sentences
     from attncli.errors import AttnError
+    from attncli.cli.inputs import read_sentences
 
     class Tty(io.BytesIO):
         def isatty(self):

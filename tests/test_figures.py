@@ -10,8 +10,8 @@ import pytest
 from conftest import cli, one_error_line
 from PIL import Image
 
-from attncli.figures.heatmap import HeatmapFigure, Layout, Scale, Style, text_colour
 from attncli.labels import token_labels
+from attncli.figures.heatmap import HeatmapFigure, Layout, Scale, Style, text_colour
 
 SENTENCE = "The cat sat on the mat ."
 
