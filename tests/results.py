@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 
 from attncli.core.attention import multi_head
-from attncli.core.result import AttentionResult, Checkpoint, Dims
+from attncli.core.result import AttentionResult, Dims, ModelInfo
 from attncli.core.tokenize import Tokens
 
 
@@ -68,7 +68,7 @@ def model_result(words: list[str], layers: int = 3, heads: int = 4, seed: int = 
         heads=list(range(1, heads + 1)),
         I=np.zeros((16, n)),
         O=np.zeros((16, n)),
-        checkpoint=Checkpoint(
+        checkpoint=ModelInfo(
             path="/models/tiny-bert", model_type="bert", name="tiny-bert", config={"hidden_size": 16}
         ),
     )

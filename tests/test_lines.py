@@ -156,3 +156,23 @@ def test_bad_options_are_one_clear_error(tmp_path, kwargs, message):
     with pytest.raises(AttnError, match=message.replace("[", r"\[")):
         line_figures(result, tmp_path, Style(), **kwargs)
     assert not list(tmp_path.iterdir())
+
+
+def test_the_cli_draws_lines_and_writes_the_page_for_run_model_and_a_batch(tmp_path):
+    """--view lines and --html work for every command from the one result, with no
+    per-command code: run, model, and a batch (one page with a sentence picker)."""
+    from conftest import cli, one_error_line
+    from helpers import write_bert
+
+    ran = cli("run", "The cat sat on the mat .", "-H", "2", "--view", "lines", "--html", "run.html", "-q")
+    assert ran.code == 0, ran.stderr
+    assert ran.stdout.split() == ["attn_out/lines_head_1.png", "attn_out/lines_head_2.png", "run.html"]
+    write_bert(tmp_path / "m")
+    ran = cli("model", str(tmp_path / "m"), "the cat sat", "--layer", "2", "--view", "lines", "--html", "m.html", "-q")
+    assert ran.code == 0, ran.stderr
+    assert "attn_out/lines_layer_2_head_1.png" in ran.stdout.split() and "m.html" in ran.stdout.split()
+    ran = cli("run", "--no-plot", "--html", "batch.html", "-q", input="the cat sat\na dog sat\n")
+    assert ran.code == 0 and ran.stdout.split() == ["batch.html"]
+    assert Path("batch.html").read_text(encoding="utf-8").count("a dog sat") >= 1
+    bad = cli("run", "the cat", "--view", "dots")
+    assert bad.code == 2 and "--view" in one_error_line(bad.stderr)

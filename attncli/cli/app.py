@@ -31,6 +31,7 @@ from attncli.cli.options import (
     FormatOpt,
     GridOpt,
     HeadsOpt,
+    HtmlOpt,
     JsonOpt,
     MatrixOpt,
     MaxTokensOpt,
@@ -44,6 +45,7 @@ from attncli.cli.options import (
     PrecisionOpt,
     PreviewOpt,
     QDimOpt,
+    QueryOpt,
     QuietOpt,
     ScaleOpt,
     SeedOpt,
@@ -58,6 +60,7 @@ from attncli.cli.options import (
     TransposeOpt,
     ValuesOpt,
     VDimOpt,
+    ViewOpt,
     VmaxOpt,
     VminOpt,
     WeightsOpt,
@@ -158,6 +161,9 @@ def run(
     encoding: EncodingOpt = "utf-8",
     out: OutOpt = Path("attn_out"),
     plot: PlotOpt = True,
+    view: ViewOpt = "heatmap",
+    query: QueryOpt = None,
+    html: HtmlOpt = None,
     image_format: FormatOpt = "png",
     dpi: DpiOpt = 150,
     cmap: CmapOpt = None,
@@ -246,7 +252,10 @@ def run(
         json=json,
         npz=npz,
         quiet=quiet,
-    )
+        view=view,
+        query=query,
+        html=html,
+    ).check()
     flow.show_results(
         text,
         encoding,
@@ -396,6 +405,9 @@ def model(
     encoding: EncodingOpt = "utf-8",
     out: OutOpt = Path("attn_out"),
     plot: PlotOpt = True,
+    view: ViewOpt = "heatmap",
+    query: QueryOpt = None,
+    html: HtmlOpt = None,
     image_format: FormatOpt = "png",
     dpi: DpiOpt = 150,
     cmap: CmapOpt = None,
@@ -466,7 +478,10 @@ def model(
         json=json,
         npz=npz,
         quiet=quiet,
-    )
+        view=view,
+        query=query,
+        html=html,
+    ).check()
     flow.show_results(
         text, encoding, lambda sentence, _: run_model(folder, sentence.text, select, ck), views, fail_fast=fail_fast
     )
