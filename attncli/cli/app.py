@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Literal, Optional
 
 import typer
 
@@ -552,6 +552,7 @@ def tokens(
         from rich.text import Text
 
         table = Table(title=Text(f"{len(toks)} tokens of {sentence.text!r}"), title_justify="left", header_style="bold")
+        just: Literal["left", "center", "right"]
         for col, just in (
             ("#", "right"),
             ("token", "left"),
@@ -599,7 +600,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         _fail("interrupted", 130)
     except (BrokenPipeError, ReaderGone):
         _quiet_pipe()
-    except typer.exceptions.TyperException as exc:  # type: ignore[attr-defined]  # usage errors
+    except typer.exceptions.TyperException as exc:  # usage errors
         if debug:
             raise
         if type(exc).__name__ == "NoArgsIsHelpError":  # `attncli` or `attncli model` alone: the help

@@ -16,15 +16,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 
 from attncli.core.result import AttentionResult
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+from attncli.core.words import count
 from attncli.errors import AttnError
 from attncli.figures.style import THEMES, Style, check_pixels
 from attncli.files import atomic_open, figure_name
-from attncli.labels import count, token_labels
+from attncli.labels import token_labels
 
 # matplotlib's tab10, also the HTML page's head colours: head h (1-based) gets HEAD_COLOURS[(h - 1) % 10]
 HEAD_COLOURS = (
@@ -143,14 +148,14 @@ class Geometry:
         return self.y_top - (np.asarray(position) + 0.5) * self.row
 
 
-def _draw_labels(ax, plan: Plan, g: Geometry, fg: str) -> None:
+def _draw_labels(ax: Axes, plan: Plan, g: Geometry, fg: str) -> None:
     for p, text in zip(g.shown, g.texts):
         bold = plan.keep[p] == plan.query
         weight = "bold" if bold else "normal"
         for x, ha, side in ((g.x_query - 0.04, "right", "query"), (g.x_key + 0.04, "left", "key")):
             ax.text(
                 x,
-                g.y(p),
+                float(g.y(p)),
                 text,
                 ha=ha,
                 va="center",
@@ -162,7 +167,7 @@ def _draw_labels(ax, plan: Plan, g: Geometry, fg: str) -> None:
             )
 
 
-def _draw_lines(ax, plan: Plan, g: Geometry, style: Style, overlay: bool, width: bool) -> int:
+def _draw_lines(ax: Axes, plan: Plan, g: Geometry, style: Style, overlay: bool, width: bool) -> int:
     """One LineCollection per head; returns how many lines were left out under the threshold."""
     from matplotlib.collections import LineCollection
     from matplotlib.colors import to_rgb
@@ -180,7 +185,7 @@ def _draw_lines(ax, plan: Plan, g: Geometry, style: Style, overlay: bool, width:
         x0, x1 = g.x_query + 0.02, g.x_key - 0.02
         segs = np.stack([np.stack([np.full(len(w), x0), g.y(q)], 1), np.stack([np.full(len(w), x1), g.y(key)], 1)], 1)
         widths = 0.4 + 2.6 * alpha if width else 1.0
-        ax.add_collection(LineCollection(segs, colors=rgba, linewidths=widths, gid=f"lines-head-{head}"))
+        ax.add_collection(LineCollection(list(segs), colors=rgba, linewidths=widths, gid=f"lines-head-{head}"))
     return dropped
 
 
@@ -196,7 +201,7 @@ def _note(plan: Plan, dropped: int, hidden: int, width: bool) -> str:
     return "; ".join(parts)
 
 
-def _legend(ax, plan: Plan, g: Geometry, style: Style, rows: int) -> None:
+def _legend(ax: Axes, plan: Plan, g: Geometry, style: Style, rows: int) -> None:
     per_row = math.ceil(len(plan.heads) / rows)
     W = g.size[0]
     for k, head in enumerate(plan.heads):
@@ -216,7 +221,7 @@ def _legend(ax, plan: Plan, g: Geometry, style: Style, rows: int) -> None:
         )
 
 
-def lines_figure(plan: Plan, style: Style, *, overlay: bool, width: bool, hidden: int = 0):
+def lines_figure(plan: Plan, style: Style, *, overlay: bool, width: bool, hidden: int = 0) -> Figure:
     """The matplotlib Figure of one plan (drawn, not saved)."""
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -259,7 +264,7 @@ def lines_figure(plan: Plan, style: Style, *, overlay: bool, width: bool, hidden
     return fig
 
 
-def _save(fig, path: Path, style: Style) -> None:
+def _save(fig: Figure, path: Path, style: Style) -> None:
     import matplotlib
 
     from attncli.figures.heatmap import METADATA, _rc
