@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Literal, Optional
 
 import typer
 
@@ -34,6 +34,7 @@ from attncli.cli.options import (
     FormatOpt,
     GridOpt,
     HeadsOpt,
+    HtmlOpt,
     JsonOpt,
     MatrixOpt,
     MaxTokensOpt,
@@ -48,6 +49,7 @@ from attncli.cli.options import (
     PrecisionOpt,
     PreviewOpt,
     QDimOpt,
+    QueryOpt,
     QuietOpt,
     ScaleOpt,
     SeedOpt,
@@ -66,6 +68,7 @@ from attncli.cli.options import (
     TransposeOpt,
     ValuesOpt,
     VDimOpt,
+    ViewOpt,
     VmaxOpt,
     VminOpt,
     WeightsOpt,
@@ -239,6 +242,9 @@ def run(
     encoding: EncodingOpt = "utf-8",
     out: OutOpt = Path("attn_out"),
     plot: PlotOpt = True,
+    view: ViewOpt = "heatmap",
+    query: QueryOpt = None,
+    html: HtmlOpt = None,
     image_format: FormatOpt = "png",
     dpi: DpiOpt = 150,
     cmap: CmapOpt = None,
@@ -322,7 +328,10 @@ def run(
         clean=clean,
         trace_format=trace_format_checked(trace_format),
         trace_figure=trace_figure,
-    )
+        view=view,
+        query=query,
+        html=html,
+    ).check()
     flow.show_results(
         text,
         encoding,
@@ -535,6 +544,9 @@ def model(
     encoding: EncodingOpt = "utf-8",
     out: OutOpt = Path("attn_out"),
     plot: PlotOpt = True,
+    view: ViewOpt = "heatmap",
+    query: QueryOpt = None,
+    html: HtmlOpt = None,
     image_format: FormatOpt = "png",
     dpi: DpiOpt = 150,
     cmap: CmapOpt = None,
@@ -610,7 +622,10 @@ def model(
         trace_figure=trace_figure,
         command="model",
         per_head=all_figures or layer is not None or head is not None or not grid,
-    )
+        view=view,
+        query=query,
+        html=html,
+    ).check()
     flow.show_results(
         text, encoding, lambda sentence, _: run_model(folder, sentence.text, select, ck), views, fail_fast=fail_fast
     )
@@ -752,6 +767,7 @@ def tokens(
         from rich.text import Text
 
         table = Table(title=Text(f"{len(toks)} tokens of {sentence.text!r}"), title_justify="left", header_style="bold")
+        just: Literal["left", "center", "right"]
         for col, just in (
             ("#", "right"),
             ("token", "left"),
@@ -799,7 +815,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         _fail("interrupted", 130)
     except (BrokenPipeError, ReaderGone):
         _quiet_pipe()
-    except typer.exceptions.TyperException as exc:  # type: ignore[attr-defined]  # usage errors
+    except typer.exceptions.TyperException as exc:  # usage errors
         if debug:
             raise
         if type(exc).__name__ == "NoArgsIsHelpError":  # `attncli` or `attncli model` alone: the help

@@ -46,7 +46,7 @@ def file_width() -> Optional[int]:
     return PIPE_WIDTH
 
 
-def out_console():
+def out_console() -> Any:
     return LazyConsole()
 
 

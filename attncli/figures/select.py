@@ -65,18 +65,22 @@ def figures(
     texts = [*shown.tokens, style.title or "", title, *(p.title for p in panels)]
     style = readable_numbers(shown, with_fonts(style, texts, notes), notes)
     grid = Grid(stem, titles, style.title or title, ncols, row_names)
-    kw = dict(bounded=shown.bounded, cbar_label=shown.cbar_label, sentence=sentence)
+    tokens, bounded, label = shown.tokens, shown.bounded, shown.cbar_label
     with quiet_glyphs():
         if per_head or len(panels) == 1:
-            files = render(panels, shown.tokens, out, style, grid=grid, **kw)
+            files = render(panels, tokens, out, style, bounded=bounded, cbar_label=label, sentence=sentence, grid=grid)
         else:
             files = [overview(shown, out, style, grid, sentence)]
         single = replace(style, grid=False)
         if mean_heads:
-            files += render(shown.mean_panels(), shown.tokens, out, single, **kw)
+            files += render(
+                shown.mean_panels(), tokens, out, single, bounded=bounded, cbar_label=label, sentence=sentence
+            )
         rollout = shown.rollout_panel()
         if rollout:
-            files += render(rollout, shown.tokens, out, single, **{**kw, "cbar_label": "rollout R[i, j]"})
+            files += render(
+                rollout, tokens, out, single, bounded=bounded, cbar_label="rollout R[i, j]", sentence=sentence
+            )
     return files
 
 
