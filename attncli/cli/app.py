@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal, Optional
 
 import typer
 
@@ -77,6 +77,8 @@ from attncli.cli.output import ReaderGone, emit_line, out_console
 from attncli.errors import AttnError
 
 if TYPE_CHECKING:
+    from attncli.core.pipeline import Settings
+    from attncli.core.result import AttentionResult
     from attncli.figures.style import Style
 
 
@@ -126,7 +128,7 @@ def _main(
     """attncli: a command-line attention visualiser."""
 
 
-STYLE_DEFAULTS: dict = {
+STYLE_DEFAULTS: dict[str, Any] = {
     "image_format": "png",
     "figsize": None,
     "dpi": 150,
@@ -145,7 +147,7 @@ STYLE_DEFAULTS: dict = {
 }
 
 
-def style_from(ctx: typer.Context, options: dict, style_file: Optional[Path], **fixed) -> Style:
+def style_from(ctx: typer.Context, options: dict[str, Any], style_file: Optional[Path], **fixed: Any) -> Style:
     """The figure style from a command's options (by name), the preset (``--style FILE`` or
     ./attncli.toml) filling in what the command line left at its default, and ``fixed``
     values for options the command does not have."""
@@ -455,7 +457,7 @@ RUN_SETTINGS = (
 )
 
 
-def run_settings(options: dict):
+def run_settings(options: dict[str, Any]) -> Settings:
     """A run's Settings from a command's options, by name."""
     from attncli.core.pipeline import Settings
 
@@ -468,19 +470,21 @@ def run_settings(options: dict):
     return settings
 
 
-def _run(text: str, settings, progress):
+def _run(text: str, settings: Settings, progress: Any) -> AttentionResult:
     from attncli.core import pipeline
 
     return pipeline.run(text, settings, progress)
 
 
-def _prefetch(texts: list[str], settings, progress) -> None:
+def _prefetch(texts: list[str], settings: Settings, progress: Any) -> None:
     from attncli.core import pipeline
 
     pipeline.prefetch(texts, settings, progress)
 
 
-def _model_vectors(folder: Path, layer: int, head: int, special: bool, max_tokens: int):
+def _model_vectors(
+    folder: Path, layer: int, head: int, special: bool, max_tokens: int
+) -> Callable[[Sentence, Any], AttentionResult]:
     """compute(sentence, progress) for `explain --model`: one layer and head, with its q, k, v."""
     from attncli.core.models import load
     from attncli.core.models.forward import Select, n_heads, n_layers, run_model

@@ -102,7 +102,7 @@ def deliver(
     return files
 
 
-def table(results: list[tuple[str, AttentionResult]], head: int):
+def table(results: list[tuple[str, AttentionResult]], head: int) -> Any:
     """One row per setting: how spread out query j's weights are."""
     from rich.table import Table
     from rich.text import Text

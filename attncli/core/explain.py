@@ -126,7 +126,7 @@ def explain_model(result: AttentionResult, query: int, head: int) -> Explanation
     alpha = np.array([float(np.dot(q_j, k_i)) for k_i in k]) * result.scale
     if result.causal:
         alpha = np.array([x if i <= j else -np.inf for i, x in enumerate(alpha)])
-    alpha_prime = get_norm("softmax")(alpha, axis=0)
+    alpha_prime = get_norm("softmax")(alpha, 0)
     b_j = sum(alpha_prime[i] * v[i] for i in range(n))
     A, A_prime, O = result.A[0, b], result.A_prime[0, b], result.O_heads[b]
     finite = np.isfinite(alpha)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -63,7 +63,7 @@ class Canvas:
             if style.transparent:
                 self.fig.patch.set_alpha(0.0)
 
-    def text(self, x: float, y: float, s: str, **kw) -> None:
+    def text(self, x: float, y: float, s: str, **kw: Any) -> None:
         import matplotlib
 
         with matplotlib.rc_context(self.rc):
@@ -245,7 +245,12 @@ def step2(e: Explanation, style: Style) -> Canvas:
         )
         for i in x:
             bottom.text(
-                i, e.alpha_prime[i] + 0.02, f"{e.alpha_prime[i]:.2f}", ha="center", va="bottom", fontsize=c.base * 0.7
+                float(i),
+                e.alpha_prime[i] + 0.02,
+                f"{e.alpha_prime[i]:.2f}",
+                ha="center",
+                va="bottom",
+                fontsize=c.base * 0.7,
             )
         for ax in (top, bottom):
             ax.set_xticks(x, labels, rotation=90 if n > 6 else 0, fontsize=c.base * 0.8)

@@ -57,7 +57,8 @@ def _candidates(rescan: bool = False) -> list[tuple[str, str]]:
     fixed order."""
     from matplotlib import font_manager
 
-    manager = font_manager._load_fontmanager(try_read_cache=False) if rescan else font_manager.fontManager
+    fresh = font_manager._load_fontmanager(try_read_cache=False) if rescan else None  # type: ignore[attr-defined]
+    manager = fresh or font_manager.fontManager
     if rescan:
         font_manager.fontManager = manager
     fonts = {

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -583,7 +583,9 @@ class GridPlan:
     annot_size: float  # 0: no numbers in the cells
 
 
-def _grid_plan(mats: Sequence[np.ndarray], grid: Grid, style: Style, ticks: list[str], labels: tuple) -> GridPlan:
+def _grid_plan(
+    mats: Sequence[np.ndarray], grid: Grid, style: Style, ticks: list[str], labels: tuple[list[str], list[str]]
+) -> GridPlan:
     """The overview's sizes: panels as large as the figure allows, square cells."""
     rows, cols = labels
     H = len(mats)
@@ -665,7 +667,7 @@ def grid_figure(
     bounded: bool,
     cbar_label: str,
     path: Path,
-):
+) -> Any:
     """All heads in a near-square grid (or layers × heads), on one colour scale with one
     colour bar, or (``--per-head-scale``) each panel on its own scale with its own bar;
     numbers in the cells with ``--annotate`` when they are large enough to read.
@@ -725,7 +727,18 @@ def grid_figure(
     return fig
 
 
-def _grid_panel(fig, ax, plan: GridPlan, k: int, M: np.ndarray, *, colours: tuple, grid: Grid, style: Style, labels):
+def _grid_panel(
+    fig: Any,
+    ax: Any,
+    plan: GridPlan,
+    k: int,
+    M: np.ndarray,
+    *,
+    colours: tuple[Any, Any],
+    grid: Grid,
+    style: Style,
+    labels: tuple[list[str], list[str]],
+) -> tuple[float, float]:
     """Panel k: its image, title, outer token labels, row name and numbers."""
     rows, cols = labels
     cmap, norm = colours
@@ -779,7 +792,7 @@ def _grid_panel(fig, ax, plan: GridPlan, k: int, M: np.ndarray, *, colours: tupl
     return x, y
 
 
-def _panel_bar(fig, plan: GridPlan, at: tuple[float, float], colours: tuple, style: Style) -> None:
+def _panel_bar(fig: Any, plan: GridPlan, at: tuple[float, float], colours: tuple[Any, Any], style: Style) -> None:
     """A slim colour bar beside one panel (--per-head-scale)."""
     from matplotlib.cm import ScalarMappable
     from matplotlib.ticker import MaxNLocator
@@ -793,7 +806,7 @@ def _panel_bar(fig, plan: GridPlan, at: tuple[float, float], colours: tuple, sty
     cbar.outline.set_visible(False)
 
 
-def _grid_frame(fig, ax, plan: GridPlan, style: Style, colours: tuple, cbar_label: str) -> None:
+def _grid_frame(fig: Any, ax: Any, plan: GridPlan, style: Style, colours: tuple[Any, Any], cbar_label: str) -> None:
     """Axis names, the title and (one scale) the shared colour bar."""
     from matplotlib.cm import ScalarMappable
     from matplotlib.ticker import MaxNLocator

@@ -5,7 +5,7 @@ count), so a title never loses its start or its end off the edge of a slide."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 LINES = 2  # a title may take two lines before it is made smaller
 SMALLEST = 6.0  # points
@@ -15,7 +15,7 @@ LINE_HEIGHT = 1.3  # of the font size, matplotlib's 1.2 line spacing and some ai
 MARGIN = 1.03  # rendering at another size or format may differ by a little
 
 
-def _renderer(dpi: float):
+def _renderer(dpi: float) -> Any:
     """An Agg renderer at ``dpi``: text is measured as it will be drawn (hinting makes
     widths depend on the resolution by up to a tenth at small sizes)."""
     if dpi not in _RENDERERS:
@@ -23,11 +23,11 @@ def _renderer(dpi: float):
         from matplotlib.figure import Figure
 
         fig = Figure(figsize=(1, 1), dpi=dpi)
-        _RENDERERS[dpi] = FigureCanvasAgg(fig).get_renderer()
+        _RENDERERS[dpi] = FigureCanvasAgg(fig).get_renderer()  # type: ignore[no-untyped-call]
     return _RENDERERS[dpi]
 
 
-_RENDERERS: dict[float, object] = {}
+_RENDERERS: dict[float, Any] = {}
 
 
 def measure(text: str, size: float, dpi: float = 150) -> float:
@@ -39,7 +39,7 @@ def measure(text: str, size: float, dpi: float = 150) -> float:
 
     renderer, prop = _renderer(dpi), FontProperties(size=size)
     with quiet_glyphs():
-        widths = [renderer.get_text_width_height_descent(line, prop, ismath=False)[0] for line in text.split("\n")]  # type: ignore[attr-defined]
+        widths = [renderer.get_text_width_height_descent(line, prop, ismath=False)[0] for line in text.split("\n")]
     return max(widths) / dpi * MARGIN
 
 
