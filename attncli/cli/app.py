@@ -640,3 +640,4 @@ def _quiet_pipe() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     sys.exit(141)
+from attncli.cli import survey as _survey  # noqa: E402,F401
