@@ -31,16 +31,17 @@ from attncli.core.survey_source import Info, Spec
 from attncli.errors import AttnError
 
 INSTALL = 'pip install "attncli[dask]"'
+CONNECT_TIMEOUT = 10.0  # seconds to reach the scheduler
 
 
-def client_for(address: str, timeout: float = 10.0):
+def client_for(address: str, timeout: Optional[float] = None):
     """A connected ``distributed.Client``, or one clear error."""
     try:
         from distributed import Client
     except ImportError:
         raise AttnError(f"--dask needs the dask and distributed packages: {INSTALL}") from None
     try:
-        return Client(address, timeout=timeout, set_as_default=False)
+        return Client(address, timeout=timeout or CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError, ValueError, TypeError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise AttnError(f"--dask {address}: cannot reach the scheduler ({reason})") from None
