@@ -33,7 +33,7 @@ WORDS = (
     "big small red green tree river walked talked about with from into over ; : old new"
 ).split()
 
-FLOOR = r'''
+FLOOR = r"""
 import sys, time, json
 import numpy as np
 import torch
@@ -57,13 +57,12 @@ with torch.inference_mode():
         ids = enc["input_ids"][0].tolist()
         add_sequence(acc, A, Seq(tok.convert_ids_to_tokens(ids), special, ids, False))
 print(json.dumps({"seconds": time.perf_counter() - t0, "previous": acc.mean()[..., 5].tolist()}))
-'''
+"""
 
 
 def make_model(folder: Path) -> None:
-    from helpers import write_bert
-
     import numpy as np
+    from helpers import write_bert
     from safetensors.numpy import load_file, save_file
 
     write_bert(folder, vocab=2000, r=384, H=12, L=6, inter=1536)
@@ -129,13 +128,19 @@ def main() -> None:
             sec, out = timed(survey_cmd(folder, corpus, "--dask", cluster.scheduler_address), env)
         rates["dask 2"] = n / sec
         same = json.loads(out)["results"] == json.loads(results["workers 2"])["results"]
-        print(f"attncli survey --dask (LocalCluster, 2 workers): {sec:.1f} s, {n / sec:.1f} sentences/s;"
-              f" same result as local: {same}", flush=True)
+        print(
+            f"attncli survey --dask (LocalCluster, 2 workers): {sec:.1f} s, {n / sec:.1f} sentences/s;"
+            f" same result as local: {same}",
+            flush=True,
+        )
     except ImportError:
         print("dask[distributed] not installed: no cluster run")
     print()
     if "transformers" in rates:
-        print(f"per core: attncli 1 worker / transformers = {rates['workers 1'] / rates['transformers']:.2f}× (target ≥ 3×)")
+        print(
+            f"per core: attncli 1 worker / transformers = {rates['workers 1'] / rates['transformers']:.2f}×"
+            " (target ≥ 3×)"
+        )
     print(f"speed-up 1 → 2 workers: {rates['workers 2'] / rates['workers 1']:.2f}× (target ≥ 1.8×)")
     if "dask 2" in rates:
         print(f"Dask overhead vs local 2 workers: {rates['workers 2'] / rates['dask 2'] - 1:+.0%} (target < 20%)")

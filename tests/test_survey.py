@@ -208,9 +208,10 @@ def test_a_dask_cluster_gives_the_local_result(bert, corpus):
     from attncli.core.survey_dask import check_workers, survey_dask
 
     spec = Spec(model=str(bert), induction=12, induction_len=8)
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         info = check_workers(client, spec)
         acc = survey_dask(client, spec, chunks(read_lines([str(corpus)])), level=1)
         with pytest.raises(Exception, match="cannot read the checkpoint"):
@@ -236,8 +237,24 @@ def test_ctrl_c_keeps_what_was_merged(bert, corpus):
 
 
 def test_survey_end_to_end_from_the_cli(bert, corpus, tmp_path):
-    ran = cli("survey", bert, corpus, "--workers", "1", "--json", "--csv", tmp_path / "heads.csv", "-o", tmp_path / "f", "--dpi", "40",
-              "--induction", "8", "--induction-length", "8")
+    ran = cli(
+        "survey",
+        bert,
+        corpus,
+        "--workers",
+        "1",
+        "--json",
+        "--csv",
+        tmp_path / "heads.csv",
+        "-o",
+        tmp_path / "f",
+        "--dpi",
+        "40",
+        "--induction",
+        "8",
+        "--induction-length",
+        "8",
+    )
     assert ran.code == 0, ran.stderr
     obj = json.loads(ran.stdout)
     assert obj["sentences"] == 100 and obj["layers"] == 2 and obj["heads"] == 3 and not obj["partial"]

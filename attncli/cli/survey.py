@@ -73,8 +73,10 @@ class SurveyProgress:
     def __call__(self, job, acc) -> None:
         if acc.first_long and not self.told_long:
             where, n, limit = acc.first_long
-            self._warn(f"{where} has {n} tokens, more than a window holds ({limit}): long lines are cut into"
-                       f" consecutive windows of at most {limit} tokens, each surveyed (said once)")
+            self._warn(
+                f"{where} has {n} tokens, more than a window holds ({limit}): long lines are cut into"
+                f" consecutive windows of at most {limit} tokens, each surveyed (said once)"
+            )
             self.told_long = True
         self.sentences += acc.tallies.get("sentences", 0)
         if self.bar is not None and not job.induction:
@@ -92,14 +94,26 @@ def _spec(folder: str, given: dict):
     """The source spec: a checkpoint folder (absolute, for workers elsewhere) or random weights."""
     from attncli.core.survey_source import Spec
 
-    common = dict(window=given["window"], seed=given["seed"], induction=given["induction"],
-                  induction_len=given["induction_length"], special=given["special"])
+    common = dict(
+        window=given["window"],
+        seed=given["seed"],
+        induction=given["induction"],
+        induction_len=given["induction_length"],
+        special=given["special"],
+    )
     if folder == RANDOM:
         from attncli.core.pipeline import Settings
 
-        settings = Settings(tokenizer=given["tokenizer"], special_tokens=given["special"], dim=given["dim"],
-                            heads=given["heads"], norm=given["norm"], causal=given["causal"],
-                            positions=given["positions"], seed=given["seed"])
+        settings = Settings(
+            tokenizer=given["tokenizer"],
+            special_tokens=given["special"],
+            dim=given["dim"],
+            heads=given["heads"],
+            norm=given["norm"],
+            causal=given["causal"],
+            positions=given["positions"],
+            seed=given["seed"],
+        )
         settings.check()
         return Spec(settings=settings, **common)
     for option in ("tokenizer", "heads"):
@@ -210,20 +224,28 @@ def survey(
         ),
     ] = None,
     workers: Annotated[
-        int, typer.Option("--workers", "-w", metavar="N", help="Worker processes [default: the cores].",
-                          show_default=False)
+        int,
+        typer.Option("--workers", "-w", metavar="N", help="Worker processes [default: the cores].", show_default=False),
     ] = os.cpu_count() or 1,
     dask: Annotated[
         Optional[str],
-        typer.Option("--dask", metavar="ADDRESS", show_default=False,
-                     help="Run on a Dask cluster (e.g. tcp://10.0.0.5:8786); DIR must be at the same path on"
-                     " every worker. Needs pip install \"attncli[dask]\"."),
+        typer.Option(
+            "--dask",
+            metavar="ADDRESS",
+            show_default=False,
+            help="Run on a Dask cluster (e.g. tcp://10.0.0.5:8786); DIR must be at the same path on"
+            ' every worker. Needs pip install "attncli[dask]".',
+        ),
     ] = None,
     partial: Annotated[bool, typer.Option("--partial", help="On Ctrl-C, report what was surveyed so far.")] = False,
     window: Annotated[
         Optional[int],
-        typer.Option("--window", metavar="N", show_default=False,
-                     help="Tokens per window for long lines [default: the model's limit; random: 512]."),
+        typer.Option(
+            "--window",
+            metavar="N",
+            show_default=False,
+            help="Tokens per window for long lines [default: the model's limit; random: 512].",
+        ),
     ] = None,
     induction: Annotated[
         int, typer.Option("--induction", metavar="N", help="Random repeated sequences for the induction score.")

@@ -270,8 +270,15 @@ class Summary:
     @classmethod
     def of(cls, acc: Acc, partial: bool = False) -> "Summary":
         L, H = acc.shape
-        return cls(acc.mean(), acc.std(), acc.count.copy(), list(range(1, L + 1)), list(range(1, H + 1)),
-                   dict(acc.tallies), partial)
+        return cls(
+            acc.mean(),
+            acc.std(),
+            acc.count.copy(),
+            list(range(1, L + 1)),
+            list(range(1, H + 1)),
+            dict(acc.tallies),
+            partial,
+        )
 
     def value(self, metric: str) -> np.ndarray:
         """L×H means of one metric."""
@@ -280,7 +287,9 @@ class Summary:
     def labels(self, l: int, h: int) -> list[str]:
         """The labels of head h of layer l (0-based here) whose metric passes its threshold."""
         row = self.mean[l, h]
-        return [name for name, (metric, t) in LABELS.items() if np.isfinite(row[INDEX[metric]]) and row[INDEX[metric]] >= t]
+        return [
+            name for name, (metric, t) in LABELS.items() if np.isfinite(row[INDEX[metric]]) and row[INDEX[metric]] >= t
+        ]
 
     def strength(self, l: int, h: int) -> float:
         """How clearly a head does something: the largest mean/threshold over the labels."""

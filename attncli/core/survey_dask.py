@@ -72,7 +72,9 @@ def check_workers(client, spec: Spec) -> Info:
     try:
         answers = client.run(can_read, spec.model)
     except Exception as exc:  # deserialising on a worker without attncli, a worker lost…
-        raise AttnError(f"--dask: the workers cannot run attncli ({type(exc).__name__}: {exc}); install attncli on every worker") from None
+        raise AttnError(
+            f"--dask: the workers cannot run attncli ({type(exc).__name__}: {exc}); install attncli on every worker"
+        ) from None
     if not answers:
         raise AttnError("--dask: the cluster has no workers")
     bad = {w: why for w, why in answers.items() if why}

@@ -129,8 +129,9 @@ class ModelSource:
 
     def encode(self, text: str) -> Tokens:
         enc = self.tok.encode(text, add_special_tokens=self.spec.special)
-        return Tokens(list(enc.tokens), [tuple(o) for o in enc.offsets], list(enc.ids),
-                      [bool(s) for s in enc.special_tokens_mask])
+        return Tokens(
+            list(enc.tokens), [tuple(o) for o in enc.offsets], list(enc.ids), [bool(s) for s in enc.special_tokens_mask]
+        )
 
     def windows(self, text: str) -> tuple[list[Tokens], int]:
         tokens = self.encode(text)
@@ -203,8 +204,17 @@ class RandomSource:
         r, n = E.shape
         I = E + embed.sinusoidal(r, n) if s.positions == "sinusoidal" else E
         W = pipeline.weights_for(r, s)
-        att = multi_head(I, W["Wq"], W["Wk"], W["Wv"], W["Wo"], norm=s.norm, scale=s.scale, causal=s.causal,
-                         temperature=s.temperature)
+        att = multi_head(
+            I,
+            W["Wq"],
+            W["Wk"],
+            W["Wv"],
+            W["Wo"],
+            norm=s.norm,
+            scale=s.scale,
+            causal=s.causal,
+            temperature=s.temperature,
+        )
         return np.stack([h.A_prime for h in att.heads])[None]
 
     def induction(self, index: int, T: int) -> tuple[Tokens, int]:

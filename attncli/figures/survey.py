@@ -11,7 +11,18 @@ import numpy as np
 from attncli.core.survey import INDEX, LABELS, METRICS, NAMES, Summary
 from attncli.files import atomic_open, ensure_dir
 
-SHARES = {"self", "previous", "next", "first", "separator", "punctuation", "duplicate", "induction", "max", "entropy_norm"}
+SHARES = {
+    "self",
+    "previous",
+    "next",
+    "first",
+    "separator",
+    "punctuation",
+    "duplicate",
+    "induction",
+    "max",
+    "entropy_norm",
+}
 
 
 def _figure(L: int, H: int):
@@ -37,17 +48,29 @@ def heatmap(summary: Summary, metric: str, path: Path, dpi: int = 150) -> Path:
     fig = _figure(L, H)
     ax = fig.add_subplot()
     bounded = metric in SHARES
-    image = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", aspect="auto",
-                      vmin=0.0 if bounded else None, vmax=1.0 if bounded else None)
+    image = ax.imshow(
+        np.ma.masked_invalid(values),
+        cmap="viridis",
+        aspect="auto",
+        vmin=0.0 if bounded else None,
+        vmax=1.0 if bounded else None,
+    )
     _axes(ax, summary)
     if L * H <= 400:
         for l in range(L):
             for h in range(H):
                 v = values[l, h]
                 if np.isfinite(v):
-                    ax.text(h, l, f"{v:.2f}" if bounded else f"{v:.1f}", ha="center", va="center", fontsize=7,
-                            color="white" if (v < 0.5 if bounded else v < np.nanmean(values)) else "black",
-                            parse_math=False)
+                    ax.text(
+                        h,
+                        l,
+                        f"{v:.2f}" if bounded else f"{v:.1f}",
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if (v < 0.5 if bounded else v < np.nanmean(values)) else "black",
+                        parse_math=False,
+                    )
     ax.set_title(f"{metric}: {METRICS[metric]}", fontsize=8, parse_math=False)
     fig.colorbar(image, ax=ax, shrink=0.9)
     return _save(fig, path, dpi)

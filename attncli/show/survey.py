@@ -48,8 +48,9 @@ def table(summary: Summary, info: Info, top: int = 20):
         f" {t.get('induction_sequences', 0)} induction sequences"
         f"{' (partial: interrupted)' if summary.partial else ''}; heads ranked, {len(shown)} of {len(pairs)}"
     )
-    table = Table(title=Text(title), title_justify="left", header_style="bold", caption=Text(_caption()),
-                  caption_justify="left")
+    table = Table(
+        title=Text(title), title_justify="left", header_style="bold", caption=Text(_caption()), caption_justify="left"
+    )
     for col in ("layer", "head", "labels"):
         table.add_column(col, justify="left" if col == "labels" else "right")
     for metric in SHOWN:
@@ -112,8 +113,11 @@ def csv_text(summary: Summary) -> str:
             row: list = [layer, head, ";".join(summary.labels(l, h))]
             for k in range(len(NAMES)):
                 mean, std = summary.mean[l, h, k], summary.std[l, h, k]
-                row += [repr(float(mean)) if math.isfinite(mean) else "", repr(float(std)) if math.isfinite(std) else "",
-                        int(summary.count[k])]
+                row += [
+                    repr(float(mean)) if math.isfinite(mean) else "",
+                    repr(float(std)) if math.isfinite(std) else "",
+                    int(summary.count[k]),
+                ]
             w.writerow(row)
     return out.getvalue()
 
