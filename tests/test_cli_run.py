@@ -158,7 +158,7 @@ def test_library_use_matches_the_cli():
 
     result = run(SENTENCE, Settings(heads=2))
     obj = json.loads(cli("run", SENTENCE, "-H", "2", "--json", "--no-plot").stdout)
-    assert np.allclose(result.heads[1].A_prime, obj["heads"][1]["A_prime"])
+    assert np.allclose(result.A_prime[0, 1], obj["heads"][1]["A_prime"])
 
 
 def test_no_command_shows_the_help():
@@ -169,8 +169,8 @@ def test_no_command_shows_the_help():
 def test_no_text_at_a_terminal_is_a_clear_error():
     import io
 
-    from attncli.errors import AttnError
     from attncli.cli.inputs import read_sentences
+    from attncli.errors import AttnError
 
     class Tty(io.BytesIO):
         def isatty(self):
@@ -204,7 +204,8 @@ def test_odd_option_values_give_a_result_or_one_error_line():
     @given(st.dictionaries(st.sampled_from(sorted(options)), st.just(None), min_size=1, max_size=4), flags, st.data())
     def check(chosen, extra, data):
         args = [a for name in chosen for a in (name, str(data.draw(options[name])))]
-        ran = cli("run", "The cat sat on the mat .", "--json", *args, *extra)
+        draw = data.draw(st.integers(0, 9)) == 0  # figures for one case in ten: drawing is the slow part
+        ran = cli("run", "The cat sat on the mat .", "--json", *args, *extra, *([] if draw else ["--no-plot"]))
         assert ran.code in (0, 2), (args, extra, ran.stderr)
         if ran.code == 2:
             one_error_line(ran.stderr)

@@ -1,5 +1,5 @@
 """The options the commands share, declared once (their names are part of the product,
-see DESIGN.md). Typer reads them from the commands' signatures."""
+see docs/design.md). Typer reads them from the commands' signatures."""
 
 from __future__ import annotations
 
