@@ -10,7 +10,6 @@ Each process (a local worker or a Dask worker) keeps one source per spec, loaded
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -124,8 +123,9 @@ class ModelSource:
         self.extra = before + after
 
     def info(self) -> Info:
-        name = str(self.ck.config.get("_name_or_path") or Path(self.spec.model).name).rstrip("/").split("/")[-1]
-        return Info(name, self.ck.model_type, self.layers, self.heads, self.causal, self.limit)
+        from attncli.core.models.forward import model_name
+
+        return Info(model_name(self.ck), self.ck.model_type, self.layers, self.heads, self.causal, self.limit)
 
     def encode(self, text: str) -> Tokens:
         enc = self.tok.encode(text, add_special_tokens=self.spec.special)
@@ -138,12 +138,13 @@ class ModelSource:
         return cut(tokens, self.limit), len(tokens)
 
     def attention(self, tokens: Tokens) -> np.ndarray:
-        from attncli.core.models.forward import forward
+        from attncli.core.models.forward import Keep, forward
 
         bad = [i for i in tokens.ids if not 0 <= i < self.rows]
         if bad:
             raise AttnError(f"token id {bad[0]} is outside the embedding table ({self.rows} rows)")
-        return forward(self.ck, tokens).A_prime
+        keep = Keep(list(range(1, self.layers + 1)), list(range(1, self.heads + 1)))
+        return forward(self.ck, tokens, keep).A_prime
 
     def candidates(self) -> np.ndarray:
         special = {int(i) for i, t in self.tok.get_added_tokens_decoder().items() if t.special}

@@ -12,7 +12,7 @@ from typing import Optional
 from attncli.core.survey import INDEX, LABELS, METRICS, NAMES, Summary
 from attncli.core.survey_source import Info
 
-SHOWN = ("previous", "first", "separator", "self", "duplicate", "induction", "entropy_norm", "distance")
+SHOWN = ("previous", "first", "separator", "duplicate", "induction", "entropy_norm", "distance")
 HEADERS = {
     "previous": "prev",
     "first": "first",
@@ -51,8 +51,9 @@ def table(summary: Summary, info: Info, top: int = 20):
     table = Table(
         title=Text(title), title_justify="left", header_style="bold", caption=Text(_caption()), caption_justify="left"
     )
-    for col in ("layer", "head", "labels"):
-        table.add_column(col, justify="left" if col == "labels" else "right")
+    table.add_column("layer", justify="right")
+    table.add_column("head", justify="right")
+    table.add_column("labels", min_width=9)
     for metric in SHOWN:
         table.add_column(HEADERS[metric], justify="right")
     for l, h in shown:
@@ -66,7 +67,7 @@ def _caption() -> str:
     rules = ", ".join(f"{name}: {metric} ≥ {t}" for name, (metric, t) in LABELS.items())
     return (
         "means over queries (spreads and every metric: --json, --csv); layers and heads counted from 1;"
-        " prev, first, sep, self: shares of attention; dup, ind: duplicate-token and induction scores;"
+        " prev, first, sep: shares of attention; dup, ind: duplicate-token and induction scores;"
         f" H/lnK: normalised entropy; dist: mean distance in tokens. Labels: {rules}."
     )
 
