@@ -11,6 +11,17 @@ import numpy as np
 from attncli.core.survey import INDEX, LABELS, METRICS, NAMES, Summary
 from attncli.files import atomic_open, ensure_dir
 
+CODES = {
+    "previous-token": "PT",
+    "next-token": "NT",
+    "self": "SF",
+    "sink": "SK",
+    "separator": "SP",
+    "punctuation": "PU",
+    "duplicate": "DU",
+    "induction": "IN",
+    "broad": "BR",
+}
 SHARES = {
     "self",
     "previous",
@@ -77,7 +88,7 @@ def heatmap(summary: Summary, metric: str, path: Path, dpi: int = 150) -> Path:
 
 
 def labels_figure(summary: Summary, path: Path, dpi: int = 150) -> Path:
-    """Every head's labels as a grid of letters, and how many heads carry each label."""
+    """Every head's labels as a grid of two-letter codes, and how many heads carry each label."""
     L, H = len(summary.layers), len(summary.heads)
     names = list(LABELS)
     fig = _figure(L, H + 6)
@@ -87,13 +98,15 @@ def labels_figure(summary: Summary, path: Path, dpi: int = 150) -> Path:
     _axes(grid, summary)
     for l in range(L):
         for h in range(H):
-            short = "".join(name[0].upper() for name in summary.labels(l, h))
+            short = " ".join(CODES.get(name, name[:2]) for name in summary.labels(l, h))
             if short:
                 grid.text(h, l, short, ha="center", va="center", fontsize=7, color="tab:red", parse_math=False)
-    grid.set_title("labels (first letters); grey: strongest score / threshold", fontsize=8, parse_math=False)
+    grid.set_title("labels per head (grey: score / threshold)", fontsize=8, parse_math=False)
     counts = [sum(name in summary.labels(l, h) for l in range(L) for h in range(H)) for name in names]
     bars.barh(range(len(names)), counts, color="tab:blue")
-    bars.set_yticks(range(len(names)), [f"{n} ({n[0].upper()})" for n in names], fontsize=7)
+    bars.set_yticks(range(len(names)), [f"{n} ({CODES.get(n, n[:2])})" for n in names], fontsize=7)
+    bars.set_xlim(0, max(1, *counts))
+    bars.xaxis.get_major_locator().set_params(integer=True)
     bars.invert_yaxis()
     bars.set_xlabel("heads")
     return _save(fig, path, dpi)
