@@ -1,4 +1,5 @@
-"""``attncli survey DIR CORPUS…``: what each head does over a corpus. Maps options to
+"""``attncli survey DIR CORPUS…``: what each head does over a corpus (registered by
+:mod:`attncli.cli.app`, which this module does not import). Maps options to
 :mod:`attncli.core.survey_run` (local workers) or :mod:`attncli.core.survey_dask` and
 renders the :class:`~attncli.core.survey.Summary`. No maths here."""
 
@@ -13,7 +14,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from attncli.cli.app import app
 from attncli.cli.options import (
     CausalOpt,
     DimOpt,
@@ -223,6 +223,7 @@ def survey(
             help="Text files, one sentence or document per line, or - for stdin [default: stdin].",
         ),
     ] = None,
+    *,
     workers: Annotated[
         int,
         typer.Option("--workers", "-w", metavar="N", help="Worker processes [default: the cores].", show_default=False),
@@ -304,5 +305,3 @@ def survey(
         raise AttnError("the corpus has no line that gives tokens")
     _render(Summary.of(acc, was_partial), info, given)
 
-
-app.command()(survey)
