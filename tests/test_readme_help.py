@@ -12,7 +12,7 @@ import typer
 from attncli.cli.app import app
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-COMMANDS = ["run", "explain", "model", "tokens", "compare"]
+COMMANDS = ["run", "explain", "model", "tokens", "compare", "survey"]
 
 
 def readme_options(command: str) -> set[str]:

@@ -63,6 +63,12 @@ HeadsOpt = Annotated[
         "-H", "--heads", metavar="H", help="Number of heads [default: 1, or what --weights holds].", show_default=False
     ),
 ]
+RandomHeadsOpt = Annotated[
+    Optional[int],
+    typer.Option(
+        "-H", "--heads", metavar="H", help="Number of heads of random weights [default: 1].", show_default=False
+    ),
+]
 QDimOpt = Annotated[
     Optional[int],
     typer.Option("--q-dim", metavar="Q", help="Per-head query/key size q [default: r/H].", show_default=False),

@@ -20,7 +20,8 @@ from attncli.cli.options import (
     DpiOpt,
     EncodingOpt,
     FormatOpt,
-    HeadsOpt,
+    DebugOpt,
+    RandomHeadsOpt,
     NormOpt,
     OutOpt,
     PlotOpt,
@@ -28,7 +29,7 @@ from attncli.cli.options import (
     QuietOpt,
     SeedOpt,
     SpecialOpt,
-    TokenizerOpt,
+    TokensTokenizerOpt,
 )
 from attncli.cli.output import emit_line, out_console, warn
 from attncli.errors import AttnError
@@ -257,9 +258,9 @@ def survey(
     seed: SeedOpt = 0,
     special: SpecialOpt = True,
     encoding: EncodingOpt = "utf-8",
-    tokenizer: TokenizerOpt = None,
+    tokenizer: TokensTokenizerOpt = None,
     dim: DimOpt = 64,
-    heads: HeadsOpt = None,
+    heads: RandomHeadsOpt = None,
     norm: NormOpt = "softmax",
     causal: CausalOpt = False,
     positions: PositionsOpt = "sinusoidal",
@@ -273,6 +274,7 @@ def survey(
     image_format: FormatOpt = "png",
     dpi: DpiOpt = 150,
     quiet: QuietOpt = False,
+    debug: DebugOpt = False,
 ) -> None:
     """Survey what every head does over a corpus: per layer and head, averaged over all
     queries with their spread, the entropy of each query's attention, the mean attention
@@ -304,4 +306,3 @@ def survey(
     if not acc.tallies.get("sentences"):
         raise AttnError("the corpus has no line that gives tokens")
     _render(Summary.of(acc, was_partial), info, given)
-
