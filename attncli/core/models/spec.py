@@ -96,6 +96,8 @@ def _number(ck: Checkpoint, keys: tuple[str, ...], default: float) -> float:
     key, value = _value(ck, keys, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise AttnError(f"{ck.folder}/config.json: {key} must be a number, not {value!r}")
+    if value != value or value in (float("inf"), float("-inf")):  # NaN or infinite: no size or limit
+        raise AttnError(f"{ck.folder}/config.json: {key} must be a finite number, not {value!r}")
     return float(value)
 
 
