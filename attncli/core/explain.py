@@ -40,6 +40,19 @@ class Explanation:
         return self.max_difference <= 1e-9 * max(1.0, float(np.abs(self.b_j).max(initial=0.0)))
 
 
+def in_float64(result: AttentionResult) -> AttentionResult:
+    """The run again in float64 with its scores, when ``result`` lacks either: the
+    agreement check is a proof, not a picture."""
+    s = result.settings
+    if s is None or (result.A is not None and result.A_prime.dtype == np.float64):
+        return result
+    from dataclasses import replace
+
+    from attncli.core.pipeline import run
+
+    return run(result.text, replace(s, float64=True, keep_scores=True))
+
+
 def explain(result: AttentionResult, query: int = 1, head: int = 1) -> Explanation:
     """Recompute query ``query`` of head ``head`` vector by vector (both 1-based) and
     compare with the matrix path of ``result``."""
@@ -48,6 +61,7 @@ def explain(result: AttentionResult, query: int = 1, head: int = 1) -> Explanati
         raise AttnError(f"--head {head}: the run has {count(H, 'head')} (count from 1)")
     if not 1 <= query <= n:
         raise AttnError(f"--query {query}: the sentence has {n} tokens (count from 1)")
+    result = in_float64(result)
     s, W, h, j = result.settings, result.weights, head - 1, query - 1
     if s is None or W.get("Wq") is None or result.O_heads is None:
         raise AttnError("explain needs a run's weights (W^q, W^k, W^v)")
