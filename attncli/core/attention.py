@@ -154,7 +154,8 @@ def attend_heads(
 def values(V: np.ndarray, A_prime: np.ndarray) -> np.ndarray:
     """O = V A' (H×v×n), computed as (A'ᵀ Vᵀ)ᵀ: BLAS runs the tall product 3–4× faster
     than the wide one (v ≪ n) on this kind of machine (bench/bench_long.py)."""
-    O_T = np.matmul(A_prime.transpose(0, 2, 1), V.transpose(0, 2, 1))  # H×n×v
+    with np.errstate(invalid="ignore", over="ignore"):  # inf weights (ReLU past float32's range) give NaN
+        O_T = np.matmul(A_prime.transpose(0, 2, 1), V.transpose(0, 2, 1))  # H×n×v
     return np.ascontiguousarray(O_T.transpose(0, 2, 1))
 
 

@@ -21,7 +21,8 @@ def column_distributions(A_prime: np.ndarray, *, normalised: bool = False) -> np
     if normalised:
         return A_prime
     sums = A_prime.sum(axis=0, keepdims=True)
-    return np.divide(A_prime, sums, out=np.zeros_like(A_prime, dtype=A_prime.dtype), where=sums > 0)
+    with np.errstate(invalid="ignore"):  # inf / inf (ReLU weights past float32's range): NaN, shown as null
+        return np.divide(A_prime, sums, out=np.zeros_like(A_prime), where=sums > 0)
 
 
 def entropy(p: np.ndarray) -> np.ndarray:
