@@ -74,15 +74,14 @@ def text(n: int) -> str:
 
 
 def measure(cmd: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one whole process, output thrown away."""
-    t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    if status:
-        raise SystemExit(f"{' '.join(cmd[:4])} …: exit status {status}: {err[-400:]}")
-    return wall, usage.ru_maxrss / 1024
+    """Wall seconds and peak RSS (MiB) of one whole process, output thrown away
+    (/usr/bin/time: a child forked from this large process would count its pages)."""
+    proc = subprocess.run(["/usr/bin/time", "-f", "%e %M", *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = proc.stderr.decode()
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(cmd[:4])} …: exit status {proc.returncode}: {err[-400:]}")
+    wall, kb = err.strip().splitlines()[-1].split()
+    return float(wall), int(kb) / 1024
 
 
 def pair(ours: list[str], floor: list[str], repeats: int) -> tuple[tuple[float, float], tuple[float, float]]:
