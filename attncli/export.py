@@ -12,6 +12,7 @@ import numpy as np
 from attncli.files import atomic_open
 
 if TYPE_CHECKING:
+    from attncli.core.explain import Explanation
     from attncli.core.result import AttentionResult
 
 
@@ -64,7 +65,7 @@ def to_json(
         obj.update(_layers_json(result))
     else:
         obj["heads"] = [
-            {"head": h, "A": matrix(result.A[0, k]), "A_prime": matrix(result.A_prime[0, k])}
+            {"head": h, "A": matrix(result.scores[0, k]), "A_prime": matrix(result.A_prime[0, k])}
             for k, h in enumerate(result.heads)
         ]
     obj["O"] = matrix(result.O)
@@ -94,7 +95,7 @@ def _layers_json(result: AttentionResult) -> dict[str, Any]:
         entry: dict[str, Any] = {"head": h}
         if grouped:
             entry["group"] = d.group(h)
-        entry["A"], entry["A_prime"] = matrix(result.A[a, b]), matrix(result.A_prime[a, b])
+        entry["A"], entry["A_prime"] = matrix(result.scores[a, b]), matrix(result.A_prime[a, b])
         return entry
 
     layers = [
@@ -167,7 +168,7 @@ def _present(source: dict[str, Any], names: tuple[str, ...]) -> dict[str, np.nda
 
 
 def _run_arrays(result: AttentionResult) -> dict[str, np.ndarray]:
-    out = {"A": result.A[0], "A_prime": result.A_prime[0]}
+    out = {"A": result.scores[0], "A_prime": result.A_prime[0]}
     if result.O_heads is not None:
         out["O_heads"] = result.O_heads
     out["O"] = result.O
@@ -175,7 +176,7 @@ def _run_arrays(result: AttentionResult) -> dict[str, np.ndarray]:
 
 
 def _model_arrays(result: AttentionResult) -> dict[str, np.ndarray]:
-    out = {"O": result.O, "A": result.A, "A_prime": result.A_prime}
+    out = {"O": result.O, "A": result.scores, "A_prime": result.A_prime}
     out["layers"], out["heads"] = np.array(result.layers), np.array(result.heads)
     d = result.dims
     if d.kv_heads is not None and d.kv_heads != d.heads:
@@ -218,3 +219,20 @@ def npz_path(path: str | Path, sentence: Optional[int]) -> Path:
         return path
     suffix = path.suffix or ".npz"
     return path.with_name(f"{path.stem if path.suffix else path.name}_s{sentence}{suffix}")
+
+
+def explain_json(e: Explanation) -> dict[str, Any]:
+    return {
+        "text": e.result.text,
+        "tokens": e.result.tokens.tokens,
+        "query": e.query,
+        "head": e.head,
+        "q_j": e.q_j.tolist(),
+        "k": [x.tolist() for x in e.k],
+        "v": [x.tolist() for x in e.v],
+        "alpha": nested(e.alpha),
+        "alpha_prime": e.alpha_prime.tolist(),
+        "b_j": e.b_j.tolist(),
+        "O_column": e.result.O_heads[e.head - 1][:, e.query - 1].tolist(),  # type: ignore[index]
+        "max_difference": e.max_difference,
+    }

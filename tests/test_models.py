@@ -359,8 +359,8 @@ def test_text_trace_shows_the_models_real_sizes(tmp_path):
         ),
         (lambda d: (write_bert(d), (d / "config.json").write_text("{not json")), [], "config.json"),
         (lambda d: (write_bert(d), (d / "config.json").write_text("[1]")), [], "expected a JSON object"),
-        (lambda d: (write_bert(d), edit_config(d, layer_norm_eps="x")), [], "do not fit together or with config"),
-        (lambda d: (write_bert(d), edit_config(d, hidden_act="swiglu")), [], "activation 'swiglu'"),
+        (lambda d: (write_bert(d), edit_config(d, layer_norm_eps="x")), [], "layer_norm_eps must be a number"),
+        (lambda d: (write_bert(d), edit_config(d, hidden_act="swiglu")), [], "'swiglu' is not supported (attncli"),
         (lambda d: (write_bert(d), edit_config(d, layer_norm_eps=-1e6)), [], "layer 1 are not finite"),
         (lambda d: (write_bert(d), (d / "tokenizer.json").unlink()), [], "missing tokenizer.json"),
         (lambda d: d.mkdir(), [], "missing config.json"),
@@ -728,3 +728,13 @@ def test_a_truncated_or_garbage_checkpoint_is_a_clear_error(tmp_path):
     f.write_bytes(b"garbage")
     ran = cli("run", TEXT, "-e", str(tmp_path / "m"))
     assert ran.code == 2 and "not a valid safetensors file" in one_error_line(ran.stderr)
+
+
+def test_a_model_folder_named_like_a_builtin_tokenizer_uses_its_own(tmp_path, monkeypatch):
+    """A folder called `bert` (or `char`) in the working folder is a checkpoint, not the
+    built-in BERT word split: its tokenizer.json gives the ids."""
+    monkeypatch.chdir(tmp_path)
+    write_bert(Path("bert"))
+    ran = cli("model", "bert", TEXT, "--json", "--no-plot")
+    assert ran.code == 0, ran.stderr
+    assert all(isinstance(i, int) for i in json.loads(ran.stdout)["ids"])

@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Literal, Optional
 
 import typer
 
@@ -32,6 +32,7 @@ from attncli.cli.options import (
     FormatOpt,
     GridOpt,
     HeadsOpt,
+    HtmlOpt,
     JsonOpt,
     MatrixOpt,
     MaxTokensOpt,
@@ -45,6 +46,7 @@ from attncli.cli.options import (
     PrecisionOpt,
     PreviewOpt,
     QDimOpt,
+    QueryOpt,
     QuietOpt,
     ScaleOpt,
     SeedOpt,
@@ -59,6 +61,7 @@ from attncli.cli.options import (
     TransposeOpt,
     ValuesOpt,
     VDimOpt,
+    ViewOpt,
     VmaxOpt,
     VminOpt,
     WeightsOpt,
@@ -139,6 +142,7 @@ def _style(
 @app.command()
 def run(
     text: TextArg = None,
+    *,
     tokenizer: TokenizerOpt = None,
     special: SpecialOpt = True,
     embeddings: EmbeddingsOpt = "random",
@@ -159,6 +163,9 @@ def run(
     float64: Float64Opt = False,
     out: OutOpt = Path("attn_out"),
     plot: PlotOpt = True,
+    view: ViewOpt = "heatmap",
+    query: QueryOpt = None,
+    html: HtmlOpt = None,
     image_format: FormatOpt = "png",
     dpi: DpiOpt = 150,
     cmap: CmapOpt = None,
@@ -248,7 +255,10 @@ def run(
         json=json,
         npz=npz,
         quiet=quiet,
-    )
+        view=view,
+        query=query,
+        html=html,
+    ).check()
     settings.keep_scores = views.needs_scores
     flow.show_results(
         text,
@@ -269,6 +279,7 @@ def _precision(value: int) -> int:
 @app.command()
 def explain(
     text: TextArg = None,
+    *,
     query: Annotated[
         int, typer.Option("--query", "-j", metavar="J", help="The query token j to follow, counted from 1.")
     ] = 1,
@@ -301,10 +312,9 @@ def explain(
     Example: attncli explain "The cat sat on the mat ." --query 3
     """
     from attncli.core import pipeline
-    from attncli.core.explain import as_json
     from attncli.core.explain import explain as explain_query
     from attncli.core.pipeline import Settings
-    from attncli.export import dumps
+    from attncli.export import dumps, explain_json
 
     settings = Settings(
         tokenizer=tokenizer,
@@ -340,7 +350,7 @@ def explain(
                 warn(w)
             e = explain_query(result, query, head)
             if json:
-                emit_line(dumps(as_json(e)))
+                emit_line(dumps(explain_json(e)))
             else:
                 from attncli.show.explain import print_explanation
 
@@ -363,6 +373,7 @@ def model(
         ),
     ],
     text: TextArg = None,
+    *,
     layer: Annotated[
         Optional[str],
         typer.Option(
@@ -397,6 +408,9 @@ def model(
     encoding: EncodingOpt = "utf-8",
     out: OutOpt = Path("attn_out"),
     plot: PlotOpt = True,
+    view: ViewOpt = "heatmap",
+    query: QueryOpt = None,
+    html: HtmlOpt = None,
     image_format: FormatOpt = "png",
     dpi: DpiOpt = 150,
     cmap: CmapOpt = None,
@@ -467,7 +481,10 @@ def model(
         json=json,
         npz=npz,
         quiet=quiet,
-    )
+        view=view,
+        query=query,
+        html=html,
+    ).check()
     flow.show_results(
         text, encoding, lambda sentence, _: run_model(folder, sentence.text, select, ck), views, fail_fast=fail_fast
     )
@@ -499,6 +516,7 @@ def parse_indices(spec: Optional[str], upper: int, option: str) -> list[int]:
 @app.command()
 def tokens(
     text: TextArg = None,
+    *,
     tokenizer: TokenizerOpt = None,
     special: SpecialOpt = True,
     encoding: EncodingOpt = "utf-8",
@@ -537,6 +555,7 @@ def tokens(
         from rich.text import Text
 
         table = Table(title=Text(f"{len(toks)} tokens of {sentence.text!r}"), title_justify="left", header_style="bold")
+        just: Literal["left", "center", "right"]
         for col, just in (
             ("#", "right"),
             ("token", "left"),
@@ -584,7 +603,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         _fail("interrupted", 130)
     except (BrokenPipeError, ReaderGone):
         _quiet_pipe()
-    except typer.exceptions.TyperException as exc:  # type: ignore[attr-defined]  # usage errors
+    except typer.exceptions.TyperException as exc:  # usage errors
         if debug:
             raise
         if type(exc).__name__ == "NoArgsIsHelpError":  # `attncli` or `attncli model` alone: the help

@@ -32,7 +32,7 @@ class LazyConsole:
         return getattr(self._console, name)
 
 
-def out_console():
+def out_console() -> Any:
     return LazyConsole()
 
 

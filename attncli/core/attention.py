@@ -18,7 +18,7 @@ import numpy as np
 
 from attncli.errors import AttnError
 
-Norm = Callable[[np.ndarray], np.ndarray]
+Norm = Callable[[np.ndarray, int], np.ndarray]  # (A, axis) → A'
 
 
 def softmax(A: np.ndarray, axis: int = 0) -> np.ndarray:
@@ -110,6 +110,7 @@ def attend(
         norm=norm,
         temperature=temperature,
     )
+    assert A is not None  # kept: keep_scores is on
     return Head(Q, K, V, A[0], A_prime[0], O[0])  # A[i, j] = k^i · q^j; O: v×n
 
 
@@ -192,9 +193,9 @@ def normalise(A: np.ndarray, norm_fn: Norm, temperature: float = 1.0) -> None:
             if norm_fn is softmax:
                 softmax_in_place(A[h], temperature)
             elif temperature != 1.0:
-                A[h] = norm_fn(A[h] / np.float64(temperature), axis=0)
+                A[h] = norm_fn(A[h] / np.float64(temperature), 0)
             else:
-                A[h] = norm_fn(A[h], axis=0)
+                A[h] = norm_fn(A[h], 0)
 
 
 def softmax_in_place(M: np.ndarray, temperature: float = 1.0) -> None:

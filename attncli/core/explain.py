@@ -18,8 +18,8 @@ import numpy as np
 
 from attncli.core.attention import get_norm
 from attncli.core.result import AttentionResult
+from attncli.core.words import count
 from attncli.errors import AttnError
-from attncli.labels import count
 
 
 @dataclass
@@ -63,9 +63,10 @@ def explain(result: AttentionResult, query: int = 1, head: int = 1) -> Explanati
         raise AttnError(f"--query {query}: the sentence has {n} tokens (count from 1)")
     result = in_float64(result)
     s, W, h, j = result.settings, result.weights, head - 1, query - 1
-    if s is None or W.get("Wq") is None or result.O_heads is None:
+    Wq, Wk, Wv = (W.get(name) for name in ("Wq", "Wk", "Wv"))
+    if s is None or Wq is None or Wk is None or Wv is None or result.O_heads is None:
         raise AttnError("explain needs a run's weights (W^q, W^k, W^v)")
-    Wq, Wk, Wv = W["Wq"][h], W["Wk"][h], W["Wv"][h]
+    Wq, Wk, Wv = Wq[h], Wk[h], Wv[h]
     a = [result.I[:, i] for i in range(n)]  # a^1 … a^n
     q_j = Wq @ a[j]
     k = [Wk @ a_i for a_i in a]
@@ -75,9 +76,9 @@ def explain(result: AttentionResult, query: int = 1, head: int = 1) -> Explanati
         alpha = alpha / np.sqrt(len(q_j))
     if s.causal:
         alpha = np.array([x if i <= j else -np.inf for i, x in enumerate(alpha)])
-    alpha_prime = get_norm(s.norm)(alpha / s.temperature if s.temperature != 1.0 else alpha, axis=0)
+    alpha_prime = get_norm(s.norm)(alpha / s.temperature if s.temperature != 1.0 else alpha, 0)
     b_j = sum(alpha_prime[i] * v[i] for i in range(n))
-    A, A_prime, O = result.A[0, h], result.A_prime[0, h], result.O_heads[h]
+    A, A_prime, O = result.scores[0, h], result.A_prime[0, h], result.O_heads[h]
     finite = np.isfinite(alpha)
     diffs = [
         np.abs(alpha[finite] - A[finite, j]).max(initial=0.0),
@@ -85,22 +86,3 @@ def explain(result: AttentionResult, query: int = 1, head: int = 1) -> Explanati
         np.abs(b_j - O[:, j]).max(),
     ]
     return Explanation(result, head, query, q_j, k, v, alpha, alpha_prime, b_j, float(max(diffs)))
-
-
-def as_json(e: Explanation) -> dict:
-    from attncli.export import nested
-
-    return {
-        "text": e.result.text,
-        "tokens": e.result.tokens.tokens,
-        "query": e.query,
-        "head": e.head,
-        "q_j": e.q_j.tolist(),
-        "k": [x.tolist() for x in e.k],
-        "v": [x.tolist() for x in e.v],
-        "alpha": nested(e.alpha),
-        "alpha_prime": e.alpha_prime.tolist(),
-        "b_j": e.b_j.tolist(),
-        "O_column": e.result.O_heads[e.head - 1][:, e.query - 1].tolist(),  # type: ignore[index]
-        "max_difference": e.max_difference,
-    }

@@ -95,6 +95,13 @@ class AttentionResult:
         """(layer, head), 1-based, in the stacks' order."""
         return [(l, h) for l in self.layers for h in self.heads]
 
+    @property
+    def scores(self) -> np.ndarray:
+        """A (L×H×n×n), which a run keeps only when a view reads it."""
+        if self.A is None:
+            raise ValueError("the scores A were not kept: compute with keep_scores=True")
+        return self.A
+
     def matrix(self, name: str, layer: int, head: int) -> np.ndarray:
         """``A`` or ``A_prime`` of a (1-based) layer and head that the stacks hold."""
         stack = self.A if name == "A" else self.A_prime

@@ -177,6 +177,7 @@ class HeatmapFigure:
         style: Style,
         xlabel: str,
         ylabel: str,
+        *,
         cbar_label: str,
         scale: Scale,
         others: Sequence[Scale] = (),  # the other heads' limits: room for their colour-bar ticks
@@ -453,7 +454,14 @@ def render(
             one_scale = len(set(limits)) == 1
             xlabel, ylabel = axis_names(style.transpose)
             fig = HeatmapFigure(
-                rows, cols, style, xlabel, ylabel, cbar_label, limits[indices[0]], [limits[k] for k in indices]
+                rows,
+                cols,
+                style,
+                xlabel,
+                ylabel,
+                cbar_label=cbar_label,
+                scale=limits[indices[0]],
+                others=[limits[k] for k in indices],
             )
             if ext == "png" and one_scale:
                 fig.freeze()

@@ -6,7 +6,7 @@ Without colour (NO_COLOR, or not a terminal) the cells are shades: ' ░▒▓�
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 from rich.console import Console
@@ -42,6 +42,7 @@ def heatmap(
     title: str,
     width: int,
     color: bool,
+    *,
     cmap_name: str = "viridis",
     vmin: Optional[float] = None,
     vmax: Optional[float] = None,
@@ -87,7 +88,7 @@ def heatmap(
     return text
 
 
-def _cell(x: float, lo: float, hi: float, width: int, cmap) -> tuple[str, str | RichStyle]:
+def _cell(x: float, lo: float, hi: float, width: int, cmap: Any) -> tuple[str, str | RichStyle]:
     if not np.isfinite(x):
         return ("·" * width, "dim")
     t = min(max((x - lo) / (hi - lo), 0.0), 1.0)
@@ -119,7 +120,7 @@ def preview_matrices(
         if signed:
             top = float(np.abs(both if shared else M[np.isfinite(M)]).max() or 1.0)
             vmin, vmax = -top, top
-        console.print(heatmap(M, labels, labels, title, console.width, color, name, vmin, vmax))
+        console.print(heatmap(M, labels, labels, title, console.width, color, cmap_name=name, vmin=vmin, vmax=vmax))
 
 
 def preview(console: Console, shown: Shown, style: Style) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 
 from attncli.core.attention import attend_heads, causal_mask
 from attncli.core.models.checkpoint import Checkpoint, load
+from attncli.core.models.spec import ROBERTA_LIKE, key_name, spec
 from attncli.core.result import AttentionResult, Dims, ModelInfo
 from attncli.core.tokenize import Tokens, tokenize
 from attncli.errors import AttnError
@@ -54,25 +55,28 @@ def gelu_tanh(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))  # Python floats keep x's dtype
 
 
-ACTIVATIONS = {
+def _relu(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, 0)
+
+
+def _silu(x: np.ndarray) -> np.ndarray:
+    return x / (1 + np.exp(-x))
+
+
+ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "gelu": gelu,
     "gelu_new": gelu_tanh,
     "gelu_pytorch_tanh": gelu_tanh,
     "gelu_fast": gelu_tanh,
-    "relu": lambda x: np.maximum(x, 0),
-    "silu": lambda x: x / (1 + np.exp(-x)),
-    "swish": lambda x: x / (1 + np.exp(-x)),
+    "relu": _relu,
+    "silu": _silu,
+    "swish": _silu,
 }
 
 
-def activation(ck: Checkpoint, *keys: str):
-    name = ck.cfg(*keys, default="gelu")
-    if name not in ACTIVATIONS:
-        raise AttnError(f"{ck.folder}/config.json: activation {name!r} is not supported")
-    return ACTIVATIONS[name]
-
-
-def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, causal: bool):
+def attention(
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, causal: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """q, k, v: H×n×d with tokens as rows (the libraries' layout), converted once to the
     notes' layout (columns are tokens) for :func:`attend_heads`. Returns A and A' (H×n×n,
     notes' layout) and the context H×n×d (rows again) for the output projection."""
@@ -129,9 +133,6 @@ class EncoderNames:
     up: str = "intermediate.dense"
     down: str = "output.dense"
     norm2: str = "output.LayerNorm"
-    heads: str = "num_attention_heads"
-    width: str = "hidden_size"
-    act: str = "hidden_act"
 
 
 BERT = EncoderNames()
@@ -145,132 +146,118 @@ DISTILBERT = EncoderNames(
     up="ffn.lin1",
     down="ffn.lin2",
     norm2="output_layer_norm",
-    heads="n_heads",
-    width="dim",
-    act="activation",
 )
-ROBERTA_LIKE = ("roberta", "xlm-roberta", "camembert")  # positions counted from padding_idx + 1
 
 
 def positions(ck: Checkpoint, ids: list[int]) -> np.ndarray:
     """Position ids as Hugging Face makes them: 0, 1, … ; for RoBERTa and its kin
     padding_idx + 1, + 2, … (a padding token keeps padding_idx)."""
+    cfg = spec(ck)
     n = len(ids)
     first = 0
     pos = np.arange(n)
-    if ck.model_type in ROBERTA_LIKE:
-        pad = int(ck.config.get("pad_token_id", 1))
+    if cfg.pad_id is not None:
+        pad = cfg.pad_id
         first = pad + 1
         real = np.array(ids) != pad
         pos = np.cumsum(real) * real + pad
-    limit = int(ck.cfg("max_position_embeddings", default=512))
-    if n and pos.max() >= limit:
-        raise AttnError(f"the text has {n} tokens; {ck.folder} takes at most {limit - first} (max_position_embeddings)")
+    if n and pos.max() >= cfg.max_positions:
+        raise AttnError(
+            f"the text has {n} tokens; {ck.folder} takes at most {cfg.max_positions - first} (max_position_embeddings)"
+        )
     return pos
 
 
-def head_sizes(ck: Checkpoint, heads: tuple[str, ...], width: tuple[str, ...], weight: str, axis: int, parts: int = 1):
-    """H and r from config.json, checked against the first block's query weight (a config
-    that disagrees with its tensors would otherwise give a silently wrong scale 1/√q)."""
-    H, r = whole(ck, *heads), whole(ck, *width)
+def check_width(ck: Checkpoint, weight: str, axis: int, parts: int = 1) -> None:
+    """The config's width checked against the first block's query weight (a config that
+    disagrees with its tensors would otherwise give a silently wrong scale 1/√q)."""
+    cfg = spec(ck)
     shape = ck.get(weight).shape
-    if len(shape) != 2 or shape[axis] != parts * r:
-        raise AttnError(f"{ck.folder}: config.json says {width[0]} {r}, but {weight} has shape {shape}")
-    if r % H:
-        raise AttnError(f"{ck.folder}/config.json: {width[0]} {r} is not divisible by {heads[0]} {H}")
-    return H, r
+    width, heads = key_name(ck, "width"), key_name(ck, "heads")
+    if len(shape) != 2 or shape[axis] != parts * cfg.width:
+        raise AttnError(f"{ck.folder}: config.json says {width} {cfg.width}, but {weight} has shape {shape}")
+    if cfg.width % cfg.heads:
+        raise AttnError(f"{ck.folder}/config.json: {width} {cfg.width} is not divisible by {heads} {cfg.heads}")
 
 
-def _encoder(ck: Checkpoint, ids: list[int], dtype: type, last: int, record: Record, names: EncoderNames = BERT):
+def _encoder(
+    ck: Checkpoint, ids: list[int], dtype: type, last: int, record: Record, names: EncoderNames = BERT
+) -> tuple[np.ndarray, np.ndarray]:
     """BERT and its family: embeddings + LayerNorm, then post-norm blocks (attention, add &
     norm, feed-forward, add & norm). DistilBERT only names things differently."""
-    H, r = head_sizes(ck, (names.heads,), (names.width,), names.layer.format(0) + names.query + ".weight", axis=0)
-    eps = float(ck.cfg("layer_norm_eps", default=1e-12))
-    act = activation(ck, names.act)
-    kind = ck.config.get("position_embedding_type", "absolute")
-    if kind != "absolute":
-        raise AttnError(f"{ck.folder}/config.json: position_embedding_type {kind!r} is not supported (absolute only)")
-    causal = is_causal(ck)  # BertLMHeadModel and the like (is_decoder): keys ≤ query
+    cfg = spec(ck)
+    check_width(ck, names.layer.format(0) + names.query + ".weight", axis=0)
+    act = ACTIVATIONS[cfg.activation]
     word = ck.get("embeddings.word_embeddings.weight", dtype)
     x = word[np.array(ids)] + ck.get("embeddings.position_embeddings.weight", dtype)[positions(ck, ids)]
     if ck.has("embeddings.token_type_embeddings.weight"):  # DistilBERT has no token types
         x = x + ck.get("embeddings.token_type_embeddings.weight", dtype)[0]
-    w = Layers(ck, dtype, eps)
+    w = Layers(ck, dtype, cfg.eps)
     x = w.norm("embeddings.LayerNorm", x)
     if ck.has("embeddings_project.weight"):  # ELECTRA: embedding_size → hidden_size
         x = w.linear("embeddings_project", x)
     I = x
-    scale = 1.0 / math.sqrt(r // H)
     for layer in range(last):
         p = names.layer.format(layer)
-        q, k, v = (heads(w.linear(p + m, x), H) for m in (names.query, names.key, names.value))
-        A, A_prime, ctx = attention(q, k, v, scale, causal=causal)
+        q, k, v = (heads(w.linear(p + m, x), cfg.heads) for m in (names.query, names.key, names.value))
+        A, A_prime, ctx = attention(q, k, v, 1.0 / math.sqrt(cfg.head_size), causal=cfg.causal)
         record(layer, A, A_prime)
         x = w.norm(p + names.norm1, w.linear(p + names.out, merge(ctx)) + x)
         x = w.norm(p + names.norm2, w.linear(p + names.down, act(w.linear(p + names.up, x))) + x)
     return I, x
 
 
-def _gpt2(ck: Checkpoint, ids: list[int], dtype: type, last: int, record: Record):
-    H, r = head_sizes(ck, ("n_head", "num_attention_heads"), ("n_embd", "hidden_size"), "h.0.attn.c_attn.weight", 1, 3)
-    eps = float(ck.cfg("layer_norm_epsilon", default=1e-5))
-    act = activation(ck, "activation_function")
+def _gpt2(ck: Checkpoint, ids: list[int], dtype: type, last: int, record: Record) -> tuple[np.ndarray, np.ndarray]:
+    """GPT-2: pre-norm blocks, fused q/k/v (Conv1D: x W + b), causal attention."""
+    cfg = spec(ck)
+    check_width(ck, "h.0.attn.c_attn.weight", 1, 3)
+    act = ACTIVATIONS[cfg.activation]
     n = len(ids)
-    limit = ck.cfg("n_positions", "max_position_embeddings", default=1024)
-    if n > limit:
-        raise AttnError(f"the text has {n} tokens; {ck.folder} takes at most {limit} (n_positions)")
+    if n > cfg.max_positions:
+        raise AttnError(f"the text has {n} tokens; {ck.folder} takes at most {cfg.max_positions} (n_positions)")
     x = ck.get("wte.weight", dtype)[np.array(ids)] + ck.get("wpe.weight", dtype)[:n]
     I = x
-    scale_weights = ck.config.get("scale_attn_weights", True)
-    by_layer = ck.config.get("scale_attn_by_inverse_layer_idx", False)
-    w = Layers(ck, dtype, eps)
+    w = Layers(ck, dtype, cfg.eps)
     for layer in range(last):
         p = f"h.{layer}."
         qkv = w.conv1d(p + "attn.c_attn", w.norm(p + "ln_1", x))  # Conv1D: x @ W, W is r × 3r
-        q, k, v = (heads(part, H) for part in np.split(qkv, 3, axis=-1))
-        scale = (1.0 / math.sqrt(r // H) if scale_weights else 1.0) / ((layer + 1) if by_layer else 1.0)
+        q, k, v = (heads(part, cfg.heads) for part in np.split(qkv, 3, axis=-1))
+        scale = (1.0 / math.sqrt(cfg.head_size) if cfg.scale_attn_weights else 1.0) / (
+            (layer + 1) if cfg.scale_by_layer else 1.0
+        )
         A, A_prime, ctx = attention(q, k, v, scale, causal=True)
         record(layer, A, A_prime)
         x = x + w.conv1d(p + "attn.c_proj", merge(ctx))
         x = x + w.conv1d(p + "mlp.c_proj", act(w.conv1d(p + "mlp.c_fc", w.norm(p + "ln_2", x))))
-    if last == n_layers(ck):
+    if last == cfg.layers:
         x = w.norm("ln_f", x)
     return I, x
 
 
-FORWARD = {
+Forward = Callable[[Checkpoint, list[int], type, int, Record], tuple[np.ndarray, np.ndarray]]
+FORWARD: dict[str, Forward] = {
     "bert": _encoder,
     **dict.fromkeys(ROBERTA_LIKE, _encoder),
     "electra": _encoder,
     "distilbert": partial(_encoder, names=DISTILBERT),
     "gpt2": _gpt2,
 }
-CAUSAL = ("gpt2",)  # and any encoder whose config says is_decoder
 
 
 def is_causal(ck: Checkpoint) -> bool:
-    return ck.model_type in CAUSAL or bool(ck.config.get("is_decoder", False))
+    return spec(ck).causal
 
 
 def word_embeddings(ck: Checkpoint) -> str:
     return "wte.weight" if ck.model_type == "gpt2" else "embeddings.word_embeddings.weight"
 
 
-def whole(ck: Checkpoint, *keys: str) -> int:
-    """A positive whole number from config.json (the first of ``keys`` it has)."""
-    value = ck.cfg(*keys)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        name = next((k for k in keys if k in ck.config), keys[0])
-        raise AttnError(f"{ck.folder}/config.json: {name} must be a positive whole number, not {value!r}")
-    return value
-
-
 def n_layers(ck: Checkpoint) -> int:
-    return whole(ck, "num_hidden_layers", "n_layer", "n_layers")
+    return spec(ck).layers
 
 
 def n_heads(ck: Checkpoint) -> int:
-    return whole(ck, "num_attention_heads", "n_head", "n_heads")
+    return spec(ck).heads
 
 
 class Keep:
