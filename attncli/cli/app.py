@@ -29,6 +29,7 @@ from attncli.cli.options import (
     EncodingOpt,
     FailFastOpt,
     FigsizeOpt,
+    Float64Opt,
     FontOpt,
     FontSizeOpt,
     FormatOpt,
@@ -242,6 +243,7 @@ def run(
     seed: SeedOpt = 0,
     max_tokens: MaxTokensOpt = 512,
     encoding: EncodingOpt = "utf-8",
+    float64: Float64Opt = False,
     out: OutOpt = Path("attn_out"),
     plot: PlotOpt = True,
     view: ViewOpt = "heatmap",
@@ -312,6 +314,7 @@ def run(
         seed=seed,
         max_tokens=max_tokens,
         encoding=encoding,
+        float64=float64,
     )
     settings.check()
     style = style_from(ctx, options, style_file)
@@ -334,6 +337,7 @@ def run(
         query=query,
         html=html,
     ).check()
+    settings.keep_scores = views.needs_scores
     flow.show_results(
         text,
         encoding,
@@ -432,7 +436,7 @@ def explain(
     if model is not None:
         compute, prefetch = _model_vectors(model, layer, head, special, max_tokens), None
     else:
-        settings = run_settings(locals())
+        settings = run_settings(locals(), float64=True)  # the 1e-12 agreement check is a proof: float64
         compute = lambda sentence, progress: _run(sentence.text, settings, progress)  # noqa: E731
         prefetch = lambda sentences, progress: _prefetch([s.text for s in sentences], settings, progress)  # noqa: E731
     explain_results(text, encoding, compute, views, fail_fast=fail_fast, prefetch=prefetch)
@@ -457,14 +461,15 @@ RUN_SETTINGS = (
 )
 
 
-def run_settings(options: dict[str, Any]) -> Settings:
-    """A run's Settings from a command's options, by name."""
+def run_settings(options: dict[str, Any], *, float64: bool = False) -> Settings:
+    """A run's Settings from a command's options, by name (float32 unless asked)."""
     from attncli.core.pipeline import Settings
 
     settings = Settings(
         special_tokens=options["special"],
         weights=str(options["weights"]) if options["weights"] else None,
         **{k: options[k] for k in RUN_SETTINGS},
+        float64=float64,
     )
     settings.check()
     return settings
@@ -540,9 +545,7 @@ def model(
         bool,
         typer.Option("--hide-special", help="Leave [CLS], [SEP] and the like out of figures (columns renormalised)."),
     ] = False,
-    float64: Annotated[
-        bool, typer.Option("--float64", help="Compute in float64 (for checking); float32 by default.")
-    ] = False,
+    float64: Float64Opt = False,
     special: SpecialOpt = True,
     max_tokens: MaxTokensOpt = 512,
     encoding: EncodingOpt = "utf-8",

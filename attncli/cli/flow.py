@@ -74,6 +74,12 @@ class Views:
             raise AttnError(f"--view: unknown view {self.view!r} (choose heatmap, lines)")
         return self
 
+    @property
+    def needs_scores(self) -> bool:
+        """Whether any view asked for reads A (the scores) besides A'."""
+        drawn = self.matrix == "A" and (self.plot or self.preview)
+        return drawn or self.values or self.json or self.npz is not None
+
 
 def each_sentence(sentences: list[Sentence], work: Callable[[Sentence], None], *, fail_fast: bool, quiet: bool) -> None:
     """:func:`attncli.cli.batch.run_batch`, its exit code, a closed pipe."""
@@ -184,7 +190,12 @@ def deliver_result(result: AttentionResult, sentence: Sentence, views: Views, co
         from attncli.html import write_html
 
         files.append(str(write_html([result], views.html)))
-    stats = head_stats(result)
+    kept: list[list[dict[str, Any]]] = []
+
+    def stats() -> list[dict[str, Any]]:  # only when a view shows them, and once
+        if not kept:
+            kept.append(head_stats(result))
+        return kept[0]
 
     def show() -> None:
         from attncli.show.tables import print_result
@@ -196,7 +207,7 @@ def deliver_result(result: AttentionResult, sentence: Sentence, views: Views, co
             values=views.values,
             precision=views.precision,
             heading=heading,
-            stats=stats,
+            stats=stats(),
             trace_format=views.trace_format,
         )
         if views.preview:
@@ -209,7 +220,7 @@ def deliver_result(result: AttentionResult, sentence: Sentence, views: Views, co
         files,
         npz=views.npz,
         arrays=lambda: arrays(result, mean_heads=views.mean_heads),
-        make_json=lambda f: to_json(result, f, stats=stats, mean_heads=views.mean_heads),
+        make_json=lambda f: to_json(result, f, stats=stats(), mean_heads=views.mean_heads),
         show=show,
         json=views.json,
         quiet=views.quiet,

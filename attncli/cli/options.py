@@ -217,6 +217,13 @@ TraceFormatOpt = Annotated[
 TraceFigureOpt = Annotated[
     bool, typer.Option("--trace-figure", help="Also draw the dimension trace, matrices to scale: trace.<format>.")
 ]
+Float64Opt = Annotated[
+    bool,
+    typer.Option(
+        "--float64",
+        help="Compute in float64 (for checking); float32 by default, as shown numbers need no more.",
+    ),
+]
 ViewOpt = Annotated[
     str,
     typer.Option(

@@ -74,6 +74,19 @@ def formulas(result: AttentionResult) -> Formulas:
     return Formulas(True, text, "softmax", "", result.causal, f"layer {result.layers[0]} of {name}")
 
 
+def in_float64(result: AttentionResult) -> AttentionResult:
+    """The run again in float64 with its scores, when ``result`` lacks either: the
+    agreement check is a proof, not a picture."""
+    s = result.settings
+    if s is None or (result.A is not None and result.A_prime.dtype == np.float64):
+        return result
+    from dataclasses import replace
+
+    from attncli.core.pipeline import run
+
+    return run(result.text, replace(s, float64=True, keep_scores=True))
+
+
 def explain(result: AttentionResult, query: int = 1, head: int = 1) -> Explanation:
     """Recompute query ``query`` of head ``head`` vector by vector (both 1-based) and
     compare with the matrix path of ``result``."""
@@ -84,6 +97,7 @@ def explain(result: AttentionResult, query: int = 1, head: int = 1) -> Explanati
         raise AttnError(f"--query {query}: the sentence has {n} tokens (count from 1)")
     if result.is_model:
         return explain_model(result, query, head)
+    result = in_float64(result)
     s, W, h, j = result.settings, result.weights, head - 1, query - 1
     Wq, Wk, Wv = (W.get(name) for name in ("Wq", "Wk", "Wv"))
     if s is None or Wq is None or Wk is None or Wv is None or result.O_heads is None:
@@ -100,7 +114,7 @@ def explain(result: AttentionResult, query: int = 1, head: int = 1) -> Explanati
         alpha = np.array([x if i <= j else -np.inf for i, x in enumerate(alpha)])
     alpha_prime = get_norm(s.norm)(alpha / s.temperature if s.temperature != 1.0 else alpha, 0)
     b_j = sum(alpha_prime[i] * v[i] for i in range(n))
-    A, A_prime, O = result.A[0, h], result.A_prime[0, h], result.O_heads[h]
+    A, A_prime, O = result.scores[0, h], result.A_prime[0, h], result.O_heads[h]
     finite = np.isfinite(alpha)
     diffs = [
         np.abs(alpha[finite] - A[finite, j]).max(initial=0.0),
@@ -128,12 +142,12 @@ def explain_model(result: AttentionResult, query: int, head: int) -> Explanation
         alpha = np.array([x if i <= j else -np.inf for i, x in enumerate(alpha)])
     alpha_prime = get_norm("softmax")(alpha, 0)
     b_j = sum(alpha_prime[i] * v[i] for i in range(n))
-    A, A_prime, O = result.A[0, b], result.A_prime[0, b], result.O_heads[b]
+    A, A_prime, O = result.scores[0, b], result.A_prime[0, b], result.O_heads[b]
     finite = np.isfinite(alpha)
     diffs = [
         np.abs(alpha[finite] - A[finite, j]).max(initial=0.0),
         np.abs(alpha_prime - A_prime[:, j]).max(),
         np.abs(b_j - O[:, j]).max(),
     ]
-    tolerance = 1e-9 if result.A.dtype == np.float64 else 1e-4
+    tolerance = 1e-9 if result.A_prime.dtype == np.float64 else 1e-4
     return Explanation(result, head, query, q_j, k, v, alpha, alpha_prime, b_j, float(max(diffs)), tolerance)

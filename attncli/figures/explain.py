@@ -319,7 +319,9 @@ def matrix_blocks(e: Explanation) -> list[Block]:
         Block(r.Q[b], f"Q = {f.proj('q', 'I')}", shape("q×n", r.Q[b]), top=labels),
         Block(r.K[b], f"K = {f.proj('k', 'I')}", shape("q×n", r.K[b]), top=labels),
         Block(r.V[b], f"V = {f.proj('v', 'I')}", shape("v×n", r.V[b]), top=labels),
-        Block(r.A[0, b], f"A = KᵀQ{f.scale.replace(' ', '')}", shape("n×n", r.A[0, b]), top=labels, left=labels),
+        Block(
+            r.scores[0, b], f"A = KᵀQ{f.scale.replace(' ', '')}", shape("n×n", r.scores[0, b]), top=labels, left=labels
+        ),
         Block(r.A_prime[0, b], f"A' = {f.norm}(A)", shape("n×n", r.A_prime[0, b]), top=labels, bounded=True),
         Block(r.O_heads[b], "O = V A'", shape("v×n", r.O_heads[b]), top=labels),
     ]

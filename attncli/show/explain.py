@@ -172,7 +172,7 @@ def _matrices(console: Console, e: Explanation, f: Formulas) -> None:
         ("Q", f.proj("q", "I"), "q×n", r.Q[b]),
         ("K", f.proj("k", "I"), "q×n", r.K[b]),
         ("V", f.proj("v", "I"), "v×n", r.V[b]),
-        ("A", f"Kᵀ Q{f.scale}", "n×n", r.A[0, b]),
+        ("A", f"Kᵀ Q{f.scale}", "n×n", r.scores[0, b]),
         ("A'", f"{f.norm}(A), by column", "n×n", r.A_prime[0, b]),
         ("O", "V A'", "v×n", r.O_heads[b]),
     ):

@@ -186,7 +186,7 @@ def values_tables(result: AttentionResult, precision: int = 3, width: int = 200)
             where = f"layer {l}: " if result.is_model else ""
             for M, what in _head_matrices(result, b, sfx):
                 add(f"{where}{what}", M)
-            add(f"{where}{scores_label(result, sfx)}", result.A[a, b], toks, toks)
+            add(f"{where}{scores_label(result, sfx)}", result.scores[a, b], toks, toks)
             add(f"{where}A'{sfx} (n×n): column j is query j's weights", result.A_prime[a, b], toks, toks)
             if result.O_heads is not None:
                 add(f"O{sfx} = V{sfx} A'{sfx} (v×n)", result.O_heads[b])
