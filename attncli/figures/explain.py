@@ -325,6 +325,7 @@ def matrix_blocks(e: Explanation) -> list[Block]:
         Block(r.A_prime[0, b], f"A' = {f.norm}(A)", shape("n×n", r.A_prime[0, b]), top=labels, bounded=True),
         Block(r.O_heads[b], "O = V A'", shape("v×n", r.O_heads[b]), top=labels),
     ]
+    out[4].left = labels  # A's rows are keys: the one block with row labels
     for block in out:
         block.highlight = j
     return out
