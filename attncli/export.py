@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Optional
 import numpy as np
 
 from attncli.files import atomic_open
+from attncli.labels import UNSAFE
 
 if TYPE_CHECKING:  # the model command uses this module without the random-vectors pipeline
     from attncli.core.pipeline import Result
@@ -106,6 +107,8 @@ def dumps(obj: dict) -> str:
         return nested(x) if isinstance(x, np.ndarray) else x
 
     text = json.dumps(swap(obj), ensure_ascii=False, allow_nan=False)
+    if UNSAFE.search(text):  # C1 controls, bidi overrides, lone surrogates: escaped, same JSON data
+        text = UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     return re.sub(f'"{tag}(\\d+)"', lambda m: raws[int(m.group(1))], text) if raws else text
 
 

@@ -153,9 +153,13 @@ def deliver(
 ) -> None:
     """The common end of every sentence: the .npz, then one JSON line, the paths, or tables."""
     from attncli.export import dumps, npz_path, save_npz
+    from attncli.files import same_file
 
     if npz is not None:
         path = npz_path(npz, sentence.index)
+        clash = next((f for f in files if same_file(f, path)), None)
+        if clash is not None:
+            raise AttnError(f"--npz {str(path)!r} is {clash}, a figure this run writes; give another name")
         save_npz(path, arrays())
         files.append(str(path))
     if json:
