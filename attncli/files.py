@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator, Optional
 
+from attncli import stop
 from attncli.errors import AttnError
 
 
@@ -86,10 +87,12 @@ def _atomic(path: Path, mode: str) -> Iterator[IO]:
     import tempfile  # here: a run that writes nothing (--json --no-plot) never needs it
 
     target = Path(os.path.realpath(path)) if path.is_symlink() else path  # keep the link, replace its file
-    try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.", suffix=".part")
-    except OSError as exc:
-        raise _cannot(path, exc.strerror or str(exc)) from None
+    with stop.deferred():  # a signal now is handled once the temporary file is on the list
+        try:
+            fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.", suffix=".part")
+        except OSError as exc:
+            raise _cannot(path, exc.strerror or str(exc)) from None
+        stop.temp_files.add(tmp)  # removed by the signal handler if we are stopped
     try:
         with os.fdopen(fd, mode) as fh:
             yield fh
@@ -103,6 +106,8 @@ def _atomic(path: Path, mode: str) -> Iterator[IO]:
         if isinstance(exc, OSError):
             raise _cannot(path, exc.strerror or str(exc)) from None
         raise
+    finally:
+        stop.temp_files.discard(tmp)
 
 
 def _umask() -> int:

@@ -9,7 +9,7 @@ __all__ = ["app", "entry", "main"]
 
 
 def entry() -> None:
-    from attncli.cli import stop
+    from attncli import stop
 
     stop.install()
     try:

@@ -63,7 +63,7 @@ from attncli.cli.options import (
     VminOpt,
     WeightsOpt,
 )
-from attncli.cli import stop
+from attncli import stop
 from attncli.cli.output import FileProgress, ReaderGone, busy, deliver, emit_line, out_console, say, warn, write_failed
 
 app = typer.Typer(

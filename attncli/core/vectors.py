@@ -17,6 +17,8 @@ unpickled (``allow_pickle=False`` everywhere).
 
 from __future__ import annotations
 
+import codecs
+import math
 import re
 from pathlib import Path
 from typing import Callable, Iterable, Optional
@@ -28,6 +30,7 @@ from attncli.core.tokenize import Tokens
 
 Progress = Optional[Callable[[int, int], None]]  # (bytes done, bytes total)
 CHUNK = 8 << 20
+MAX_LINE = 64 << 20  # a row of 100,000 numbers is ~1.5 MB; a longer line is not a vectors row
 EMBEDDING_NAMES = (
     "word_embeddings.weight",
     "wte.weight",
@@ -68,10 +71,18 @@ def kind(path: Path) -> str:
     return "text"
 
 
+def regular_file(path: Path, option: str) -> None:
+    """Refuse a pipe, device or socket: reading one may wait forever, and vectors and
+    weights files are read more than once."""
+    if path.exists() and not path.is_dir() and not path.is_file():
+        raise AttnError(f"{option}: {path} is not a regular file (a pipe or a device); give a file")
+
+
 def open_vectors(spec: str) -> Path:
     path = Path(spec)
     if not path.exists():
         raise AttnError(f"--embeddings: {spec}: no such file or folder")
+    regular_file(path, "--embeddings")
     if path.is_file() and path.stat().st_size == 0:
         raise AttnError(f"{spec}: the file is empty")
     return path
@@ -134,7 +145,7 @@ def _check_encoding(data: bytes, path: Path, encoding: str) -> None:
 def _lines(path: Path, end: Optional[int] = None, blank: bool = True) -> int:
     """Newlines in the first ``end`` bytes (or non-blank lines of the whole file when
     ``blank`` is False): only used to word an error, so a second pass is fine."""
-    count, done, last = 0, 0, b"\n"
+    count, done, pending = 0, 0, False  # pending: the unfinished line so far is not blank
     with open(path, "rb") as fh:
         while end is None or done < end:
             chunk = fh.read(CHUNK if end is None else min(CHUNK, end - done))
@@ -143,12 +154,13 @@ def _lines(path: Path, end: Optional[int] = None, blank: bool = True) -> int:
             if blank:
                 count += chunk.count(b"\n")
             else:
-                count += sum(1 for line in (last + chunk).split(b"\n")[1:-1] if line.strip())
-                last = chunk[chunk.rfind(b"\n") :] if b"\n" in chunk else last + chunk
+                parts = chunk.split(b"\n")
+                if len(parts) > 1:
+                    count += (pending or bool(parts[0].strip())) + sum(1 for p in parts[1:-1] if p.strip())
+                    pending = False
+                pending = pending or bool(parts[-1].strip())
             done += len(chunk)
-    if not blank and last.strip():
-        count += 1
-    return count
+    return count + (not blank and pending)
 
 
 def scan_text(
@@ -183,33 +195,41 @@ def scan_text(
     wanted_set = {w.decode(encoding) for w in wanted}
     first_row = True
     with open(path, "rb") as fh:
-        first = fh.readline()
-        header = _header(first)
+        first = fh.readline(MAX_LINE + 1)
+        if len(first) > MAX_LINE:
+            raise _too_long(path, 1)
+        header = _header(first[3:] if first.startswith(codecs.BOM_UTF8) else first)
         r: Optional[int] = header[1] if header else None
         if r is not None and r < 1:
             raise AttnError(f"{path} line 1: the header says {r} dimensions")
         # `rest` is the unfinished line carried from one chunk to the next; the chunks
         # themselves are searched in place (no copies of the megabytes)
-        rest, offset = (b"", len(first)) if header else (first.rstrip(b"\n"), len(first))
+        start = first[3:] if first.startswith(codecs.BOM_UTF8) else first  # a byte-order mark is not a word
+        rest, offset = (b"", len(first)) if header else (start.rstrip(b"\n"), len(first))
         if not header and first.endswith(b"\n"):
             take(rest, 0)
             rest = b""
-        newlines, done = 0, len(first)
+        newlines, done, longer = 0, len(first), []
         while True:
             chunk = fh.read(CHUNK)
             done += len(chunk)
             if progress:
                 progress(done, size)
             if not chunk:
+                rest = b"".join([rest, *longer])
                 if rest:
                     take(rest, offset - len(rest))
                     newlines += 1
                 break
             head = chunk.find(b"\n")
-            if head < 0:
-                rest += chunk
+            if head < 0:  # a line longer than a chunk: kept in pieces (joined once: linear time)
+                longer.append(chunk)
                 offset += len(chunk)
+                if len(rest) + sum(map(len, longer)) > MAX_LINE:
+                    raise _too_long(path, _lines(path, offset - len(chunk)) + 1)
                 continue
+            if longer:
+                rest, longer = b"".join([rest, *longer]), []
             take(rest + chunk[:head], offset - len(rest))  # the line across the boundary
             cut = chunk.rfind(b"\n") + 1
             if offset == len(first):  # the first chunk: is the file in the encoding we think?
@@ -235,6 +255,10 @@ def scan_text(
         if rows != header[0]:
             raise AttnError(f"{path} line 1: the header says {header[0]} words, the file has {rows} rows")
     return found, r
+
+
+def _too_long(path: Path, line: int) -> AttnError:
+    return AttnError(f"{path} line {line}: longer than {MAX_LINE >> 20} MB; not a vectors file?")
 
 
 # ---- word2vec binary ----
@@ -276,22 +300,85 @@ def scan_bin(
 # ---- numpy ----
 
 
+NPY_MAGIC, ZIP_MAGIC = b"\x93NUMPY", (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def _magic(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(6)
+    except OSError as exc:
+        raise AttnError(f"{path}: {exc.strerror or exc}") from None
+
+
+def _not_numpy(path: Path, head: bytes, want: str) -> AttnError:
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return AttnError(f"{path}: a pickle (Python objects); attncli never loads pickles")
+    return AttnError(f"{path}: not a valid {want} file")
+
+
 def _np_load(path: Path, **kw):
+    """A .npy array (or, for a .npz, see :func:`read_npz`), told apart by its first bytes."""
+    head = _magic(path)
+    if not head.startswith(NPY_MAGIC):
+        if head.startswith(ZIP_MAGIC):
+            raise AttnError(f"{path}: a .npz archive where a single .npy array was expected")
+        raise _not_numpy(path, head, ".npy")
     try:
         return np.load(path, allow_pickle=False, **kw)
     except ValueError as exc:
         if "pickle" in str(exc):
             raise AttnError(f"{path}: holds Python objects; attncli never loads pickles") from None
-        raise AttnError(f"{path}: not a valid numpy file ({exc})") from None
+        raise AttnError(f"{path}: not a valid .npy file ({exc})") from None
     except (OSError, EOFError) as exc:
-        raise AttnError(f"{path}: not a valid numpy file ({exc})") from None
+        raise AttnError(f"{path}: not a valid .npy file ({exc})") from None
+
+
+def read_npz(path: Path, names: Iterable[str]) -> dict[str, np.ndarray]:
+    """The arrays ``names`` (those present) of a .npz, each checked before it is read: its
+    header's shape and dtype must fit the size the archive declares, and that size must be
+    under :data:`attncli.limits.NPZ_MEMBER_LIMIT` (a zip bomb stops there). No pickles."""
+    import zipfile
+    import zlib
+
+    head = _magic(path)
+    if not head.startswith(ZIP_MAGIC):
+        if head.startswith(NPY_MAGIC):
+            raise AttnError(f"{path}: a single .npy array; a .npz archive (numpy.savez) was expected")
+        raise _not_numpy(path, head, ".npz")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = {i.filename[:-4]: i for i in zf.infolist() if i.filename.endswith(".npy")}
+            return {n: _member(path, zf, members[n]) for n in names if n in members}
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError, OSError) as exc:
+        raise AttnError(f"{path}: not a valid .npz file ({exc})") from None
+
+
+def _member(path: Path, zf, info) -> np.ndarray:
+    from attncli.limits import NPZ_MEMBER_LIMIT, human
+
+    name = info.filename[:-4]
+    if info.file_size > NPZ_MEMBER_LIMIT:
+        raise AttnError(f"{path}: array {name} expands to {human(info.file_size)}, over the {human(NPZ_MEMBER_LIMIT)} limit")
+    with zf.open(info) as fh:
+        version = np.lib.format.read_magic(fh)
+        read = {(1, 0): np.lib.format.read_array_header_1_0}.get(version, np.lib.format.read_array_header_2_0)
+        shape, _, dtype = read(fh)
+        if dtype.hasobject:
+            raise AttnError(f"{path}: array {name} holds Python objects; attncli never loads pickles")
+        if math.prod(shape) * dtype.itemsize > info.file_size:
+            raise AttnError(f"{path}: array {name} says {dtype} {list(shape)}, more than the archive holds")
+    with zf.open(info) as fh:
+        return np.lib.format.read_array(fh, allow_pickle=False)
 
 
 def _table(matrix: np.ndarray, vocab: list[str], path: Path, name: str) -> tuple[dict[str, int], np.ndarray]:
     if matrix.ndim != 2:
         raise AttnError(f"{path}: {name} must be a 2-D matrix (words × r), found shape {matrix.shape}")
-    if not np.issubdtype(matrix.dtype, np.number):
-        raise AttnError(f"{path}: {name} holds {matrix.dtype}, not numbers")
+    if matrix.dtype.kind not in "fiu":
+        raise AttnError(f"{path}: {name} holds {matrix.dtype}, not real numbers")
+    if 0 in matrix.shape:
+        raise AttnError(f"{path}: {name} has shape {matrix.shape}; no dimension may be 0")
     if len(vocab) != matrix.shape[0]:
         raise AttnError(f"{path}: {len(vocab)} words in the vocabulary but {matrix.shape[0]} rows in {name}")
     index: dict[str, int] = {}
@@ -306,7 +393,7 @@ def load_npy(path: Path, encoding: str = "utf-8") -> tuple[dict[str, int], np.nd
         raise AttnError(f"{path}: a .npy matrix needs vocab.txt beside it (one token per line, row order)")
     matrix = _np_load(path, mmap_mode="r")
     try:
-        vocab = vocab_path.read_text(encoding=encoding).splitlines()
+        vocab = vocab_path.read_text(encoding=encoding).removeprefix("\ufeff").splitlines()
     except UnicodeDecodeError as exc:
         line = vocab_path.read_bytes()[: exc.start].count(b"\n") + 1
         raise AttnError(f"{vocab_path} line {line}: not valid {encoding}; give --encoding") from None
@@ -314,16 +401,11 @@ def load_npy(path: Path, encoding: str = "utf-8") -> tuple[dict[str, int], np.nd
 
 
 def load_npz(path: Path) -> tuple[dict[str, int], np.ndarray]:
-    with _np_load(path) as z:
-        missing = [k for k in ("vocab", "vectors") if k not in z.files]
-        if missing:
-            raise AttnError(f"{path}: missing array {', '.join(missing)} (it needs vocab and vectors)")
-        try:
-            vocab_arr, vectors = z["vocab"], z["vectors"]
-        except ValueError as exc:
-            if "pickle" in str(exc):
-                raise AttnError(f"{path}: holds Python objects; attncli never loads pickles") from None
-            raise
+    z = read_npz(path, ("vocab", "vectors"))
+    missing = [k for k in ("vocab", "vectors") if k not in z]
+    if missing:
+        raise AttnError(f"{path}: missing array {', '.join(missing)} (it needs vocab and vectors)")
+    vocab_arr, vectors = z["vocab"], z["vectors"]
     if vocab_arr.dtype.kind not in "US":
         raise AttnError(f"{path}: vocab must be strings, found {vocab_arr.dtype}")
     vocab = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in vocab_arr.tolist()]
@@ -453,26 +535,32 @@ def _by_ids(path: Path, tokens: Tokens) -> np.ndarray:
 # ---- weights ----
 
 
+def _read_weights(path: Path) -> dict[str, np.ndarray]:
+    """Wq, Wk, Wv (and Wo if there) of a .npz: real, finite numbers, no dimension 0."""
+    if not path.exists():
+        raise AttnError(f"--weights: {path}: no such file")
+    regular_file(path, "--weights")
+    if path.is_dir():
+        raise AttnError(f"--weights: {path} is a folder; give a .npz file with Wq, Wk, Wv")
+    if path.stat().st_size == 0:
+        raise AttnError(f"{path}: the file is empty")
+    W = read_npz(path, ("Wq", "Wk", "Wv", "Wo"))
+    missing = [k for k in ("Wq", "Wk", "Wv") if k not in W]
+    if missing:
+        raise AttnError(f"{path}: missing array {', '.join(missing)} (it needs Wq, Wk, Wv and optionally Wo)")
+    for k, a in W.items():
+        if a.dtype.kind not in "fiu":
+            raise AttnError(f"{path}: {k} holds {a.dtype}, not real numbers")
+        if 0 in a.shape:
+            raise AttnError(f"{path}: {k} has shape {a.shape}; no dimension may be 0")
+        _check_finite(a, f"{path} array {k}")
+    return W
+
+
 def load_weights(spec: str, r: int, settings) -> dict:
     """The user's W^q, W^k (H×q×r or q×r), W^v (H×v×r or v×r) and optional W^o (r×H·v)."""
     path = Path(spec)
-    if not path.is_file():
-        raise AttnError(f"--weights: {spec}: no such file")
-    if path.stat().st_size == 0:
-        raise AttnError(f"{spec}: the file is empty")
-    with _np_load(path) as z:
-        names = z.files
-        missing = [k for k in ("Wq", "Wk", "Wv") if k not in names]
-        if missing:
-            raise AttnError(f"{path}: missing array {', '.join(missing)} (it needs Wq, Wk, Wv and optionally Wo)")
-        try:
-            W = {k: z[k] for k in ("Wq", "Wk", "Wv", "Wo") if k in names}
-        except ValueError:
-            raise AttnError(f"{path}: holds Python objects; attncli never loads pickles") from None
-    for k, a in W.items():
-        if not np.issubdtype(a.dtype, np.number):
-            raise AttnError(f"{path}: {k} holds {a.dtype}, not numbers")
-        _check_finite(a, f"{path} array {k}")
+    W = _read_weights(path)
     for k in ("Wq", "Wk", "Wv"):
         if W[k].ndim == 2:
             W[k] = W[k][None]

@@ -20,6 +20,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from attncli import stop
 from attncli.errors import AttnError
 from attncli.files import atomic_open, figure_name
 from attncli.labels import token_labels
@@ -507,48 +508,30 @@ def run_jobs(jobs: list[Callable[[], list[Path]]], parallel: bool) -> list[Path]
     """Run the drawing jobs, each in a forked child process when asked and worth it.
 
     The children end with the parent: a signal to the parent (Ctrl-C, ``timeout``,
-    ``docker stop``, a closed terminal) ends them before it exits, and on Linux a child
-    whose parent has died is sent SIGTERM by the kernel (PR_SET_PDEATHSIG). A child that
-    is stopped removes its temporary file first. Only paths cross back, as JSON."""
+    ``docker stop``, a closed terminal) ends them and waits for them before it exits
+    (:mod:`attncli.stop`), and on Linux a child whose parent has died is sent SIGTERM by
+    the kernel (PR_SET_PDEATHSIG). A child that is stopped removes its temporary file
+    first. Only paths cross back, as JSON."""
     if not parallel or len(jobs) < 2:
         return [p for job in jobs for p in job()]
-    import signal
-
-    children: dict[int, int] = {}  # pid -> the read end of its result pipe
+    started: dict[int, int] = {}  # pid -> the read end of its result pipe
     try:
         for job in jobs:
-            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)  # no handler runs mid-fork
-            try:
+            with stop.deferred():  # no signal handler runs between fork and the records
                 r, w = os.pipe()
                 pid = os.fork()
                 if pid == 0:
                     os.close(r)
-                    _child(job, w, blocked)
+                    _child(job, w)
                 os.close(w)
-                children[pid] = r
-            finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+                started[pid] = r
+                stop.children.add(pid)
         written = []
-        for pid in list(children):
-            written += _collect(pid, children[pid])
-            del children[pid]
+        for pid in list(started):
+            written += _collect(pid, started.pop(pid))
         return written
     finally:
-        _end(children)
-
-
-_STOP_SIGNALS = {2, 15, 1}  # SIGINT, SIGTERM, SIGHUP
-_stopping: list[bool] = []
-
-
-class _Stop(BaseException):
-    """SIGTERM in a drawing child: unwind (removing the temporary file), then exit."""
-
-
-def _child_stop(signum: int, frame) -> None:
-    if not _stopping:
-        _stopping.append(True)
-        raise _Stop()
+        _end(started)
 
 
 def _die_with_parent(parent: int) -> None:
@@ -563,20 +546,19 @@ def _die_with_parent(parent: int) -> None:
         os._exit(143)
 
 
-def _child(job: Callable[[], list[Path]], w: int, mask) -> None:
-    """The forked child: run ``job``, write its paths (or its error) as JSON, and leave
-    with os._exit (nothing of the parent's, such as its buffered stdout, is run twice)."""
+def _child(job: Callable[[], list[Path]], w: int) -> None:
+    """The forked child (signals still held back): run ``job``, write its paths (or its
+    error) as JSON, and leave with os._exit (nothing of the parent's, such as its
+    buffered stdout, is run twice)."""
     import json
-    import signal
 
     code = 0
     try:
-        parent = os.getppid()
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent ends us
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, _child_stop)
-        _die_with_parent(parent)
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        stop.in_child()
+        _die_with_parent(os.getppid())
+        import signal
+
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stop.SIGNALS)
         try:
             payload = {"paths": [str(p) for p in job()]}
         except AttnError as exc:
@@ -588,8 +570,6 @@ def _child(job: Callable[[], list[Path]], w: int, mask) -> None:
         data = json.dumps(payload).encode()
         while data:
             data = data[os.write(w, data) :]
-    except _Stop:
-        code = 143
     except BaseException:
         code = 1
     os._exit(code)
@@ -599,10 +579,10 @@ def _collect(pid: int, r: int) -> list[Path]:
     """The paths one child wrote, once it has ended; its error raised here."""
     import json
 
-    with os.fdopen(r, "rb", closefd=False) as fh:
+    with os.fdopen(r, "rb") as fh:
         data = fh.read()
-    os.close(r)
     _, status = os.waitpid(pid, 0)
+    stop.children.discard(pid)
     try:
         payload = json.loads(data)
     except ValueError:
@@ -613,28 +593,22 @@ def _collect(pid: int, r: int) -> list[Path]:
     return [Path(p) for p in payload["paths"]]
 
 
-def _end(children: dict[int, int]) -> None:
-    """Stop the children still running (the parent is leaving early) and wait for them."""
+def _end(started: dict[int, int]) -> None:
+    """Stop the children still running (another one failed) and wait for them."""
     import signal
 
-    for pid in children:
+    for pid, r in started.items():
+        os.close(r)
         try:
             os.kill(pid, signal.SIGTERM)
         except OSError:
             pass
-    for pid, r in children.items():
+    for pid in started:
         try:
-            os.close(r)
-        except OSError:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
             pass
-        while True:
-            try:
-                os.waitpid(pid, 0)
-                break
-            except InterruptedError:
-                continue
-            except ChildProcessError:
-                break
+        stop.children.discard(pid)
 
 
 def _title(style: Style, title: str) -> str:
