@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import sys
 from typing import Callable, Iterable
 
@@ -59,10 +58,9 @@ def run_batch(
         for sentence in sentences:
             _one(sentence, work)
         return 0
-    # A batch may run for long: collect cycles again (the console script starts with the
-    # collector off), leaving what start-up made (modules, ~30k objects) out of every pass.
-    gc.freeze()
-    gc.enable()
+    from attncli.cli.process import batch_started
+
+    batch_started()
     failed = False
     bar, task = _bar(sentences, progress, quiet)
     try:

@@ -28,14 +28,15 @@ class Sentence:
 class Sentences:
     """The sentences of a run, read lazily and once. ``single`` says there is exactly one
     (no batch numbering, no per-line report); ``prefetching(fn)`` has ``fn`` called with
-    the texts of each block of up to :data:`BLOCK` sentences before they are worked on."""
+    each block of up to :data:`BLOCK` sentences (the readable ones) before they are worked
+    on, so a large vectors file is read once per block rather than once per sentence."""
 
     def __init__(self, items: Iterable[Sentence], single: bool) -> None:
         self._items: Optional[Iterable[Sentence]] = items
         self.single = single
-        self._before: Optional[Callable[[list[str]], None]] = None
+        self._before: Optional[Callable[[list[Sentence]], None]] = None
 
-    def prefetching(self, before: Callable[[list[str]], None]) -> "Sentences":
+    def prefetching(self, before: Callable[[list[Sentence]], None]) -> "Sentences":
         self._before = before
         return self
 
@@ -55,9 +56,9 @@ class Sentences:
         yield from self._flush(block)
 
     def _flush(self, block: list[Sentence]) -> list[Sentence]:
-        texts = [s.text for s in block if s.error is None]
-        if len(texts) > 1 and self._before is not None:
-            self._before(texts)
+        readable = [s for s in block if s.error is None]
+        if len(readable) > 1 and self._before is not None:
+            self._before(readable)
         return block
 
 
