@@ -565,6 +565,10 @@ def main(argv: Optional[list[str]] = None) -> None:
         args.remove("--debug")
     stop.install()
     guard_streams()
+    if not debug:  # a library's warning (numpy's overflow) would be a second line: results are checked instead
+        import warnings
+
+        warnings.simplefilter("ignore")
     try:
         command = typer.main.get_command(only(app, args[0]) if args else app)
         code = command.main(args, prog_name="attncli", standalone_mode=False)
