@@ -45,25 +45,15 @@ def message(signum: int) -> str:
 def clean_up() -> None:
     """End the children (SIGTERM, then SIGKILL after 2 s) and remove our temporary files."""
     for pid in list(children):
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except OSError:
-            children.discard(pid)
+        _kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 2.0
     while children:
         for pid in list(children):
-            try:
-                done, _ = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                done = pid
-            if done:
+            if _ended(pid):
                 children.discard(pid)
         if children and time.monotonic() > deadline:
             for pid in list(children):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
+                _kill(pid, signal.SIGKILL)
             deadline = float("inf")
         if children:
             time.sleep(0.005)
@@ -73,6 +63,20 @@ def clean_up() -> None:
         except OSError:
             pass
         temp_files.discard(path)
+
+
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except OSError:
+        children.discard(pid)
+
+
+def _ended(pid: int) -> bool:
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] != 0
+    except ChildProcessError:
+        return True
 
 
 def _handler(signum: int, frame) -> None:

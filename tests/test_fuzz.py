@@ -123,7 +123,8 @@ def valid(kind: str, folder: Path) -> Path:
         return folder / "v.npy"
     if kind == "weights":
         rng = np.random.default_rng(0)
-        np.savez(folder / "w.npz", Wq=rng.normal(size=(2, 4, 8)), Wk=rng.normal(size=(2, 4, 8)), Wv=rng.normal(size=(2, 4, 8)))
+        W = {k: rng.normal(size=(2, 4, 8)) for k in ("Wq", "Wk", "Wv")}
+        np.savez(folder / "w.npz", **W)
         return folder / "w.npz"
     from safetensors.numpy import save_file
 
@@ -207,7 +208,9 @@ def test_stdin_takes_any_bytes(data):
         run_in(Path(tmp), "run", "--json", "--no-plot", input=data, batch=True)
 
 
-NUMBERS = st.sampled_from(["0", "-1", "1", "2", "3", "7", "8", "1e300", "1e-310", "nan", "inf", "-inf", "x", "", "99999"])
+NUMBERS = st.sampled_from(
+    ["0", "-1", "1", "2", "3", "7", "8", "1e300", "1e-310", "nan", "inf", "-inf", "x", "", "99999"]
+)
 OPTIONS = {
     "-H": NUMBERS,
     "-r": st.sampled_from(["1", "2", "4", "8", "16", "0", "-3", "x"]),
@@ -237,7 +240,9 @@ OPTIONS = {
 FLAGS = ["--causal", "--no-scale", "--values", "--preview", "--json", "-q", "--transpose", "--mean-heads"]
 COMMAND_OPTIONS = {
     "run": list(OPTIONS),
-    "explain": ["-H", "-r", "--q-dim", "--v-dim", "--temperature", "--norm", "--seed", "--precision", "--query", "--head"],
+    "explain": [
+        *("-H", "-r", "--q-dim", "--v-dim", "--temperature", "--norm", "--seed", "--precision", "--query", "--head")
+    ],
     "tokens": ["--encoding", "-t"],
     "model": ["--layer", "--head", "--max-tokens", "--dpi", "--image-format", "--vmin", "-o", "--npz"],
 }

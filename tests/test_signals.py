@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import one_error_line
 
 TRIALS = int(os.environ.get("ATTNCLI_SIGNAL_TRIALS", "3"))

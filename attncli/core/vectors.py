@@ -172,89 +172,116 @@ def scan_text(
     word; only those rows, and the first row (to learn r), are parsed. Line numbers
     are worked out only when a row is wrong. The first chunk is decoded whole, so a
     file in another encoding than ``encoding`` is named with its line, not silently
-    missed."""
-    wanted = sorted({e for e in (_encode(w, encoding) for w in words) if e}, key=len, reverse=True)
-    pattern = re.compile(b"\n(" + b"|".join(re.escape(w) for w in wanted) + b")[ \t]") if wanted else None
-    size = path.stat().st_size
-    found: dict[str, np.ndarray] = {}
-
-    def where(offset: int) -> Callable[[], str]:
-        return lambda: f"{path} line {_lines(path, offset) + 1}"
-
-    def take(line: bytes, start: int) -> None:
-        """A line that starts at file offset ``start``: learn r from the first row, keep
-        it if its word is wanted (the first occurrence wins)."""
-        nonlocal r, first_row
-        if first_row and line.strip():
-            r = len(_parse_row(line, r, where(start)))
-            first_row = False
-        word = line.split(b" ", 1)[0].split(b"\t", 1)[0].decode(encoding, "replace")
-        if word in wanted_set and word not in found:
-            found[word] = _parse_row(line, r, where(start))
-
-    wanted_set = {w.decode(encoding) for w in wanted}
-    first_row = True
+    missed. A line longer than a chunk is kept in pieces and joined once (linear time)."""
+    scan = _TextScan(path, words, encoding)
     with open(path, "rb") as fh:
-        first = fh.readline(MAX_LINE + 1)
-        if len(first) > MAX_LINE:
-            raise _too_long(path, 1)
-        header = _header(first[3:] if first.startswith(codecs.BOM_UTF8) else first)
-        r: Optional[int] = header[1] if header else None
-        if r is not None and r < 1:
-            raise AttnError(f"{path} line 1: the header says {r} dimensions")
-        # `rest` is the unfinished line carried from one chunk to the next; the chunks
-        # themselves are searched in place (no copies of the megabytes)
-        start = first[3:] if first.startswith(codecs.BOM_UTF8) else first  # a byte-order mark is not a word
-        rest, offset = (b"", len(first)) if header else (start.rstrip(b"\n"), len(first))
-        if not header and first.endswith(b"\n"):
-            take(rest, 0)
-            rest = b""
-        newlines, done, longer = 0, len(first), []
+        scan.start(fh)
+        size, done = path.stat().st_size, scan.offset
         while True:
             chunk = fh.read(CHUNK)
             done += len(chunk)
             if progress:
                 progress(done, size)
             if not chunk:
-                rest = b"".join([rest, *longer])
-                if rest:
-                    take(rest, offset - len(rest))
-                    newlines += 1
+                scan.finish()
                 break
-            head = chunk.find(b"\n")
-            if head < 0:  # a line longer than a chunk: kept in pieces (joined once: linear time)
-                longer.append(chunk)
-                offset += len(chunk)
-                if len(rest) + sum(map(len, longer)) > MAX_LINE:
-                    raise _too_long(path, _lines(path, offset - len(chunk)) + 1)
-                continue
-            if longer:
-                rest, longer = b"".join([rest, *longer]), []
-            take(rest + chunk[:head], offset - len(rest))  # the line across the boundary
-            cut = chunk.rfind(b"\n") + 1
-            if offset == len(first):  # the first chunk: is the file in the encoding we think?
-                _check_encoding(first + chunk[:cut], path, encoding)
-            if first_row:
-                end = chunk.find(b"\n", head + 1)
-                if end > 0:
-                    take(chunk[head + 1 : end], offset + head + 1)
-            if pattern is not None:
-                for m in pattern.finditer(chunk, head, cut):
-                    word = m.group(1).decode(encoding, "replace")
-                    if word not in found:
-                        end = chunk.find(b"\n", m.end())
-                        found[word] = _parse_row(chunk[m.start() + 1 : end], r, where(offset + m.start() + 1))
-            if header:
-                newlines += chunk.count(b"\n")
-            rest = chunk[cut:]
-            offset += len(chunk)
-    if r is None:
-        raise AttnError(f"{path}: no vectors in the file")
-    if header is not None and newlines != header[0]:
-        rows = _lines(path, blank=False) - 1
-        if rows != header[0]:
-            raise AttnError(f"{path} line 1: the header says {header[0]} words, the file has {rows} rows")
-    return found, r
+            scan.chunk(chunk)
+    return scan.result()
+
+
+class _TextScan:
+    """The state of :func:`scan_text` between chunks."""
+
+    def __init__(self, path: Path, words: Iterable[str], encoding: str) -> None:
+        self.path, self.encoding = path, encoding
+        wanted = sorted({e for e in (_encode(w, encoding) for w in words) if e}, key=len, reverse=True)
+        self.pattern = re.compile(b"\n(" + b"|".join(re.escape(w) for w in wanted) + b")[ \t]") if wanted else None
+        self.wanted = {w.decode(encoding) for w in wanted}
+        self.found: dict[str, np.ndarray] = {}
+        self.r: Optional[int] = None
+        self.first_row = True
+        self.newlines = 0
+        self.longer: list[bytes] = []  # pieces of a line longer than a chunk
+
+    def where(self, offset: int) -> Callable[[], str]:
+        return lambda: f"{self.path} line {_lines(self.path, offset) + 1}"
+
+    def take(self, line: bytes, start: int) -> None:
+        """A line that starts at file offset ``start``: learn r from the first row, keep
+        it if its word is wanted (the first occurrence wins)."""
+        if self.first_row and line.strip():
+            self.r = len(_parse_row(line, self.r, self.where(start)))
+            self.first_row = False
+        word = line.split(b" ", 1)[0].split(b"\t", 1)[0].decode(self.encoding, "replace")
+        if word in self.wanted and word not in self.found:
+            self.found[word] = _parse_row(line, self.r, self.where(start))
+
+    def start(self, fh) -> None:
+        """The first line: a ``count dim`` header, or the first row."""
+        first = fh.readline(MAX_LINE + 1)
+        if len(first) > MAX_LINE:
+            raise _too_long(self.path, 1)
+        text = first[3:] if first.startswith(codecs.BOM_UTF8) else first  # a byte-order mark is not a word
+        self.first, self.header = first, _header(text)
+        if self.header:
+            self.r = self.header[1]
+            if self.r < 1:
+                raise AttnError(f"{self.path} line 1: the header says {self.r} dimensions")
+        # `rest` is the unfinished line carried from one chunk to the next; the chunks
+        # themselves are searched in place (no copies of the megabytes)
+        self.rest, self.offset = (b"", len(first)) if self.header else (text.rstrip(b"\n"), len(first))
+        if not self.header and first.endswith(b"\n"):
+            self.take(self.rest, 0)
+            self.rest = b""
+
+    def chunk(self, chunk: bytes) -> None:
+        head = chunk.find(b"\n")
+        if head < 0:
+            self.longer.append(chunk)
+            self.offset += len(chunk)
+            if len(self.rest) + sum(map(len, self.longer)) > MAX_LINE:
+                raise _too_long(self.path, _lines(self.path, self.offset - len(chunk)) + 1)
+            return
+        if self.longer:
+            self.rest, self.longer = b"".join([self.rest, *self.longer]), []
+        self.take(self.rest + chunk[:head], self.offset - len(self.rest))  # the line across the boundary
+        cut = chunk.rfind(b"\n") + 1
+        if self.offset == len(self.first):  # the first chunk: is the file in the encoding we think?
+            _check_encoding(self.first + chunk[:cut], self.path, self.encoding)
+        if self.first_row:
+            end = chunk.find(b"\n", head + 1)
+            if end > 0:
+                self.take(chunk[head + 1 : end], self.offset + head + 1)
+        self.search(chunk, head, cut)
+        if self.header:
+            self.newlines += chunk.count(b"\n")
+        self.rest = chunk[cut:]
+        self.offset += len(chunk)
+
+    def search(self, chunk: bytes, head: int, cut: int) -> None:
+        if self.pattern is None:
+            return
+        for m in self.pattern.finditer(chunk, head, cut):
+            word = m.group(1).decode(self.encoding, "replace")
+            if word not in self.found:
+                end = chunk.find(b"\n", m.end())
+                where = self.where(self.offset + m.start() + 1)
+                self.found[word] = _parse_row(chunk[m.start() + 1 : end], self.r, where)
+
+    def finish(self) -> None:
+        rest = b"".join([self.rest, *self.longer])
+        if rest:
+            self.take(rest, self.offset - len(rest))
+            self.newlines += 1
+
+    def result(self) -> tuple[dict[str, np.ndarray], int]:
+        if self.r is None:
+            raise AttnError(f"{self.path}: no vectors in the file")
+        if self.header is not None and self.newlines != self.header[0]:
+            rows = _lines(self.path, blank=False) - 1
+            if rows != self.header[0]:
+                raise AttnError(f"{self.path} line 1: the header says {self.header[0]} words, the file has {rows} rows")
+        return self.found, self.r
 
 
 def _too_long(path: Path, line: int) -> AttnError:
@@ -359,7 +386,8 @@ def _member(path: Path, zf, info) -> np.ndarray:
 
     name = info.filename[:-4]
     if info.file_size > NPZ_MEMBER_LIMIT:
-        raise AttnError(f"{path}: array {name} expands to {human(info.file_size)}, over the {human(NPZ_MEMBER_LIMIT)} limit")
+        size, limit = human(info.file_size), human(NPZ_MEMBER_LIMIT)
+        raise AttnError(f"{path}: array {name} expands to {size}, over the {limit} limit")
     with zf.open(info) as fh:
         version = np.lib.format.read_magic(fh)
         read = {(1, 0): np.lib.format.read_array_header_1_0}.get(version, np.lib.format.read_array_header_2_0)
