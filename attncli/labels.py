@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import re
 
-from attncli.core.words import count  # noqa: F401  (labels and counts go together in views)
-
 SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 # C0, DEL, C1, the bidirectional overrides and isolates (they reorder what a reader sees),

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from attncli.core.result import AttentionResult
+from attncli.core.words import count
 from attncli.errors import AttnError
-from attncli.labels import count
 
 MATRICES = ("A_prime", "A")
 

@@ -11,7 +11,7 @@ import io
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Literal, Optional
 
 import typer
 
@@ -32,6 +32,7 @@ from attncli.cli.options import (
     FormatOpt,
     GridOpt,
     HeadsOpt,
+    HtmlOpt,
     JsonOpt,
     MatrixOpt,
     MaxTokensOpt,
@@ -45,6 +46,7 @@ from attncli.cli.options import (
     PrecisionOpt,
     PreviewOpt,
     QDimOpt,
+    QueryOpt,
     QuietOpt,
     ScaleOpt,
     SeedOpt,
@@ -59,6 +61,7 @@ from attncli.cli.options import (
     TransposeOpt,
     ValuesOpt,
     VDimOpt,
+    ViewOpt,
     VmaxOpt,
     VminOpt,
     WeightsOpt,
@@ -159,6 +162,9 @@ def run(
     encoding: EncodingOpt = "utf-8",
     out: OutOpt = Path("attn_out"),
     plot: PlotOpt = True,
+    view: ViewOpt = "heatmap",
+    query: QueryOpt = None,
+    html: HtmlOpt = None,
     image_format: FormatOpt = "png",
     dpi: DpiOpt = 150,
     cmap: CmapOpt = None,
@@ -247,7 +253,10 @@ def run(
         json=json,
         npz=npz,
         quiet=quiet,
-    )
+        view=view,
+        query=query,
+        html=html,
+    ).check()
     flow.show_results(
         text,
         encoding,
@@ -397,6 +406,9 @@ def model(
     encoding: EncodingOpt = "utf-8",
     out: OutOpt = Path("attn_out"),
     plot: PlotOpt = True,
+    view: ViewOpt = "heatmap",
+    query: QueryOpt = None,
+    html: HtmlOpt = None,
     image_format: FormatOpt = "png",
     dpi: DpiOpt = 150,
     cmap: CmapOpt = None,
@@ -467,7 +479,10 @@ def model(
         json=json,
         npz=npz,
         quiet=quiet,
-    )
+        view=view,
+        query=query,
+        html=html,
+    ).check()
     flow.show_results(
         text, encoding, lambda sentence, _: run_model(folder, sentence.text, select, ck), views, fail_fast=fail_fast
     )
@@ -538,6 +553,7 @@ def tokens(
         from rich.text import Text
 
         table = Table(title=Text(f"{len(toks)} tokens of {sentence.text!r}"), title_justify="left", header_style="bold")
+        just: Literal["left", "center", "right"]
         for col, just in (
             ("#", "right"),
             ("token", "left"),
@@ -592,7 +608,7 @@ def _one_line(exc: BaseException) -> tuple[str, int]:
         return exc.message, exc.code
     if isinstance(exc, (typer.Abort, KeyboardInterrupt)):
         return "interrupted", 130
-    if isinstance(exc, typer.exceptions.TyperException):  # type: ignore[attr-defined]  # usage errors
+    if isinstance(exc, typer.exceptions.TyperException):  # usage errors
         return _usage(exc)
     if isinstance(exc, MemoryError):
         return "out of memory (the input needs more than this machine or its limits allow)", 1

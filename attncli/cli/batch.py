@@ -32,7 +32,7 @@ def _bar(sentences: Iterable[Sentence], progress: bool, quiet: bool):
     # redirect_stdout=False: JSON lines must go to stdout, never into the bar on stderr
     bar = Progress(console=Console(stderr=True), transient=True, redirect_stdout=False)
     bar.start()
-    total = len(sentences) if hasattr(sentences, "__len__") else None
+    total = len(sentences) if isinstance(sentences, list) else None
     return bar, bar.add_task("sentences", total=total)
 
 

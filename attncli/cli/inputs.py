@@ -40,10 +40,24 @@ class Sentences:
         self._before = before
         return self
 
+    def kept(self) -> "Sentences":
+        """The same sentences held in memory, to be gone through more than once (one HTML
+        page for a whole batch needs them all)."""
+        held = Sentences(list(self), self.single)
+        held._before = self._before
+        return held
+
+    def __len__(self) -> int:
+        if not isinstance(self._items, list):
+            raise TypeError("the sentences of stdin are a stream; use .single, or .kept() first")
+        return len(self._items)
+
     def __iter__(self) -> Iterator[Sentence]:
         if self._items is None:
             raise RuntimeError("the sentences of stdin are read once; iterate them once")
-        items, self._items = self._items, None
+        items = self._items
+        if not isinstance(items, list):  # a stream: once
+            self._items = None
         if self._before is None or self.single:
             yield from items
             return

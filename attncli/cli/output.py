@@ -70,7 +70,7 @@ class LazyConsole:
         return getattr(self._console, name)
 
 
-def out_console():
+def out_console() -> Any:
     return LazyConsole()
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from attncli.errors import AttnError
 
-Norm = Callable[[np.ndarray], np.ndarray]
+Norm = Callable[[np.ndarray, int], np.ndarray]  # (A, axis) → A'
 
 
 def softmax(A: np.ndarray, axis: int = 0) -> np.ndarray:
@@ -151,7 +151,7 @@ def attend_heads(
         A = np.tanh(A / softcap) * softcap
     if mask is not None:
         A = np.where(mask, A, -np.inf)  # key i visible to query j
-    A_prime = norm_fn(A / temperature if temperature != 1.0 else A, axis=1)  # each column sums to 1
+    A_prime = norm_fn(A / temperature if temperature != 1.0 else A, 1)  # axis 1: each column sums to 1
     return A, A_prime, np.matmul(V, A_prime)  # O: H×v×n
 
 

@@ -49,9 +49,10 @@ def explain(result: AttentionResult, query: int = 1, head: int = 1) -> Explanati
     if not 1 <= query <= n:
         raise AttnError(f"--query {query}: the sentence has {n} tokens (count from 1)")
     s, W, h, j = result.settings, result.weights, head - 1, query - 1
-    if s is None or W.get("Wq") is None or result.O_heads is None:
+    Wq, Wk, Wv = (W.get(name) for name in ("Wq", "Wk", "Wv"))
+    if s is None or Wq is None or Wk is None or Wv is None or result.O_heads is None:
         raise AttnError("explain needs a run's weights (W^q, W^k, W^v)")
-    Wq, Wk, Wv = W["Wq"][h], W["Wk"][h], W["Wv"][h]
+    Wq, Wk, Wv = Wq[h], Wk[h], Wv[h]
     a = [result.I[:, i] for i in range(n)]  # a^1 … a^n
     q_j = Wq @ a[j]
     k = [Wk @ a_i for a_i in a]
@@ -61,7 +62,7 @@ def explain(result: AttentionResult, query: int = 1, head: int = 1) -> Explanati
         alpha = alpha / np.sqrt(len(q_j))
     if s.causal:
         alpha = np.array([x if i <= j else -np.inf for i, x in enumerate(alpha)])
-    alpha_prime = get_norm(s.norm)(alpha / s.temperature if s.temperature != 1.0 else alpha, axis=0)
+    alpha_prime = get_norm(s.norm)(alpha / s.temperature if s.temperature != 1.0 else alpha, 0)
     b_j = sum(alpha_prime[i] * v[i] for i in range(n))
     A, A_prime, O = result.A[0, h], result.A_prime[0, h], result.O_heads[h]
     finite = np.isfinite(alpha)

@@ -85,7 +85,9 @@ def tokenizer_spec(settings: Settings) -> str:
     return "whitespace"
 
 
-def embeddings(tokens: Tokens, settings: Settings, warnings: list[str], progress=None) -> np.ndarray:
+def embeddings(
+    tokens: Tokens, settings: Settings, warnings: list[str], progress: Optional[Progress] = None
+) -> np.ndarray:
     """E (r×n): seeded random vectors, or rows of a vectors file / checkpoint."""
     if settings.embeddings == "random":
         return embed.random_embeddings(tokens.tokens, settings.dim, settings.seed)
@@ -94,7 +96,7 @@ def embeddings(tokens: Tokens, settings: Settings, warnings: list[str], progress
     return lookup(settings.embeddings, tokens, settings, warnings, progress)
 
 
-def weights_for(r: int, settings: Settings) -> dict:
+def weights_for(r: int, settings: Settings) -> dict[str, Any]:
     if settings.weights is None:
         H, q, v = head_sizes(r, settings)
         return embed.random_weights(r, H, q, v, settings.seed)
@@ -103,7 +105,7 @@ def weights_for(r: int, settings: Settings) -> dict:
     return load_weights(settings.weights, r, settings)
 
 
-def prefetch(texts: list[str], settings: Settings, progress=None) -> None:
+def prefetch(texts: list[str], settings: Settings, progress: Optional[Progress] = None) -> None:
     """Read the vectors of every sentence of a batch in one pass over a large file."""
     if settings.embeddings == "random" or len(texts) < 2:
         return

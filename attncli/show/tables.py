@@ -15,7 +15,8 @@ from rich.text import Text
 
 from attncli.core.result import AttentionResult
 from attncli.core.trace import shape_text, summary, trace
-from attncli.labels import count, token_labels
+from attncli.core.words import count
+from attncli.labels import token_labels
 
 
 def trace_table(result: AttentionResult, title: Optional[str] = None) -> Table:

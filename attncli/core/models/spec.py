@@ -34,7 +34,7 @@ class Spec:
 
 
 # where each family keeps each setting in config.json (first key found wins)
-KEYS = {
+KEYS: dict[str, dict[str, tuple[str, ...]]] = {
     "gpt2": {
         "layers": ("n_layer", "num_hidden_layers"),
         "heads": ("n_head", "num_attention_heads"),
