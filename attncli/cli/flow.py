@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
 from attncli.cli.inputs import Sentence, read_sentences
 from attncli.cli.output import FileProgress, ReaderGone, busy, deliver, out_console, warn
@@ -70,7 +70,7 @@ class Views:
         return self
 
 
-def each_sentence(sentences: list[Sentence], work: Callable[[Sentence], None], *, fail_fast: bool, quiet: bool) -> None:
+def each_sentence(sentences: Iterable[Sentence], work: Callable[[Sentence], None], *, fail_fast: bool, quiet: bool) -> None:
     """:func:`attncli.cli.batch.run_batch`, its exit code, a closed pipe."""
     import typer
 
