@@ -696,3 +696,6 @@ def _quiet_pipe() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     sys.exit(141)
+from attncli.cli.survey import survey as _survey  # noqa: E402  (survey.py does not import app: no cycle)
+
+app.command()(_survey)
