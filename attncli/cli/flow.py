@@ -70,7 +70,9 @@ class Views:
         return self
 
 
-def each_sentence(sentences: Iterable[Sentence], work: Callable[[Sentence], None], *, fail_fast: bool, quiet: bool) -> None:
+def each_sentence(
+    sentences: Iterable[Sentence], work: Callable[[Sentence], None], *, fail_fast: bool, quiet: bool
+) -> None:
     """:func:`attncli.cli.batch.run_batch`, its exit code, a closed pipe."""
     import typer
 
