@@ -36,6 +36,13 @@ def safe(text: object, markup: bool = False) -> str:
     return out
 
 
+def json_safe(text: str) -> str:
+    """JSON text with the unsafe characters left in its strings (C1 controls, bidi
+    overrides, lone surrogates; json already escapes C0) written as ``\\uXXXX``: the same
+    JSON data, nothing a terminal acts on."""
+    return UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) if UNSAFE.search(text) else text
+
+
 def token_labels(tokens: list[str], width: int = 14) -> list[str]:
     """Tokens as labels: control characters made visible, long ones shortened with
     "…", and a repeated token numbered from its second occurrence on (``the``,

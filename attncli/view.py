@@ -89,7 +89,7 @@ class Shown:
     def panels(self) -> list[Panel]:
         """One panel per (layer, head) the result holds."""
         r = self.result
-        stack = r.A_prime if self.matrix == "A_prime" else r.A
+        stack = r.A_prime if self.matrix == "A_prime" else r.scores
         weights = self.matrix == "A_prime"
         out = []
         for a, l in enumerate(r.layers):

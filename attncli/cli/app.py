@@ -28,6 +28,7 @@ from attncli.cli.options import (
     EncodingOpt,
     FailFastOpt,
     FigsizeOpt,
+    Float64Opt,
     FontSizeOpt,
     FormatOpt,
     GridOpt,
@@ -160,6 +161,7 @@ def run(
     seed: SeedOpt = 0,
     max_tokens: MaxTokensOpt = 512,
     encoding: EncodingOpt = "utf-8",
+    float64: Float64Opt = False,
     out: OutOpt = Path("attn_out"),
     plot: PlotOpt = True,
     view: ViewOpt = "heatmap",
@@ -223,6 +225,7 @@ def run(
         seed=seed,
         max_tokens=max_tokens,
         encoding=encoding,
+        float64=float64,
     )
     settings.check()
     style = _style(
@@ -257,6 +260,7 @@ def run(
         query=query,
         html=html,
     ).check()
+    settings.keep_scores = views.needs_scores
     flow.show_results(
         text,
         encoding,
@@ -331,6 +335,7 @@ def explain(
         seed=seed,
         max_tokens=max_tokens,
         encoding=encoding,
+        float64=True,  # the 1e-12 agreement check is a proof: float64
     )
     settings.check()
     _precision(precision)
@@ -398,9 +403,7 @@ def model(
         bool,
         typer.Option("--hide-special", help="Leave [CLS], [SEP] and the like out of figures (columns renormalised)."),
     ] = False,
-    float64: Annotated[
-        bool, typer.Option("--float64", help="Compute in float64 (for checking); float32 by default.")
-    ] = False,
+    float64: Float64Opt = False,
     special: SpecialOpt = True,
     max_tokens: MaxTokensOpt = 512,
     encoding: EncodingOpt = "utf-8",

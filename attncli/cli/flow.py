@@ -69,6 +69,12 @@ class Views:
             raise AttnError(f"--view: unknown view {self.view!r} (choose heatmap, lines)")
         return self
 
+    @property
+    def needs_scores(self) -> bool:
+        """Whether any view asked for reads A (the scores) besides A'."""
+        drawn = self.matrix == "A" and (self.plot or self.preview)
+        return drawn or self.values or self.json or self.npz is not None
+
 
 def each_sentence(
     sentences: Iterable[Sentence], work: Callable[[Sentence], None], *, fail_fast: bool, quiet: bool
@@ -156,13 +162,18 @@ def deliver_result(result: AttentionResult, sentence: Sentence, views: Views, co
         from attncli.html import write_html
 
         files.append(str(write_html([result], views.html)))
-    stats = head_stats(result)
+    kept: list[list[dict[str, Any]]] = []
+
+    def stats() -> list[dict[str, Any]]:  # only when a view shows them, and once
+        if not kept:
+            kept.append(head_stats(result))
+        return kept[0]
 
     def show() -> None:
         from attncli.show.tables import print_result
 
         heading = f"sentence {sentence.index} (line {sentence.line})" if sentence.index else None
-        print_result(console, result, values=views.values, precision=views.precision, heading=heading, stats=stats)
+        print_result(console, result, values=views.values, precision=views.precision, heading=heading, stats=stats())
         if views.preview:
             from attncli.show.preview import preview
 
@@ -173,7 +184,7 @@ def deliver_result(result: AttentionResult, sentence: Sentence, views: Views, co
         files,
         npz=views.npz,
         arrays=lambda: arrays(result, mean_heads=views.mean_heads),
-        make_json=lambda f: to_json(result, f, stats=stats, mean_heads=views.mean_heads),
+        make_json=lambda f: to_json(result, f, stats=stats(), mean_heads=views.mean_heads),
         show=show,
         json=views.json,
         quiet=views.quiet,

@@ -140,6 +140,13 @@ NpzOpt = Annotated[
 ]
 QuietOpt = Annotated[bool, typer.Option("-q", "--quiet", help="No tables; stdout carries only the paths written.")]
 FailFastOpt = Annotated[bool, typer.Option("--fail-fast", help="In a batch, stop at the first bad line.")]
+Float64Opt = Annotated[
+    bool,
+    typer.Option(
+        "--float64",
+        help="Compute in float64 (for checking); float32 by default, as shown numbers need no more.",
+    ),
+]
 ViewOpt = Annotated[
     str,
     typer.Option(

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 from attncli.errors import AttnError
-from attncli.labels import UNSAFE, safe
+from attncli.labels import UNSAFE, json_safe, safe
 
 
 class ReaderGone(BaseException):
@@ -137,6 +137,15 @@ def warn(message: str) -> None:
     say("warning", message)
 
 
+def _out_piece(piece: str) -> None:
+    """A piece of a JSON line on stdout: unsafe characters in its strings escaped
+    (:func:`attncli.labels.json_safe`), the write checked."""
+    try:
+        sys.stdout.write(json_safe(piece))
+    except OSError as exc:
+        raise write_failed(exc) from None
+
+
 def emit_line(text: str) -> None:
     """One line on stdout, made safe and flushed so a downstream ``head`` or ``jq`` sees it
     now. JSON from :func:`attncli.export.dumps` has no control characters, so it is
@@ -161,7 +170,7 @@ def deliver(
     console: Any,
 ) -> None:
     """The common end of every sentence: the .npz, then one JSON line, the paths, or tables."""
-    from attncli.export import dumps, npz_path, save_npz
+    from attncli.export import npz_path, save_npz, write_json
     from attncli.files import same_file
 
     if npz is not None:
@@ -175,7 +184,8 @@ def deliver(
         obj = make_json(files)
         if sentence.index is not None:
             obj["line"] = sentence.line
-        emit_line(dumps(obj))
+        write_json(obj, _out_piece)  # matrices row by row, never the whole text
+        emit_line("")
     elif quiet:
         for f in files:
             emit_line(f)

@@ -40,6 +40,12 @@ class Settings:
     seed: int = 0
     max_tokens: int = 512
     encoding: str = "utf-8"
+    float64: bool = False  # float32 unless the numbers must be proven (explain's check)
+    keep_scores: bool = True  # keep A (the scores) besides A'; off when no view reads it
+
+    @property
+    def dtype(self) -> type:
+        return np.float64 if self.float64 else np.float32
 
     def check(self) -> None:
         """Refuse settings no run can use, naming the setting (the CLI names the option)."""
@@ -131,9 +137,15 @@ def run(text: str, settings: Optional[Settings] = None, progress: Optional[Progr
     r, n = E.shape
     P = embed.sinusoidal(r, n) if settings.positions == "sinusoidal" else None
     I = E + P if P is not None else E
-    W = weights_for(r, settings)
+    dtype = settings.dtype
+    I = I.astype(dtype, copy=False)
+    W: dict[str, Any] = {
+        k: (w.astype(dtype, copy=False) if w is not None else None) for k, w in weights_for(r, settings).items()
+    }
     H = int(W["Wq"].shape[0])
-    check_memory(n * n * H * 8 * KEPT, f"{n} tokens × {H} heads", "lower --max-tokens or shorten the text")
+    check_memory(
+        n * n * H * np.dtype(dtype).itemsize * KEPT, f"{n} tokens × {H} heads", "lower --max-tokens or shorten the text"
+    )
     att = multi_head(
         I,
         W["Wq"],
@@ -144,12 +156,13 @@ def run(text: str, settings: Optional[Settings] = None, progress: Optional[Progr
         scale=settings.scale,
         causal=settings.causal,
         temperature=settings.temperature,
+        keep_scores=settings.keep_scores,
     )
     check_finite(I, att, settings)
     result = as_result(text, tokens, I, W, att, settings)
     result.warnings = warnings
     if P is not None:
-        result.E, result.P = E, P
+        result.E, result.P = E.astype(dtype, copy=False), P.astype(dtype, copy=False)
     return result
 
 
@@ -160,15 +173,14 @@ def check_finite(I: np.ndarray, att: MultiHead, settings: Settings) -> None:
     """NaN or ±inf anywhere in a result is an error naming the stage where it first
     appeared (never NaN in JSON or a blank figure). Masked scores (-inf) are the one
     exception, by design."""
-    heads = att.heads
     visible = np.triu(np.ones((I.shape[1],) * 2, dtype=bool)) if settings.causal else slice(None)
     T = f"/{settings.temperature:g}" if settings.temperature != 1.0 else ""
     stages = (
         ("the input I", lambda: [I]),
-        ("Q, K, V = W I", lambda: [m for h in heads for m in (h.Q, h.K, h.V)]),
-        ("the scores A = KᵀQ", lambda: [h.A[visible] for h in heads]),
-        (f"A′ = {settings.norm}(A{T})", lambda: [h.A_prime for h in heads]),
-        ("O = V A′", lambda: [h.O for h in heads] + [att.O]),
+        ("Q, K, V = W I", lambda: [att.Q, att.K, att.V]),
+        ("the scores A = KᵀQ", lambda: [] if att.A is None else [att.A[:, visible]]),
+        (f"A′ = {settings.norm}(A{T})", lambda: [att.A_prime]),
+        ("O = V A′", lambda: [att.O_heads, att.O]),
     )
     for stage, matrices in stages:
         if not all(np.isfinite(m).all() for m in matrices()):
@@ -182,19 +194,14 @@ def as_result(
     text: str, tokens: Tokens, I: np.ndarray, W: dict[str, Any], att: MultiHead, settings: Settings
 ) -> AttentionResult:
     """A run's heads as the one result type: one layer, every head."""
-    H = len(att.heads)
+    H = att.Q.shape[0]
     dims = Dims(r=int(I.shape[0]), q=int(W["Wq"].shape[1]), v=int(W["Wv"].shape[1]), heads=H, n=len(tokens))
-
-    def stack(name: str) -> np.ndarray:
-        return np.stack([getattr(h, name) for h in att.heads])
-
-    A_prime = stack("A_prime")
     return AttentionResult(
         text=text,
         tokens=tokens,
         dims=dims,
-        A=stack("A")[None],
-        A_prime=A_prime[None],
+        A=att.A[None] if att.A is not None else None,
+        A_prime=att.A_prime[None],
         layers=[1],
         heads=list(range(1, H + 1)),
         I=I,
@@ -202,10 +209,10 @@ def as_result(
         causal=settings.causal,
         norm=settings.norm,
         settings=settings,
-        Q=stack("Q"),
-        K=stack("K"),
-        V=stack("V"),
-        O_heads=stack("O"),
+        Q=att.Q,
+        K=att.K,
+        V=att.V,
+        O_heads=att.O_heads,
         O_concat=att.O_concat,
         weights=W,
     )

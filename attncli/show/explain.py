@@ -140,7 +140,7 @@ def print_explanation(console: Console, e: Explanation, precision: int = 3) -> N
         ("Q", "W^q I", "q×n", r.Q[b]),
         ("K", "W^k I", "q×n", r.K[b]),
         ("V", "W^v I", "v×n", r.V[b]),
-        ("A", f"Kᵀ Q{scaled}", "n×n", r.A[0, b]),
+        ("A", f"Kᵀ Q{scaled}", "n×n", r.scores[0, b]),
         ("A'", f"{s.norm}(A), by column", "n×n", r.A_prime[0, b]),
         ("O", "V A'", "v×n", r.O_heads[b]),
     ):

@@ -152,7 +152,7 @@ def values_tables(result: AttentionResult, precision: int = 3) -> list[Table]:
             out.append(
                 matrix_table(
                     f"{where}A{sfx} = K{sfx}ᵀ Q{sfx} (n×n): rows keys i, columns queries j",
-                    result.A[a, b],
+                    result.scores[a, b],
                     toks,
                     toks,
                     precision,
