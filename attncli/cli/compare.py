@@ -44,7 +44,7 @@ def compare_results(
 
         manifest.clean(views.out)
     try:
-        pipeline.prefetch([s.text for s in sentences], base, progress)
+        sentences.prefetching(lambda block: pipeline.prefetch([s.text for s in block], base, progress))
 
         def work(sentence: Sentence) -> None:
             results = compare(sentence.text, base, lists, progress)

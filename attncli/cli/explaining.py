@@ -48,8 +48,8 @@ def explain_results(
 
         manifest.clean(views.out)
     try:
-        if prefetch is not None:
-            prefetch(sentences, progress)
+        if prefetch is not None:  # per block of the stream (stdin is not read whole)
+            sentences.prefetching(lambda block: prefetch(block, progress))
 
         def work(sentence: Sentence) -> None:
             result = compute(sentence, progress)
