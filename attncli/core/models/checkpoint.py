@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from attncli.core.models.config import LLAMA_FAMILY
 from attncli.errors import AttnError
 
-SUPPORTED = ("bert", "roberta", "xlm-roberta", "camembert", "electra", "distilbert", "gpt2")
+SUPPORTED = ("bert", "roberta", "xlm-roberta", "camembert", "electra", "distilbert", "gpt2", *LLAMA_FAMILY)
 DTYPES = {
     "F64": np.float64,
     "F32": np.float32,

@@ -18,6 +18,7 @@ import numpy as np
 from attncli.errors import AttnError
 from attncli.core.tokenize import Tokens, tokenize
 from attncli.core.models.checkpoint import Checkpoint, load
+from attncli.core.models.config import LLAMA_FAMILY
 
 
 def layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
@@ -229,6 +230,15 @@ def _encoder(ck: Checkpoint, ids: list[int], dtype, last: int, names: EncoderNam
     return I, x, As, Ps
 
 
+def _llama_adapter(ck: Checkpoint, ids: list[int], dtype, last: int):
+    """llama.forward's record() calls collected into today's lists (As, Ps)."""
+    from attncli.core.models import llama
+
+    As, Ps = [], []
+    I, x = llama.forward(ck, ids, dtype, last, lambda layer, A, P: (As.append(A), Ps.append(P)))
+    return I, x, As, Ps
+
+
 def _gpt2(ck: Checkpoint, ids: list[int], dtype, last: int):
     H, r = head_sizes(ck, ("n_head", "num_attention_heads"), ("n_embd", "hidden_size"), "h.0.attn.c_attn.weight", 1, 3)
     eps = float(ck.cfg("layer_norm_epsilon", default=1e-5))
@@ -264,8 +274,9 @@ FORWARD = {
     "electra": _encoder,
     "distilbert": partial(_encoder, names=DISTILBERT),
     "gpt2": _gpt2,
+    **dict.fromkeys(LLAMA_FAMILY, _llama_adapter),  # until forward() takes record(); then llama.forward
 }
-CAUSAL = ("gpt2",)  # and any encoder whose config says is_decoder
+CAUSAL = ("gpt2", *LLAMA_FAMILY)  # and any encoder whose config says is_decoder
 
 
 def is_causal(ck: Checkpoint) -> bool:
@@ -273,6 +284,8 @@ def is_causal(ck: Checkpoint) -> bool:
 
 
 def word_embeddings(ck: Checkpoint) -> str:
+    if ck.model_type in LLAMA_FAMILY:
+        return "embed_tokens.weight"
     return "wte.weight" if ck.model_type == "gpt2" else "embeddings.word_embeddings.weight"
 
 
