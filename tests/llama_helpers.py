@@ -18,7 +18,7 @@ SENTENCES = [
 BASE = dict(
     vocab_size=120,
     hidden_size=32,
-    intermediate_size=48,
+    intermediate_size=64,
     num_hidden_layers=2,
     num_attention_heads=4,
     num_key_value_heads=2,
@@ -71,13 +71,24 @@ FAMILIES = {
 }
 
 
+GGUF_FAMILIES = {
+    "qwen2_gguf": ("Qwen2Config", {}),  # llama.cpp keeps no sliding window for qwen2 (nor mistral)
+    "gemma2_gguf": ("Gemma2Config", {"head_dim": 16, "sliding_window": 3, "attn_logit_softcapping": 3.0,
+                                     "query_pre_attn_scalar": 16}),
+    "gemma3_gguf": ("Gemma3TextConfig", {"head_dim": 16, "sliding_window": 3, "sliding_window_pattern": 2,
+                                         "rope_scaling": {"rope_type": "linear", "factor": 2.0},
+                                         "rope_theta": 1000.0, "query_pre_attn_scalar": 16}),
+}  # settings a GGUF file can carry: llama.cpp derives the query scale from head_dim and
+#   rotates Gemma 3's local layers with base 10 000
+
+
 def hf_model(name: str, seed: int = 0):
     """A random transformers model of the family ``name`` (eager attention, float32), its
     weights drawn wide enough that attention is far from uniform."""
     import torch
     import transformers
 
-    cls_name, extra = FAMILIES[name]
+    cls_name, extra = {**FAMILIES, **GGUF_FAMILIES}[name]
     config = getattr(transformers, cls_name)(**{**BASE, **extra})
     config._attn_implementation = "eager"
     torch.manual_seed(seed)
@@ -129,3 +140,26 @@ def hf_attention(model, ids: list[int]) -> list[np.ndarray]:
     with torch.no_grad():
         out = model(torch.tensor([ids]), output_attentions=True)
     return [a[0].float().numpy().transpose(0, 2, 1) for a in out.attentions]
+
+
+def sentencepiece_tokenizer(folder: Path, vocab_size: int = 120) -> None:
+    """A Llama-2-style tokenizer.json (what transformers' LlamaConverter makes of a
+    SentencePiece model): BPE with byte fallback over ▁-marked words, <unk> <s> </s> first,
+    then the 256 <0xXX> byte pieces, BOS added in front."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, processors, trainers
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    tok.decoder = decoders.Sequence(
+        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
+    )
+    specials = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
+    trainer = trainers.BpeTrainer(vocab_size=len(specials) + vocab_size, special_tokens=specials,
+                                  show_progress=False)
+    tok.train_from_iterator(SENTENCES, trainer)
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    tj = json.loads(tok.to_str())
+    for t in tj["added_tokens"]:  # byte pieces are vocabulary, not special tokens
+        t["special"] = not t["content"].startswith("<0x")
+    tj["added_tokens"] = [t for t in tj["added_tokens"] if t["special"]]
+    (folder / "tokenizer.json").write_text(json.dumps(tj), encoding="utf-8")

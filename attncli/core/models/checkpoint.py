@@ -153,6 +153,11 @@ class Checkpoint:
 
 def load(folder: str | Path) -> Checkpoint:
     folder = Path(folder)
+    if folder.is_file():
+        from attncli.core.models.gguf import is_gguf, load_gguf_with_tokenizer
+
+        if is_gguf(folder):  # until the lead wires GGUF files in: tokenizer registered by path
+            return load_gguf_with_tokenizer(folder)
     if not folder.is_dir():
         raise AttnError(
             f"{folder}: not a folder (a checkpoint folder holds config.json, model.safetensors, tokenizer.json)"

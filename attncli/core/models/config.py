@@ -32,6 +32,7 @@ class Rope:
     low_freq_factor: float = 1.0  # llama3 only
     high_freq_factor: float = 4.0  # llama3 only
     original_max: int = 8192  # llama3 only
+    freq_factors: Optional[tuple[float, ...]] = None  # GGUF's rope_freqs: θ_k / f_k (llama 3.1 baked in)
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,8 @@ def inverse_frequencies(rope: Rope, q: int) -> np.ndarray:
     linear: θ_k / factor; llama3: long wavelengths (> original/low) divided by factor,
     short ones (< original/high) kept, the band between interpolated smoothly."""
     inv = 1.0 / rope.base ** (np.arange(0, q, 2, dtype=np.float64) / q)
+    if rope.freq_factors is not None:
+        return inv / np.asarray(rope.freq_factors, dtype=np.float64)
     if rope.kind == "linear":
         return inv / rope.factor
     if rope.kind == "llama3":
