@@ -9,13 +9,27 @@ from pathlib import Path
 
 import numpy as np
 
-ARCH = {"llama": "llama", "mistral": "llama", "qwen2": "qwen2", "qwen3": "qwen3", "gemma": "gemma",
-        "gemma2": "gemma2", "gemma3_text": "gemma3"}
+ARCH = {
+    "llama": "llama",
+    "mistral": "llama",
+    "qwen2": "qwen2",
+    "qwen3": "qwen3",
+    "gemma": "gemma",
+    "gemma2": "gemma2",
+    "gemma3_text": "gemma3",
+}
 NAMES = {
-    "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
-    "self_attn.o_proj": "attn_output", "self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm",
-    "input_layernorm": "attn_norm", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
-    "mlp.down_proj": "ffn_down", "pre_feedforward_layernorm": "ffn_norm",
+    "self_attn.q_proj": "attn_q",
+    "self_attn.k_proj": "attn_k",
+    "self_attn.v_proj": "attn_v",
+    "self_attn.o_proj": "attn_output",
+    "self_attn.q_norm": "attn_q_norm",
+    "self_attn.k_norm": "attn_k_norm",
+    "input_layernorm": "attn_norm",
+    "mlp.gate_proj": "ffn_gate",
+    "mlp.up_proj": "ffn_up",
+    "mlp.down_proj": "ffn_down",
+    "pre_feedforward_layernorm": "ffn_norm",
     "post_feedforward_layernorm": "post_ffw_norm",
 }
 
@@ -53,8 +67,11 @@ def random_kquant(rng, rows: int, cols: int, kind: str, std: float = 0.2) -> np.
 
 def gguf_name(name: str, arch: str) -> str:
     name = name.removeprefix("model.")
-    top = {"embed_tokens.weight": "token_embd.weight", "norm.weight": "output_norm.weight",
-           "lm_head.weight": "output.weight"}
+    top = {
+        "embed_tokens.weight": "token_embd.weight",
+        "norm.weight": "output_norm.weight",
+        "lm_head.weight": "output.weight",
+    }
     if name in top:
         return top[name]
     _, i, rest = name.split(".", 2)
@@ -64,9 +81,7 @@ def gguf_name(name: str, arch: str) -> str:
     return f"blk.{i}.{names[module]}.{kind}"
 
 
-def write_gguf(
-    folder: Path, out: Path, qtype: str = "F32", tokenizer: str = "gpt2", raw: dict | None = None
-) -> Path:
+def write_gguf(folder: Path, out: Path, qtype: str = "F32", tokenizer: str = "gpt2", raw: dict | None = None) -> Path:
     """``raw``: GGUF name → (bytes as uint8 rows, quantisation name), written as they are
     (for K-quants, which gguf.quants can read but not write)."""
     import gguf
@@ -141,8 +156,7 @@ def tokenizer_metadata(w, folder: Path, kind: str) -> None:
     special = {t["content"] for t in tj["added_tokens"] if t["special"]}
     w.add_tokenizer_model(kind)
     w.add_token_list(tokens)
-    types = [3 if t in special else 6 if kind == "llama" and t.startswith("<0x") and len(t) == 6 else 1
-             for t in tokens]
+    types = [3 if t in special else 6 if kind == "llama" and t.startswith("<0x") and len(t) == 6 else 1 for t in tokens]
     w.add_token_types(types)
     if kind == "gpt2":
         w.add_tokenizer_pre("gpt-2")

@@ -73,11 +73,21 @@ FAMILIES = {
 
 GGUF_FAMILIES = {
     "qwen2_gguf": ("Qwen2Config", {}),  # llama.cpp keeps no sliding window for qwen2 (nor mistral)
-    "gemma2_gguf": ("Gemma2Config", {"head_dim": 16, "sliding_window": 3, "attn_logit_softcapping": 3.0,
-                                     "query_pre_attn_scalar": 16}),
-    "gemma3_gguf": ("Gemma3TextConfig", {"head_dim": 16, "sliding_window": 3, "sliding_window_pattern": 2,
-                                         "rope_scaling": {"rope_type": "linear", "factor": 2.0},
-                                         "rope_theta": 1000.0, "query_pre_attn_scalar": 16}),
+    "gemma2_gguf": (
+        "Gemma2Config",
+        {"head_dim": 16, "sliding_window": 3, "attn_logit_softcapping": 3.0, "query_pre_attn_scalar": 16},
+    ),
+    "gemma3_gguf": (
+        "Gemma3TextConfig",
+        {
+            "head_dim": 16,
+            "sliding_window": 3,
+            "sliding_window_pattern": 2,
+            "rope_scaling": {"rope_type": "linear", "factor": 2.0},
+            "rope_theta": 1000.0,
+            "query_pre_attn_scalar": 16,
+        },
+    ),
 }  # settings a GGUF file can carry: llama.cpp derives the query scale from head_dim and
 #   rotates Gemma 3's local layers with base 10 000
 
@@ -154,8 +164,7 @@ def sentencepiece_tokenizer(folder: Path, vocab_size: int = 120) -> None:
         [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
     )
     specials = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
-    trainer = trainers.BpeTrainer(vocab_size=len(specials) + vocab_size, special_tokens=specials,
-                                  show_progress=False)
+    trainer = trainers.BpeTrainer(vocab_size=len(specials) + vocab_size, special_tokens=specials, show_progress=False)
     tok.train_from_iterator(SENTENCES, trainer)
     tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
     tj = json.loads(tok.to_str())

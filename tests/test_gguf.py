@@ -43,8 +43,11 @@ def rounded(model, qtype: str):
         for _, p in model.named_parameters():
             if p.ndim == 2 and qtype != "F32":
                 w = p.numpy()
-                back = w.astype(np.float16).astype(np.float32) if qtype == "F16" else gguf.quants.dequantize(
-                    gguf.quants.quantize(w, q), q)
+                back = (
+                    w.astype(np.float16).astype(np.float32)
+                    if qtype == "F16"
+                    else gguf.quants.dequantize(gguf.quants.quantize(w, q), q)
+                )
                 p.copy_(torch.from_numpy(np.ascontiguousarray(back)))
     return model
 
@@ -120,8 +123,15 @@ def test_k_quants_match_transformers_on_the_dequantised_weights(tmp_path, kind):
     import transformers
 
     config = transformers.LlamaConfig(
-        vocab_size=120, hidden_size=256, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=64, bos_token_id=1, eos_token_id=2,
+        vocab_size=120,
+        hidden_size=256,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        bos_token_id=1,
+        eos_token_id=2,
     )
     model = transformers.LlamaForCausalLM(config).eval()
     save(model, tmp_path / "m")

@@ -100,7 +100,9 @@ def reference(t: dict, cfg: dict, ids: list[int]) -> list[np.ndarray]:
     for l in range(cfg["num_hidden_layers"]):
         w = {k.split(f"layers.{l}.")[1]: v for k, v in t.items() if f"layers.{l}." in k}
         h = [norm(v, w["input_layernorm.weight"]) for v in x]
-        q = [rope(w["self_attn.q_proj.weight"][hh * d : (hh + 1) * d] @ v, p) for p, v in enumerate(h) for hh in range(H)]
+        q = [
+            rope(w["self_attn.q_proj.weight"][hh * d : (hh + 1) * d] @ v, p) for p, v in enumerate(h) for hh in range(H)
+        ]
         k = [rope(w["self_attn.k_proj.weight"][g * d : (g + 1) * d] @ v, p) for p, v in enumerate(h) for g in range(G)]
         vv = [w["self_attn.v_proj.weight"][g * d : (g + 1) * d] @ v for v in h for g in range(G)]
         P = np.zeros((H, n, n))
@@ -119,10 +121,14 @@ def reference(t: dict, cfg: dict, ids: list[int]) -> list[np.ndarray]:
         o = [w["self_attn.o_proj.weight"] @ v for v in out]
         x = [a + (norm(b, w["post_attention_layernorm.weight"]) if gemma else b) for a, b in zip(x, o)]
         h = [norm(v, w["pre_feedforward_layernorm.weight" if gemma else "post_attention_layernorm.weight"]) for v in x]
-        act = (lambda z: 0.5 * z * (1 + np.tanh(np.sqrt(2 / np.pi) * (z + 0.044715 * z**3)))) if gemma else (
-            lambda z: z / (1 + np.exp(-z))
+        act = (
+            (lambda z: 0.5 * z * (1 + np.tanh(np.sqrt(2 / np.pi) * (z + 0.044715 * z**3))))
+            if gemma
+            else (lambda z: z / (1 + np.exp(-z)))
         )
-        f = [w["mlp.down_proj.weight"] @ (act(w["mlp.gate_proj.weight"] @ v) * (w["mlp.up_proj.weight"] @ v)) for v in h]
+        f = [
+            w["mlp.down_proj.weight"] @ (act(w["mlp.gate_proj.weight"] @ v) * (w["mlp.up_proj.weight"] @ v)) for v in h
+        ]
         x = [a + (norm(b, w["post_feedforward_layernorm.weight"]) if gemma else b) for a, b in zip(x, f)]
     return maps
 
@@ -131,15 +137,22 @@ def write_numpy_checkpoint(folder: Path, cfg: dict, seed: int = 0) -> dict:
     from safetensors.numpy import save_file
 
     rng = np.random.default_rng(seed)
-    r, H, G, d, inter = (cfg[k] for k in ("hidden_size", "num_attention_heads", "num_key_value_heads", "head_dim",
-                                          "intermediate_size"))
+    r, H, G, d, inter = (
+        cfg[k] for k in ("hidden_size", "num_attention_heads", "num_key_value_heads", "head_dim", "intermediate_size")
+    )
     norm0 = 0.0 if cfg["model_type"] == "gemma2" else 1.0
     t = {"model.embed_tokens.weight": rng.standard_normal((cfg["vocab_size"], r)), "model.norm.weight": np.ones(r)}
     for l in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{l}."
-        shapes = {"self_attn.q_proj": (H * d, r), "self_attn.k_proj": (G * d, r), "self_attn.v_proj": (G * d, r),
-                  "self_attn.o_proj": (r, H * d), "mlp.gate_proj": (inter, r), "mlp.up_proj": (inter, r),
-                  "mlp.down_proj": (r, inter)}
+        shapes = {
+            "self_attn.q_proj": (H * d, r),
+            "self_attn.k_proj": (G * d, r),
+            "self_attn.v_proj": (G * d, r),
+            "self_attn.o_proj": (r, H * d),
+            "mlp.gate_proj": (inter, r),
+            "mlp.up_proj": (inter, r),
+            "mlp.down_proj": (r, inter),
+        }
         t.update({p + k + ".weight": rng.standard_normal(s) * 0.3 for k, s in shapes.items()})
         norms = ["input_layernorm", "post_attention_layernorm"]
         norms += ["pre_feedforward_layernorm", "post_feedforward_layernorm"] if norm0 == 0 else []
@@ -155,7 +168,11 @@ NUMPY_CONFIGS = {
     "llama_gqa": dict(model_type="llama", num_key_value_heads=2),
     "mistral_window": dict(model_type="mistral", num_key_value_heads=1, sliding_window=4),
     "gemma2_capped": dict(
-        model_type="gemma2", num_key_value_heads=4, sliding_window=None, attn_logit_softcapping=2.0, query_pre_attn_scalar=10,
+        model_type="gemma2",
+        num_key_value_heads=4,
+        sliding_window=None,
+        attn_logit_softcapping=2.0,
+        query_pre_attn_scalar=10,
         hidden_activation="gelu_pytorch_tanh",
     ),
 }
@@ -165,8 +182,15 @@ NUMPY_CONFIGS = {
 @pytest.mark.parametrize("float64,tol", [(False, 1e-4), (True, 1e-10)])
 def test_attention_matches_an_independent_numpy_reference(tmp_path, name, float64, tol):
     cfg = dict(
-        hidden_size=16, num_attention_heads=4, head_dim=6, intermediate_size=20, num_hidden_layers=2,
-        vocab_size=40, rms_norm_eps=1e-6, rope_theta=100.0, max_position_embeddings=32,
+        hidden_size=16,
+        num_attention_heads=4,
+        head_dim=6,
+        intermediate_size=20,
+        num_hidden_layers=2,
+        vocab_size=40,
+        rms_norm_eps=1e-6,
+        rope_theta=100.0,
+        max_position_embeddings=32,
     )
     cfg.update(NUMPY_CONFIGS[name])
     ids = [3, 1, 4, 1, 5, 9, 2, 6, 5, 35]
@@ -180,16 +204,19 @@ def test_attention_matches_an_independent_numpy_reference(tmp_path, name, float6
 
 
 def base_config(**extra) -> dict:
-    return dict(model_type="llama", hidden_size=32, num_attention_heads=4, num_hidden_layers=2,
-                intermediate_size=48, **extra)
+    return dict(
+        model_type="llama", hidden_size=32, num_attention_heads=4, num_hidden_layers=2, intermediate_size=48, **extra
+    )
 
 
 def test_config_reads_both_ways_of_writing_rotation_settings():
     old = read_config(base_config(rope_theta=500.0, rope_scaling={"type": "linear", "factor": 2.0}), "c")
     new = read_config(base_config(rope_parameters={"rope_type": "linear", "factor": 2.0, "rope_theta": 500.0}), "c")
     assert old.rope_global == new.rope_global and old.rope_global.base == 500.0 and old.G == 4 and old.q == 8
-    g3 = read_config(dict(base_config(), model_type="gemma3_text", sliding_window=4, num_hidden_layers=7,
-                          rope_local_base_freq=10.0), "c")
+    g3 = read_config(
+        dict(base_config(), model_type="gemma3_text", sliding_window=4, num_hidden_layers=7, rope_local_base_freq=10.0),
+        "c",
+    )
     assert g3.sliding == (True,) * 5 + (False, True) and g3.rope_local.base == 10.0 and g3.rope_global.base == 10000
 
 
@@ -211,8 +238,17 @@ def test_bad_configs_are_one_error_naming_the_key(change, words):
 
 
 def test_config_disagreeing_with_tensors_is_one_error_line(tmp_path):
-    cfg = dict(model_type="llama", hidden_size=16, num_attention_heads=4, num_key_value_heads=2, head_dim=4,
-               intermediate_size=20, num_hidden_layers=2, vocab_size=120, rms_norm_eps=1e-6)
+    cfg = dict(
+        model_type="llama",
+        hidden_size=16,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=4,
+        intermediate_size=20,
+        num_hidden_layers=2,
+        vocab_size=120,
+        rms_norm_eps=1e-6,
+    )
     write_numpy_checkpoint(tmp_path / "m", {**cfg, "head_dim": 6})
     llama_tokenizer(tmp_path / "m")
     (tmp_path / "m" / "config.json").write_text(json.dumps(cfg))
@@ -233,8 +269,17 @@ def test_config_disagreeing_with_tensors_is_one_error_line(tmp_path):
 @needs_hf
 def test_model_cli_runs_a_llama_folder_end_to_end(tmp_path):
     save(hf_model("gemma3_text"), tmp_path / "g")
-    ran = cli("model", str(tmp_path / "g"), "The cat sat on the mat.", "--json", "--rollout", "--mean-heads",
-              "--hide-special", "--npz", "g.npz")
+    ran = cli(
+        "model",
+        str(tmp_path / "g"),
+        "The cat sat on the mat.",
+        "--json",
+        "--rollout",
+        "--mean-heads",
+        "--hide-special",
+        "--npz",
+        "g.npz",
+    )
     assert ran.code == 0, ran.stderr
     obj = json.loads(ran.stdout)
     assert obj["tokens"][0] == "<s>" and obj["model_type"] == "gemma3_text"

@@ -42,8 +42,11 @@ LAYER_NAMES = {
     "pre_feedforward_layernorm": "ffn_norm",  # Gemma 2/3
     "post_feedforward_layernorm": "post_ffw_norm",
 }
-TOP_NAMES = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
-             "lm_head.weight": "output.weight"}
+TOP_NAMES = {
+    "model.embed_tokens.weight": "token_embd.weight",
+    "model.norm.weight": "output_norm.weight",
+    "lm_head.weight": "output.weight",
+}
 
 
 def is_gguf(path: str | Path) -> bool:

@@ -8,8 +8,15 @@ from typing import Any
 
 from attncli.errors import AttnError
 
-ARCHES = {"llama": "llama", "mistral": "llama", "qwen2": "qwen2", "qwen3": "qwen3", "gemma": "gemma",
-          "gemma2": "gemma2", "gemma3": "gemma3_text"}
+ARCHES = {
+    "llama": "llama",
+    "mistral": "llama",
+    "qwen2": "qwen2",
+    "qwen3": "qwen3",
+    "gemma": "gemma",
+    "gemma2": "gemma2",
+    "gemma3": "gemma3_text",
+}
 
 KEYS = {  # GGUF key (after "{arch}.") → config.json key
     "embedding_length": "hidden_size",
@@ -39,9 +46,7 @@ def config_from_metadata(path: Path, meta: dict, tensor_names: set[str]) -> tupl
     """(llama.cpp architecture, config dict) from a GGUF file's metadata."""
     arch = meta.get("general.architecture")
     if arch not in ARCHES:
-        raise AttnError(
-            f"{path}: GGUF architecture {arch!r} is not supported (attncli reads {', '.join(ARCHES)})"
-        )
+        raise AttnError(f"{path}: GGUF architecture {arch!r} is not supported (attncli reads {', '.join(ARCHES)})")
     for key in REQUIRED:
         if f"{arch}.{key}" not in meta:
             raise AttnError(f"{path}: missing metadata {arch}.{key}")
@@ -68,9 +73,11 @@ def rope_scaling(path: Path, meta: dict, arch: str) -> dict:
     if kind != "linear":
         raise AttnError(f"{path}: rope scaling {kind!r} is not supported (attncli reads none, linear)")
     spec = {"rope_type": "linear", "factor": float(meta.get(f"{arch}.rope.scaling.factor", 1.0))}
-    return {"rope_parameters": {"full_attention": spec, "sliding_attention": None}} if arch == "gemma3" else {
-        "rope_scaling": spec
-    }
+    return (
+        {"rope_parameters": {"full_attention": spec, "sliding_attention": None}}
+        if arch == "gemma3"
+        else {"rope_scaling": spec}
+    )
 
 
 def gemma_settings(meta: dict, arch: str, config: dict) -> dict:
