@@ -287,3 +287,33 @@ def test_model_cli_runs_a_llama_folder_end_to_end(tmp_path):
     A_prime = np.array(obj["layers"][0]["heads"][0]["A_prime"])
     assert np.allclose(np.triu(A_prime).sum(axis=0), 1, atol=1e-5)  # causal: keys ≤ query
     assert any(Path(f).name == "model.png" for f in obj["files"])
+
+
+# ---------------------------------------------------------------- --generate
+
+
+@needs_hf
+@pytest.mark.parametrize("name", ["llama", "gemma2", "qwen3"])
+def test_generate_gives_transformers_greedy_tokens_and_one_forward_pass_attention(tmp_path, name):
+    """Greedy continuation with a key/value cache: the same new tokens as transformers'
+    generate(do_sample=False), and the attention collected step by step (the prompt's
+    square, then one column per new query) equals one full forward pass over the sequence."""
+    import torch
+
+    model = hf_model(name)
+    ck = load(save(model, tmp_path / name))
+    prompt, n_new = IDS[:6], 8
+    with torch.no_grad():
+        out = model.generate(torch.tensor([prompt]), max_new_tokens=n_new, do_sample=False)
+    want = out[0, len(prompt) :].tolist()
+    steps: dict[int, list[np.ndarray]] = {0: [], 1: []}
+    new = llama.generate(ck, prompt, n_new, np.float32, lambda layer, A, P: steps[layer].append(P))
+    assert new == want
+    seq = prompt + new[:-1]  # the last new token was produced, never fed back
+    full = ours(tmp_path / name, seq)
+    for layer in (0, 1):
+        A_prime = np.zeros_like(full[layer])
+        A_prime[:, : len(prompt), : len(prompt)] = steps[layer][0]
+        for k, P in enumerate(steps[layer][1:]):  # H × t × 1: the query at position len(prompt) + k
+            A_prime[:, : P.shape[1], len(prompt) + k] = P[:, :, 0]
+        assert np.abs(A_prime - full[layer]).max() < 1e-5
