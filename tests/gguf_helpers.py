@@ -113,11 +113,36 @@ def write_gguf(folder: Path, out: Path, qtype: str = "F32", tokenizer: str = "gp
             w.add_tensor(gguf_name(name, arch), t.astype(np.float16))
         else:
             w.add_tensor(gguf_name(name, arch), gguf.quants.quantize(t, q), raw_dtype=q)
+    rope = cfg.get("rope_parameters") or {}
+    if rope.get("rope_type") == "llama3":
+        w.add_tensor("rope_freqs.weight", llama3_factors(cfg, rope))
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
     return out
+
+
+def llama3_factors(cfg: dict, rope: dict) -> np.ndarray:
+    """convert_hf_to_gguf.py's rope_freqs for Llama 3.1: per frequency, 1 (short
+    wavelengths), factor (long ones), or the smooth blend between."""
+    import math
+
+    dim = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
+    freqs = 1.0 / (rope["rope_theta"] ** (np.arange(0, dim, 2, dtype=np.float32) / dim))
+    factor, low, high = rope["factor"], rope["low_freq_factor"], rope["high_freq_factor"]
+    old = rope["original_max_position_embeddings"]
+    out = []
+    for freq in freqs:
+        wavelen = 2 * math.pi / freq
+        if wavelen < old / high:
+            out.append(1.0)
+        elif wavelen > old / low:
+            out.append(factor)
+        else:
+            smooth = (old / wavelen - low) / (high - low)
+            out.append(1 / ((1 - smooth) / factor + smooth))
+    return np.array(out, dtype=np.float32)
 
 
 def metadata(w, cfg: dict, arch: str) -> None:

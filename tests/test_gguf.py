@@ -67,6 +67,15 @@ def test_every_family_matches_transformers_on_the_same_weights(tmp_path, name, q
 
 
 @needs_hf
+def test_llama3_rope_scaling_from_the_files_rope_freqs(tmp_path):
+    """llama.cpp bakes Llama 3.1's rope scaling into a rope_freqs tensor (θ_k / f_k)."""
+    model = hf_model("llama3_rope")
+    path = write_gguf(save(model, tmp_path / "m"), tmp_path / "m.gguf", "F32")
+    for g, w in zip(ours(path), hf_attention(model, IDS)):
+        assert np.abs(g - w).max() < 1e-4
+
+
+@needs_hf
 @pytest.mark.parametrize("qtype", ["F16", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "BF16"])
 def test_every_quantisation_matches_transformers_on_the_same_weights(tmp_path, qtype):
     model = hf_model("llama")

@@ -26,6 +26,7 @@ LLAMA3 = (
 QWEN2 = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
+WHOLE_WORDS = ("llama-bpe", "llama3", "smaug-bpe")  # Llama 3: a word in the vocabulary is one token
 SPLITS = {"llama-bpe": LLAMA3, "llama3": LLAMA3, "smaug-bpe": LLAMA3, "qwen2": QWEN2, "deepseek-r1-qwen": QWEN2}
 
 
@@ -55,9 +56,14 @@ def _byte_level(path: Path, meta: dict, tokens: list[str]):
         raise AttnError(f"{path}: missing metadata tokenizer.ggml.merges (a gpt2 tokenizer needs them)")
     vocab = {t: i for i, t in enumerate(tokens)}
     pairs = [tuple(m.split(" ", 1)) for m in merges]
-    tok = Tokenizer(models.BPE(vocab, pairs, ignore_merges=meta.get("tokenizer.ggml.pre") in SPLITS))
-    split = SPLITS.get(meta.get("tokenizer.ggml.pre", "default"))
-    if split is None:
+    pre = meta.get("tokenizer.ggml.pre", "default")
+    tok = Tokenizer(models.BPE(vocab, pairs, ignore_merges=pre in WHOLE_WORDS))
+    split = SPLITS.get(pre)
+    if pre == "smollm":  # SmolLM: every digit apart, then GPT-2's split
+        tok.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
+        )
+    elif split is None:
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     else:
         tok.pre_tokenizer = pre_tokenizers.Sequence(
@@ -112,8 +118,15 @@ def _specials(tok: Any, meta: dict, tokens: list[str]) -> None:
     from tokenizers import AddedToken
 
     types = meta.get("tokenizer.ggml.token_type") or []
-    special = [t for t, ty in zip(tokens, types) if ty in (CONTROL, USER_DEFINED)]
-    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in special])
+    control = [t for t, ty in zip(tokens, types) if ty == CONTROL or (ty == USER_DEFINED and _tag(t))]
+    user = [t for t, ty in zip(tokens, types) if ty == USER_DEFINED and not _tag(t)]
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in control])
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in user])  # Gemma's "\n\n", tabs, …
+
+
+def _tag(token: str) -> bool:
+    """<start_of_turn>, <|im_start|>: chat-template markers count as special."""
+    return len(token) > 2 and token.startswith("<") and token.endswith(">")
 
 
 def _post_processor(tok: Any, meta: dict, tokens: list[str], default_bos: bool) -> None:
