@@ -85,7 +85,7 @@ def write_gguf(folder: Path, out: Path, qtype: str = "F32", tokenizer: str = "gp
     """``raw``: GGUF name → (bytes as uint8 rows, quantisation name), written as they are
     (for K-quants, which gguf.quants can read but not write)."""
     import gguf
-    from safetensors.numpy import load_file
+    from attncli.core.models.checkpoint import read_folder
 
     cfg = json.loads((folder / "config.json").read_text())
     arch = ARCH[cfg["model_type"]]
@@ -94,7 +94,7 @@ def write_gguf(folder: Path, out: Path, qtype: str = "F32", tokenizer: str = "gp
     metadata(w, cfg, arch)
     tokenizer_metadata(w, folder, tokenizer)
     q = gguf.GGMLQuantizationType[qtype]
-    for name, t in load_file(str(folder / "model.safetensors")).items():
+    for name, t in read_folder(folder).items():  # (bf16 widened to float32)
         if name == "lm_head.weight" and cfg.get("tie_word_embeddings"):
             continue
         t = t.astype(np.float32)
