@@ -7,14 +7,15 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
 from attncli.files import atomic_open
 
-if TYPE_CHECKING:  # the model command uses this module without the random-vectors pipeline
-    from attncli.core.pipeline import Result
+if TYPE_CHECKING:
+    from attncli.core.explain import Explanation
+    from attncli.core.result import AttentionResult
 
 
 def float32_digits(M: np.ndarray) -> np.ndarray:
@@ -43,28 +44,67 @@ def nested(M: np.ndarray) -> list:
     return clean(out)
 
 
-def to_json(result: Result, files: list[str], extra: Optional[dict] = None) -> dict:
-    """The ``--json`` object of one sentence (keys per DESIGN.md, "Machine output")."""
+def to_json(
+    result: AttentionResult, files: list[str], *, stats: Optional[list[dict[str, Any]]] = None, mean_heads: bool = False
+) -> dict[str, Any]:
+    """The ``--json`` object of one sentence (keys in docs/design.md, "Machine output")."""
     from attncli.core.trace import trace
 
     d = result.dims
-    obj = {
-        "text": result.text,
-        "tokens": result.tokens.tokens,
-        "n": result.n,
-        "dims": {"r": d["r"], "q": d["q"], "v": d["v"], "heads": d["heads"]},
-        "trace": [s.as_dict() for s in trace(result)],
-        "heads": [
-            {"head": h + 1, "A": nested(head.A), "A_prime": nested(head.A_prime)} for h, head in enumerate(result.heads)
-        ],
-        "O": nested(result.O),
-        "files": list(files),
-    }
-    if any(i is not None for i in result.tokens.ids):
+    obj: dict[str, Any] = {"text": result.text, "tokens": result.tokens.tokens}
+    if result.is_model:
         obj["ids"] = result.tokens.ids
-    if extra:
-        obj.update(extra)
+    obj["n"] = result.n
+    if result.checkpoint is not None:
+        obj["model_type"] = result.checkpoint.model_type
+    obj["dims"] = {"r": d.r, "q": d.q, "v": d.v, "heads": d.heads}
+    if result.is_model:
+        obj["dims"]["layers"] = d.layers
+    if d.kv_heads is not None and d.kv_heads != d.heads:
+        obj["dims"]["kv_heads"] = d.kv_heads
+    obj["trace"] = [s.as_dict() for s in trace(result)]
+    if result.is_model:
+        obj.update(_layers_json(result))
+    else:
+        obj["heads"] = [
+            {"head": h, "A": nested(result.A[0, k]), "A_prime": nested(result.A_prime[0, k])}
+            for k, h in enumerate(result.heads)
+        ]
+    obj["O"] = matrix(result.O)
+    obj["files"] = list(files)
+    if not result.is_model and any(i is not None for i in result.tokens.ids):
+        obj["ids"] = result.tokens.ids  # after files: where a run has always put them
+    if stats is not None:
+        obj["stats"] = stats
+    if mean_heads:
+        means = result.head_means()
+        if result.is_model:
+            obj["mean_heads"] = [{"layer": l, "A_prime": means[a].tolist()} for a, l in enumerate(result.layers)]
+        else:
+            obj["mean_heads"] = {"A_prime": means[0].tolist()}
+    if result.rollout is not None:
+        obj["rollout"] = {"A_prime": result.rollout.tolist()}
     return obj
+
+
+def _layers_json(result: AttentionResult) -> dict[str, Any]:
+    """A model's selected layers and heads: which pairs (``heads``) and the matrices, once
+    (``layers``)."""
+    d = result.dims
+    grouped = d.kv_heads is not None and d.kv_heads != d.heads
+
+    def head(a: int, b: int, h: int) -> dict[str, Any]:
+        entry: dict[str, Any] = {"head": h}
+        if grouped:
+            entry["group"] = d.group(h)
+        entry["A"], entry["A_prime"] = matrix(result.A[a, b]), matrix(result.A_prime[a, b])
+        return entry
+
+    layers = [
+        {"layer": l, "heads": [head(a, b, h) for b, h in enumerate(result.heads)]} for a, l in enumerate(result.layers)
+    ]
+    pairs = [{"layer": l, "head": h, **({"group": d.group(h)} if grouped else {})} for l, h in result.pairs()]
+    return {"heads": pairs, "layers": layers}
 
 
 _INTEGRAL = re.compile(r"(?<![\w.+-])(-?\d+)(?=[,\]])")  # "1" → "1.0", as json writes floats
@@ -115,27 +155,46 @@ def matrix(M: np.ndarray):
     return M if M.dtype == np.float32 else nested(M)
 
 
-def arrays(result: Result) -> dict[str, np.ndarray]:
-    """Every matrix of a run, heads first (names per DESIGN.md)."""
-    W, heads = result.weights, result.heads
-    out = {
-        "tokens": np.array(result.tokens.tokens, dtype=str),
-        "I": result.I,
-        "Wq": W["Wq"],
-        "Wk": W["Wk"],
-        "Wv": W["Wv"],
-        "Q": np.stack([h.Q for h in heads]),
-        "K": np.stack([h.K for h in heads]),
-        "V": np.stack([h.V for h in heads]),
-        "A": np.stack([h.A for h in heads]),
-        "A_prime": np.stack([h.A_prime for h in heads]),
-        "O_heads": np.stack([h.O for h in heads]),
-        "O": result.O,
-    }
-    if result.P is not None:
+def arrays(result: AttentionResult, *, mean_heads: bool = False) -> dict[str, np.ndarray]:
+    """Every matrix of a result, heads first (names in docs/design.md). A run's stacks are
+    H×n×n (one layer); a model's are L×H×n×n with ``layers`` and ``heads`` saying which."""
+    out: dict[str, np.ndarray] = {"tokens": np.array(result.tokens.tokens, dtype=str)}
+    if result.is_model:
+        out["ids"] = np.array(result.tokens.ids)
+    out["I"] = result.I
+    out.update(_present(result.weights, ("Wq", "Wk", "Wv")))
+    out.update(_present(vars(result), ("Q", "K", "V")))
+    out.update(_model_arrays(result) if result.is_model else _run_arrays(result))
+    if result.P is not None and result.E is not None:
         out["E"], out["P"] = result.E, result.P
-    if W.get("Wo") is not None:
-        out["Wo"] = W["Wo"]
+    out.update(_present(result.weights, ("Wo",)))
+    if mean_heads:
+        means = result.head_means()
+        out["mean_heads"] = means if result.is_model else means[0]
+    if result.rollout is not None:
+        out["rollout"] = result.rollout
+    return out
+
+
+def _present(source: dict[str, Any], names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    return {k: source[k] for k in names if source.get(k) is not None}
+
+
+def _run_arrays(result: AttentionResult) -> dict[str, np.ndarray]:
+    out = {"A": result.A[0], "A_prime": result.A_prime[0]}
+    if result.O_heads is not None:
+        out["O_heads"] = result.O_heads
+    out["O"] = result.O
+    return out
+
+
+def _model_arrays(result: AttentionResult) -> dict[str, np.ndarray]:
+    out = {"O": result.O, "A": result.A, "A_prime": result.A_prime}
+    out["layers"], out["heads"] = np.array(result.layers), np.array(result.heads)
+    d = result.dims
+    if d.kv_heads is not None and d.kv_heads != d.heads:
+        out["kv_heads"] = np.array(d.kv_heads)
+        out["groups"] = np.array([d.group(h) for h in result.heads])
     return out
 
 
@@ -160,3 +219,20 @@ def npz_path(path: str | Path, sentence: Optional[int]) -> Path:
         return path
     suffix = path.suffix or ".npz"
     return path.with_name(f"{path.stem if path.suffix else path.name}_s{sentence}{suffix}")
+
+
+def explain_json(e: Explanation) -> dict[str, Any]:
+    return {
+        "text": e.result.text,
+        "tokens": e.result.tokens.tokens,
+        "query": e.query,
+        "head": e.head,
+        "q_j": e.q_j.tolist(),
+        "k": [x.tolist() for x in e.k],
+        "v": [x.tolist() for x in e.v],
+        "alpha": nested(e.alpha),
+        "alpha_prime": e.alpha_prime.tolist(),
+        "b_j": e.b_j.tolist(),
+        "O_column": e.result.O_heads[e.head - 1][:, e.query - 1].tolist(),  # type: ignore[index]
+        "max_difference": e.max_difference,
+    }

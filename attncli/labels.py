@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from attncli.core.words import count  # noqa: F401  (labels and counts go together in views)
+
 SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 
@@ -20,8 +22,3 @@ def token_labels(tokens: list[str], width: int = 14) -> list[str]:
         seen[t] = seen.get(t, 0) + 1
         out.append(t if seen[t] == 1 else f"{t}{str(seen[t]).translate(SUBSCRIPTS)}")
     return out
-
-
-def count(n: int, word: str) -> str:
-    """``1 layer``, ``2 layers``."""
-    return f"{n} {word}{'' if n == 1 else 's'}"

@@ -34,11 +34,25 @@ COMMANDS: list[tuple[str, list[str], str | None]] = [
     ("pos", ["run", S, "--positions", "sinusoidal", "--json", "--npz", "pos.npz", "-o", "pos"], None),
     (
         "loaded",
-        ["run", S, "-e", str(SAMPLES / "glove.txt"), "--weights", str(SAMPLES / "weights.npz"), "--json", "-o", "loaded"],
+        [
+            "run",
+            S,
+            "-e",
+            str(SAMPLES / "glove.txt"),
+            "--weights",
+            str(SAMPLES / "weights.npz"),
+            "--json",
+            "-o",
+            "loaded",
+        ],
         None,
     ),
     ("svg", ["run", S, "-H", "2", "--image-format", "svg", "-o", "svg", "--json"], None),
-    ("batch", ["run", "--json", "-H", "2", "-o", "batch", "--npz", "batch.npz"], "The cat sat .\nA dog sat on the mat .\n"),
+    (
+        "batch",
+        ["run", "--json", "-H", "2", "-o", "batch", "--npz", "batch.npz"],
+        "The cat sat .\nA dog sat on the mat .\n",
+    ),
     ("explain", ["explain", S, "--query", "3", "--json"], None),
     ("tokens", ["tokens", S, "--json"], None),
     ("bert", ["model", "{bert}", S, "--json", "--npz", "bert.npz", "-o", "bert", "--rollout", "--mean-heads"], None),
@@ -63,8 +77,9 @@ def produce(out: Path) -> None:
         for name, args, stdin in COMMANDS:
             args = [a.format(**{k: str(v) for k, v in models.items()}) for a in args]
             env = {**os.environ, "COLUMNS": "120", "NO_COLOR": "1"}
-            done = subprocess.run(attncli() + args, input=stdin.encode() if stdin else None, cwd=out,
-                                  capture_output=True, env=env)
+            done = subprocess.run(
+                attncli() + args, input=stdin.encode() if stdin else None, cwd=out, capture_output=True, env=env
+            )
             text = done.stdout.decode().replace(tmp, "MODELS")
             (out / f"{name}.stdout").write_text(text)
             if done.returncode:
@@ -77,8 +92,13 @@ def compare(before: Path) -> int:
         produce(after)
         a = sorted(p.relative_to(before) for p in before.rglob("*") if p.is_file())
         b = sorted(p.relative_to(after) for p in after.rglob("*") if p.is_file())
-        differ = [p for p in sorted(set(a) | set(b)) if not ((before / p).is_file() and (after / p).is_file()
-                                                              and filecmp.cmp(before / p, after / p, shallow=False))]
+        differ = [
+            p
+            for p in sorted(set(a) | set(b))
+            if not (
+                (before / p).is_file() and (after / p).is_file() and filecmp.cmp(before / p, after / p, shallow=False)
+            )
+        ]
         for p in differ:
             print(f"differs: {p}")
         print(f"{len(set(a) | set(b)) - len(differ)} files the same, {len(differ)} differ")

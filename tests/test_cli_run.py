@@ -158,7 +158,7 @@ def test_library_use_matches_the_cli():
 
     result = run(SENTENCE, Settings(heads=2))
     obj = json.loads(cli("run", SENTENCE, "-H", "2", "--json", "--no-plot").stdout)
-    assert np.allclose(result.heads[1].A_prime, obj["heads"][1]["A_prime"])
+    assert np.allclose(result.A_prime[0, 1], obj["heads"][1]["A_prime"])
 
 
 def test_no_command_shows_the_help():
@@ -169,8 +169,8 @@ def test_no_command_shows_the_help():
 def test_no_text_at_a_terminal_is_a_clear_error():
     import io
 
-    from attncli.errors import AttnError
     from attncli.cli.inputs import read_sentences
+    from attncli.errors import AttnError
 
     class Tty(io.BytesIO):
         def isatty(self):

@@ -32,10 +32,10 @@ def test_vector_steps_equal_the_matrix_path(query, head, norm, scale, causal, po
         SENTENCE, Settings(heads=3, dim=12, norm=norm, scale=scale, causal=causal, positions=positions, seed=seed)
     )
     e = explain(result, query, head)
-    M = result.heads[head - 1]
+    O, A_prime = result.O_heads[head - 1], result.A_prime[0, head - 1]
     assert e.max_difference <= 1e-12
-    assert np.allclose(e.b_j, M.O[:, query - 1], atol=1e-12, rtol=0)
-    assert np.allclose(e.alpha_prime, M.A_prime[:, query - 1], atol=1e-12, rtol=0)
+    assert np.allclose(e.b_j, O[:, query - 1], atol=1e-12, rtol=0)
+    assert np.allclose(e.alpha_prime, A_prime[:, query - 1], atol=1e-12, rtol=0)
     assert e.agrees
 
 

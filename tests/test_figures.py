@@ -10,8 +10,8 @@ import pytest
 from conftest import cli, one_error_line
 from PIL import Image
 
-from attncli.labels import token_labels
 from attncli.figures.heatmap import HeatmapFigure, Layout, Scale, Style, text_colour
+from attncli.labels import token_labels
 
 SENTENCE = "The cat sat on the mat ."
 
@@ -81,7 +81,7 @@ def _pixel_of_cell(fig: HeatmapFigure, image: np.ndarray, i: int, j: int) -> np.
 def test_cell_colour_matches_its_value_in_the_colour_map(tmp_path, fmt_path):
     M = np.array([[0.0, 0.25, 0.5], [0.75, 1.0, 0.1], [0.33, 0.66, 0.9]])
     labels = ["a", "b", "c"]
-    fig = HeatmapFigure(labels, labels, Style(annotate=False), "q", "k", "A'", Scale(0.0, 1.0, False))
+    fig = HeatmapFigure(labels, labels, Style(annotate=False), "q", "k", cbar_label="A'", scale=Scale(0.0, 1.0, False))
     if fmt_path == "fast":
         fig.freeze()
     fig.set(M, "known")
@@ -125,7 +125,7 @@ def test_tick_labels_never_overlap_and_cells_stay_square(n):
     L = Layout(labels, labels, Style(), ["0.5"])
     cell_pt = L.side * 72 / n
     assert L.row_step * cell_pt >= L.tick_size * 1.25
-    fig = HeatmapFigure(labels, labels, Style(), "q", "k", "A'", Scale(0, 1, False))
+    fig = HeatmapFigure(labels, labels, Style(), "q", "k", cbar_label="A'", scale=Scale(0, 1, False))
     bbox = fig.ax.get_position()
     w, h = fig.fig.get_size_inches()
     assert abs(bbox.width * w - bbox.height * h) < 1e-9  # square plot area, square cells
@@ -139,12 +139,20 @@ def test_a_512_token_figure_is_produced():
 
 
 def test_annotations_default_on_for_short_off_for_long(tmp_path):
-    short = HeatmapFigure(list("abc"), list("abc"), Style(), "q", "k", "A'", Scale(0, 1, False))
+    short = HeatmapFigure(list("abc"), list("abc"), Style(), "q", "k", cbar_label="A'", scale=Scale(0, 1, False))
     long = HeatmapFigure(
-        [str(k) for k in range(80)], [str(k) for k in range(80)], Style(), "q", "k", "A'", Scale(0, 1, False)
+        [str(k) for k in range(80)],
+        [str(k) for k in range(80)],
+        Style(),
+        "q",
+        "k",
+        cbar_label="A'",
+        scale=Scale(0, 1, False),
     )
     assert short.texts and not long.texts
-    forced = HeatmapFigure(list("abc"), list("abc"), Style(annotate=False), "q", "k", "A'", Scale(0, 1, False))
+    forced = HeatmapFigure(
+        list("abc"), list("abc"), Style(annotate=False), "q", "k", cbar_label="A'", scale=Scale(0, 1, False)
+    )
     assert not forced.texts
 
 

@@ -199,7 +199,7 @@ def test_bert_family_members_match_the_bert_reference(tmp_path, family):
     t = write_bert(tmp_path / "m")
     ref_t = as_family(tmp_path / "m", t, family)
     r = run_model(str(tmp_path / "m"), TEXT, float64=True)
-    assert r.model_type == family
+    assert r.checkpoint is not None and r.checkpoint.model_type == family
     ref = reference_bert(ref_t, r.tokens.ids, H=3, L=2)
     for l in range(2):
         assert np.abs(r.A_prime[l] - ref[l].transpose(0, 2, 1)).max() < 1e-12
@@ -330,10 +330,10 @@ def test_model_cli_json_selection_and_files(tmp_path):
 def test_hide_special_renormalises_the_figures_only(tmp_path):
     write_bert(tmp_path / "m")
     r = run_model(str(tmp_path / "m"), TEXT)
-    from attncli.modelview import View
+    from attncli.view import Shown
 
-    v = View(r, [1], [1], hide_special=True)
-    shown = v.shown(v.A_prime(1, 1))
+    v = Shown(r, hide_special=True)
+    shown = v.panels()[0].matrix
     assert shown.shape == (r.n - 2, r.n - 2) and "[CLS]" not in v.tokens
     assert np.allclose(shown.sum(axis=0), 1, atol=1e-6)
     assert cli("model", str(tmp_path / "m"), TEXT, "--hide-special", "-q", "--layer", "1", "--head", "1").code == 0
@@ -359,8 +359,8 @@ def test_text_trace_shows_the_models_real_sizes(tmp_path):
         ),
         (lambda d: (write_bert(d), (d / "config.json").write_text("{not json")), [], "config.json"),
         (lambda d: (write_bert(d), (d / "config.json").write_text("[1]")), [], "expected a JSON object"),
-        (lambda d: (write_bert(d), edit_config(d, layer_norm_eps="x")), [], "do not fit together or with config"),
-        (lambda d: (write_bert(d), edit_config(d, hidden_act="swiglu")), [], "activation 'swiglu'"),
+        (lambda d: (write_bert(d), edit_config(d, layer_norm_eps="x")), [], "layer_norm_eps must be a number"),
+        (lambda d: (write_bert(d), edit_config(d, hidden_act="swiglu")), [], "'swiglu' is not supported (attncli"),
         (lambda d: (write_bert(d), edit_config(d, layer_norm_eps=-1e6)), [], "layer 1 are not finite"),
         (lambda d: (write_bert(d), (d / "tokenizer.json").unlink()), [], "missing tokenizer.json"),
         (lambda d: d.mkdir(), [], "missing config.json"),

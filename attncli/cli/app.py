@@ -4,19 +4,19 @@ Heavy modules (numpy, matplotlib, tokenizers) are imported inside the commands s
 that ``attncli --help`` starts fast.
 """
 
-import atexit
-import copy
-import gc
+from __future__ import annotations
+
 import os
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from attncli import __version__
-from attncli.errors import AttnError
+from attncli.cli import flow
+from attncli.cli.inputs import Sentence, read_sentences
 from attncli.cli.options import (
     AnnotateOpt,
     CausalOpt,
@@ -62,7 +62,11 @@ from attncli.cli.options import (
     VminOpt,
     WeightsOpt,
 )
-from attncli.cli.output import FileProgress, ReaderGone, busy, deliver, emit_line, out_console, warn
+from attncli.cli.output import FileProgress, ReaderGone, emit_line, out_console, warn
+from attncli.errors import AttnError
+
+if TYPE_CHECKING:
+    from attncli.figures.style import Style
 
 app = typer.Typer(
     add_completion=False,
@@ -91,83 +95,50 @@ def _main(
     """attncli: a command-line attention visualiser."""
 
 
-def _figsize(value: Optional[str]) -> Optional[tuple[float, float]]:
-    if value is None:
-        return None
-    try:
-        w, h = (float(x) for x in value.replace("x", ",").split(","))
-    except ValueError:
-        raise AttnError(f"--figsize: expected W,H in inches (e.g. 8,6), not {value!r}") from None
-    return (w, h)
-
-
-def _style(given: dict):
-    """The figure style from a command's options."""
+def _style(
+    *,
+    image_format: str,
+    figsize: Optional[str],
+    dpi: int,
+    cmap: Optional[str],
+    theme: str,
+    transparent: bool,
+    annotate: Optional[bool],
+    grid: bool,
+    transpose: bool,
+    title: Optional[str],
+    font_size: Optional[float],
+    vmin: Optional[float],
+    vmax: Optional[float],
+    shared_scale: Optional[bool],
+) -> Style:
+    """The figure style, option by option."""
     from attncli.figures.style import Style
 
-    names = (
-        "dpi",
-        "cmap",
-        "theme",
-        "transparent",
-        "annotate",
-        "grid",
-        "transpose",
-        "title",
-        "font_size",
-        "vmin",
-        "vmax",
-        "shared_scale",
-    )
     style = Style(
-        image_format=given["image_format"].lower(), figsize=_figsize(given["figsize"]), **{k: given[k] for k in names}
+        image_format=image_format.lower(),
+        figsize=flow.figsize(figsize),
+        dpi=dpi,
+        cmap=cmap,
+        theme=theme,
+        transparent=transparent,
+        annotate=annotate,
+        grid=grid,
+        transpose=transpose,
+        title=title,
+        font_size=font_size,
+        vmin=vmin,
+        vmax=vmax,
+        shared_scale=shared_scale,
     )
     style.check()
     return style
 
 
-def _settings(given: dict):
-    """Settings from a command's options (the parameters named as in :class:`Settings`)."""
-    from attncli.core.pipeline import Settings
-
-    settings = Settings(
-        tokenizer=given["tokenizer"],
-        special_tokens=given["special"],
-        embeddings=given["embeddings"],
-        oov=given["oov"],
-        dim=given["dim"],
-        heads=given["heads"],
-        q_dim=given["q_dim"],
-        v_dim=given["v_dim"],
-        weights=str(given["weights"]) if given["weights"] else None,
-        norm=given["norm"],
-        temperature=given["temperature"],
-        scale=given["scale"],
-        causal=given["causal"],
-        positions=given["positions"],
-        seed=given["seed"],
-        max_tokens=given["max_tokens"],
-        encoding=given["encoding"],
-    )
-    settings.check()
-    return settings
-
-
-def each_sentence(sentences, work, **options) -> None:
-    """Every command's loop: :func:`attncli.batch.run_batch`, its exit code, a closed pipe."""
-    from attncli.cli.batch import run_batch
-
-    try:
-        code = run_batch(sentences, work, **options)
-    except BrokenPipeError:
-        raise ReaderGone() from None
-    if code:
-        raise typer.Exit(code)
-
-
 @app.command()
 def run(
     text: TextArg = None,
+    *,
     tokenizer: TokenizerOpt = None,
     special: SpecialOpt = True,
     embeddings: EmbeddingsOpt = "random",
@@ -225,73 +196,77 @@ def run(
       cat sentences.txt | attncli run --json --no-plot | jq .n
     """
     from attncli.core import pipeline
-    from attncli.export import arrays, to_json
-    from attncli.figures.select import MATRICES, run_figures
-    from attncli.cli.inputs import read_sentences
-    from attncli.core.stats import head_stats
-    from attncli.core.stats import mean_heads as mean_of
+    from attncli.core.pipeline import Settings
 
-    settings = _settings(locals())
-    if matrix not in MATRICES:
-        raise AttnError(f"--matrix: unknown matrix {matrix!r} (choose A, A_prime)")
-    style = _style(locals())
-    sentences = read_sentences(text, encoding)
-    console = out_console()
-    progress = FileProgress(quiet)
-    try:
-        pipeline.prefetch([s.text for s in sentences], settings, progress)
-    except BaseException:
-        progress.close()
-        raise
+    settings = Settings(
+        tokenizer=tokenizer,
+        special_tokens=special,
+        embeddings=embeddings,
+        oov=oov,
+        dim=dim,
+        heads=heads,
+        q_dim=q_dim,
+        v_dim=v_dim,
+        weights=str(weights) if weights else None,
+        norm=norm,
+        temperature=temperature,
+        scale=scale,
+        causal=causal,
+        positions=positions,
+        seed=seed,
+        max_tokens=max_tokens,
+        encoding=encoding,
+    )
+    settings.check()
+    style = _style(
+        image_format=image_format,
+        figsize=figsize,
+        dpi=dpi,
+        cmap=cmap,
+        theme=theme,
+        transparent=transparent,
+        annotate=annotate,
+        grid=grid,
+        transpose=transpose,
+        title=title,
+        font_size=font_size,
+        vmin=vmin,
+        vmax=vmax,
+        shared_scale=shared_scale,
+    )
+    views = flow.Views(
+        style=style,
+        out=out,
+        plot=plot,
+        matrix=matrix,
+        mean_heads=mean_heads,
+        values=values,
+        precision=_precision(precision),
+        preview=preview,
+        json=json,
+        npz=npz,
+        quiet=quiet,
+    )
+    flow.show_results(
+        text,
+        encoding,
+        lambda sentence, progress: pipeline.run(sentence.text, settings, progress),
+        views,
+        fail_fast=fail_fast,
+        prefetch=lambda sentences, progress: pipeline.prefetch([s.text for s in sentences], settings, progress),
+    )
 
-    def work(sentence) -> None:
-        result = pipeline.run(sentence.text, settings, progress)
-        for w in result.warnings:
-            warn(w if sentence.line is None else f"line {sentence.line}: {w}")
-        files: list[str] = []
-        if plot:
-            with busy(
-                f"drawing {len(result.heads)} heads", len(result.heads) > 4 and sentence.index is None and not quiet
-            ):
-                files += [str(p) for p in run_figures(result, out, style, matrix, sentence.index, mean_heads)]
-        stats = head_stats(result)
-        extra = {"stats": stats}
-        if mean_heads:
-            extra["mean_heads"] = {"A_prime": mean_of(result).tolist()}
 
-        def show() -> None:
-            from attncli.show import tables
-            from attncli.core.stats import stats_table
-
-            heading = f"sentence {sentence.index} (line {sentence.line})" if sentence.index else None
-            tables.print_run(console, result, values, precision, heading)
-            console.print(stats_table(stats))
-            if preview:
-                from attncli.show.preview import preview_heads
-
-                preview_heads(console, result, matrix, style)
-
-        deliver(
-            sentence,
-            files,
-            npz,
-            lambda: arrays(result),
-            lambda f: to_json(result, f, extra),
-            show,
-            json,
-            quiet,
-            console,
-        )
-
-    try:
-        each_sentence(sentences, work, fail_fast=fail_fast, progress=not quiet, quiet=quiet)
-    finally:
-        progress.close()  # a bar cut short by an error must still give the cursor back
+def _precision(value: int) -> int:
+    if value < 0 or value > 12:
+        raise AttnError(f"--precision must be between 0 and 12, not {value}")
+    return value
 
 
 @app.command()
 def explain(
     text: TextArg = None,
+    *,
     query: Annotated[
         int, typer.Option("--query", "-j", metavar="J", help="The query token j to follow, counted from 1.")
     ] = 1,
@@ -324,37 +299,50 @@ def explain(
     Example: attncli explain "The cat sat on the mat ." --query 3
     """
     from attncli.core import pipeline
-    from attncli.core.explain import as_json
     from attncli.core.explain import explain as explain_query
-    from attncli.export import dumps
-    from attncli.cli.inputs import read_sentences
+    from attncli.core.pipeline import Settings
+    from attncli.export import dumps, explain_json
 
-    settings = _settings(locals())
-    if precision < 0 or precision > 12:
-        raise AttnError(f"--precision must be between 0 and 12, not {precision}")
+    settings = Settings(
+        tokenizer=tokenizer,
+        special_tokens=special,
+        embeddings=embeddings,
+        oov=oov,
+        dim=dim,
+        heads=heads,
+        q_dim=q_dim,
+        v_dim=v_dim,
+        weights=str(weights) if weights else None,
+        norm=norm,
+        temperature=temperature,
+        scale=scale,
+        causal=causal,
+        positions=positions,
+        seed=seed,
+        max_tokens=max_tokens,
+        encoding=encoding,
+    )
+    settings.check()
+    _precision(precision)
     sentences = read_sentences(text, encoding)
     console = out_console()
     progress = FileProgress(json)
     try:
         pipeline.prefetch([s.text for s in sentences], settings, progress)
-    except BaseException:
-        progress.close()
-        raise
 
-    def work(sentence) -> None:
-        result = pipeline.run(sentence.text, settings, progress)
-        for w in result.warnings:
-            warn(w)
-        e = explain_query(result, query, head)
-        if json:
-            emit_line(dumps(as_json(e)))
-        else:
-            from attncli.show.explain import print_explanation
+        def work(sentence: Sentence) -> None:
+            result = pipeline.run(sentence.text, settings, progress)
+            for w in result.warnings:
+                warn(w)
+            e = explain_query(result, query, head)
+            if json:
+                emit_line(dumps(explain_json(e)))
+            else:
+                from attncli.show.explain import print_explanation
 
-            print_explanation(console, e, precision)
+                print_explanation(console, e, precision)
 
-    try:
-        each_sentence(sentences, work, fail_fast=fail_fast, progress=not json)
+        flow.each_sentence(sentences, work, fail_fast=fail_fast, quiet=json)
     finally:
         progress.close()  # a bar cut short by an error must still give the cursor back
 
@@ -371,6 +359,7 @@ def model(
         ),
     ],
     text: TextArg = None,
+    *,
     layer: Annotated[
         Optional[str],
         typer.Option(
@@ -436,54 +425,80 @@ def model(
 
     Example: attncli model ./all-MiniLM-L6-v2 "The cat sat on the mat ." --layer 6 --head 1-4
     """
-    from attncli.cli.inputs import read_sentences
     from attncli.core.models import load
-    from attncli.core.models.forward import n_heads, n_layers, run_model
-    from attncli.modelview import View, arrays, figures, parse_indices, print_model
-    from attncli.modelview import to_json as model_json
+    from attncli.core.models.forward import Select, n_heads, n_layers, run_model
 
-    style = _style(locals())
+    style = _style(
+        image_format=image_format,
+        figsize=figsize,
+        dpi=dpi,
+        cmap=cmap,
+        theme=theme,
+        transparent=transparent,
+        annotate=annotate,
+        grid=grid,
+        transpose=transpose,
+        title=title,
+        font_size=font_size,
+        vmin=vmin,
+        vmax=vmax,
+        shared_scale=shared_scale,
+    )
     if max_tokens < 1:
         raise AttnError(f"--max-tokens must be a positive whole number, not {max_tokens}")
     ck = load(folder)
-    L = n_layers(ck)
-    H = n_heads(ck)
-    layers = parse_indices(layer, L, "--layer")
-    heads = parse_indices(head, H, "--head")
-    sentences = read_sentences(text, encoding)
-    console = out_console()
+    select = Select(
+        layers=parse_indices(layer, n_layers(ck), "--layer"),
+        heads=parse_indices(head, n_heads(ck), "--head"),
+        mean_heads=mean_heads,
+        rollout=rollout,
+        special_tokens=special,
+        float64=float64,
+        max_tokens=max_tokens,
+    )
+    views = flow.Views(
+        style=style,
+        out=out,
+        plot=plot,
+        hide_special=hide_special,
+        mean_heads=mean_heads,
+        preview=preview,
+        json=json,
+        npz=npz,
+        quiet=quiet,
+    )
+    flow.show_results(
+        text, encoding, lambda sentence, _: run_model(folder, sentence.text, select, ck), views, fail_fast=fail_fast
+    )
 
-    def work(sentence) -> None:
-        result = run_model(
-            str(folder), sentence.text, special, float64, None if rollout else max(layers), max_tokens, ck
-        )
-        view = View(result, layers, heads, hide_special, rollout, mean_heads)
-        files = []
-        if plot:
-            count = len(layers) * len(heads)
-            with busy(f"drawing {count} heads", count > 4 and sentence.index is None and not quiet):
-                files = [str(p) for p in figures(view, out, style, sentence.index)]
 
-        def show() -> None:
-            print_model(console, view)
-            if preview:
-                from attncli.show.preview import preview_matrices
+def parse_indices(spec: Optional[str], upper: int, option: str) -> list[int]:
+    """``"1,3-5"`` → [1, 3, 4, 5]; counted from 1; None → all of 1…upper."""
+    import re
 
-                mats = [
-                    (f"layer {l}, head {h}: A′{view.note()}", view.shown(view.A_prime(l, h)))
-                    for l in layers
-                    for h in heads
-                ]
-                preview_matrices(console, mats, view.tokens, style.transpose, style.cmap)
-
-        deliver(sentence, files, npz, lambda: arrays(view), lambda f: model_json(view, f), show, json, quiet, console)
-
-    each_sentence(sentences, work, fail_fast=fail_fast, progress=not quiet, quiet=quiet)
+    if spec is None or spec.strip().lower() == "all":
+        return list(range(1, upper + 1))
+    out: list[int] = []
+    for part in spec.split(","):
+        part = part.strip()
+        m = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", part)
+        if not m:
+            raise AttnError(f"{option}: {part!r} is not a number or a range like 2-4 (counted from 1)")
+        a, b = int(m.group(1)), int(m.group(2) or m.group(1))
+        if a > b:
+            raise AttnError(f"{option}: the range {part!r} runs backwards")
+        for k in range(a, b + 1):
+            if not 1 <= k <= upper:
+                raise AttnError(f"{option} {k}: the model has {upper} (count from 1)")
+            if k not in out:
+                out.append(k)
+    return out
 
 
 @app.command()
 def tokens(
     text: TextArg = None,
+    *,
     tokenizer: TokenizerOpt = None,
     special: SpecialOpt = True,
     encoding: EncodingOpt = "utf-8",
@@ -495,14 +510,13 @@ def tokens(
 
     Example: attncli tokens "Don't panic." -t bert
     """
-    from attncli.export import dumps
-    from attncli.cli.inputs import read_sentences
     from attncli.core.tokenize import tokenize
+    from attncli.export import dumps
 
     sentences = read_sentences(text, encoding)
     console = out_console()
 
-    def work(sentence) -> None:
+    def work(sentence: Sentence) -> None:
         if not sentence.text.strip():
             raise AttnError("the text is empty")
         toks = tokenize(sentence.text, tokenizer or "whitespace", special)
@@ -536,53 +550,41 @@ def tokens(
             table.add_row(str(k), Text(t), "—" if i is None else str(i), str(s), str(e), "yes" if sp else "")
         console.print(table)
 
-    each_sentence(sentences, work, fail_fast=fail_fast, progress=not json, quiet=json)
+    flow.each_sentence(sentences, work, fail_fast=fail_fast, quiet=json)
 
 
 class _Interrupted(BaseException):
     """Ctrl-C, raised from our own handler so no library turns it into something else."""
 
 
-def _on_sigint(signum, frame):
+def _on_sigint(signum: int, frame: object) -> None:
     raise _Interrupted()
-
-
-def _only(name: str) -> typer.Typer:
-    """The app with just the command named, if it names one: Typer builds every command's
-    options before parsing, and a run needs only its own (the group and its help are the
-    same). Anything else (an option, a typo) gets the whole app and its messages."""
-    chosen = [c for c in app.registered_commands if (c.name or c.callback.__name__) == name]
-    if not chosen:
-        return app
-    sub = copy.copy(app)
-    sub.registered_commands = chosen
-    return sub
 
 
 def main(argv: Optional[list[str]] = None) -> None:
     """Console-script entry: one-line errors, exit codes 0/1/2/130, quiet broken pipes."""
+    from attncli.cli.process import only
+
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args[: args.index("--")] if "--" in args else "--debug" in args
     if debug:
         args.remove("--debug")
     signal.signal(signal.SIGINT, _on_sigint)
-    command = typer.main.get_command(_only(args[0]) if args else app)
+    command = typer.main.get_command(only(app, args[0]) if args else app)
     try:
         code = command.main(args, prog_name="attncli", standalone_mode=False)
         sys.stdout.flush()
     except AttnError as exc:
         if debug:
             raise
-        _fail(exc.message, exc.code)
+        _fail(flow.in_option_terms(exc), exc.code)
     except typer.Exit as exc:
         code = exc.exit_code
-    except typer.Abort:
-        _fail("interrupted", 130)
-    except _Interrupted:
+    except (typer.Abort, _Interrupted):
         _fail("interrupted", 130)
     except (BrokenPipeError, ReaderGone):
         _quiet_pipe()
-    except typer.exceptions.TyperException as exc:  # usage errors: bad option, missing value…
+    except typer.exceptions.TyperException as exc:  # type: ignore[attr-defined]  # usage errors
         if debug:
             raise
         if type(exc).__name__ == "NoArgsIsHelpError":  # `attncli` or `attncli model` alone: the help
@@ -597,34 +599,11 @@ def main(argv: Optional[list[str]] = None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-_finished: list[int] = []  # main()'s exit code, once it has one
-
-
-def _skip_teardown() -> None:
-    """The last exit handler: flush, and end without Python's teardown of every module
-    and object, which is pure overhead once the work is done and every file is closed."""
-    if _finished:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
-        os._exit(_finished[0])
-
-
 def entry() -> None:
-    """The console script: :func:`main` in a short-lived process. Start-up creates ~30k
-    objects that live to the end, so the cycle collector stays off until a batch begins
-    (:func:`attncli.batch.run_batch` turns it on), and the end skips the teardown. Together
-    ~15% of a model run (bench/README.md). Other exit handlers still run first."""
-    gc.disable()
-    atexit.register(_skip_teardown)  # registered first, so run last
-    try:
-        main()
-    except SystemExit as exc:
-        if isinstance(exc.code, int):
-            _finished.append(exc.code)
-        raise
+    """The console script: :func:`main` in a short-lived process (:mod:`attncli.cli.process`)."""
+    from attncli.cli.process import short_lived
+
+    short_lived(main)
 
 
 def _fail(message: str, code: int) -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import gc
 import sys
 from typing import Callable, Sequence
 
-from attncli.errors import AttnError
 from attncli.cli.inputs import Sentence
+from attncli.errors import AttnError
 
 
 def where(sentence: Sentence) -> str:
@@ -30,10 +29,9 @@ def run_batch(
     if len(sentences) == 1:
         work(sentences[0])
         return 0
-    # A batch may run for long: collect cycles again (the console script starts with the
-    # collector off), leaving what start-up made (modules, ~30k objects) out of every pass.
-    gc.freeze()
-    gc.enable()
+    from attncli.cli.process import batch_started
+
+    batch_started()
     failed = False
     bar = None
     # a bar on a terminal stderr, unless stdout goes to the same screen (it would cut through)

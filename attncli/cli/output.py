@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 
 class ReaderGone(BaseException):
@@ -96,7 +96,16 @@ def emit_line(text: str) -> None:
 
 
 def deliver(
-    sentence, files: list[str], npz: Optional[Path], arrays, make_json, show, json: bool, quiet: bool, console
+    sentence: Any,
+    files: list[str],
+    *,
+    npz: Optional[Path],
+    arrays: Callable[[], dict[str, Any]],
+    make_json: Callable[[list[str]], dict[str, Any]],
+    show: Callable[[], None],
+    json: bool,
+    quiet: bool,
+    console: Any,
 ) -> None:
     """The common end of every sentence: the .npz, then one JSON line, the paths, or tables."""
     from attncli.export import dumps, npz_path, save_npz

@@ -17,14 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from attncli.core.attention import get_norm
+from attncli.core.result import AttentionResult
+from attncli.core.words import count
 from attncli.errors import AttnError
-from attncli.labels import count
-from attncli.core.pipeline import Result
 
 
 @dataclass
 class Explanation:
-    result: Result
+    result: AttentionResult
     head: int  # 1-based
     query: int  # 1-based
     q_j: np.ndarray  # q
@@ -40,15 +40,17 @@ class Explanation:
         return self.max_difference <= 1e-9 * max(1.0, float(np.abs(self.b_j).max(initial=0.0)))
 
 
-def explain(result: Result, query: int = 1, head: int = 1) -> Explanation:
+def explain(result: AttentionResult, query: int = 1, head: int = 1) -> Explanation:
     """Recompute query ``query`` of head ``head`` vector by vector (both 1-based) and
     compare with the matrix path of ``result``."""
-    n, H = result.n, len(result.heads)
+    n, H = result.n, result.dims.heads
     if not 1 <= head <= H:
         raise AttnError(f"--head {head}: the run has {count(H, 'head')} (count from 1)")
     if not 1 <= query <= n:
         raise AttnError(f"--query {query}: the sentence has {n} tokens (count from 1)")
     s, W, h, j = result.settings, result.weights, head - 1, query - 1
+    if s is None or W.get("Wq") is None or result.O_heads is None:
+        raise AttnError("explain needs a run's weights (W^q, W^k, W^v)")
     Wq, Wk, Wv = W["Wq"][h], W["Wk"][h], W["Wv"][h]
     a = [result.I[:, i] for i in range(n)]  # a^1 … a^n
     q_j = Wq @ a[j]
@@ -61,30 +63,11 @@ def explain(result: Result, query: int = 1, head: int = 1) -> Explanation:
         alpha = np.array([x if i <= j else -np.inf for i, x in enumerate(alpha)])
     alpha_prime = get_norm(s.norm)(alpha / s.temperature if s.temperature != 1.0 else alpha, axis=0)
     b_j = sum(alpha_prime[i] * v[i] for i in range(n))
-    M = result.heads[h]
+    A, A_prime, O = result.A[0, h], result.A_prime[0, h], result.O_heads[h]
     finite = np.isfinite(alpha)
     diffs = [
-        np.abs(alpha[finite] - M.A[finite, j]).max(initial=0.0),
-        np.abs(alpha_prime - M.A_prime[:, j]).max(),
-        np.abs(b_j - M.O[:, j]).max(),
+        np.abs(alpha[finite] - A[finite, j]).max(initial=0.0),
+        np.abs(alpha_prime - A_prime[:, j]).max(),
+        np.abs(b_j - O[:, j]).max(),
     ]
     return Explanation(result, head, query, q_j, k, v, alpha, alpha_prime, b_j, float(max(diffs)))
-
-
-def as_json(e: Explanation) -> dict:
-    from attncli.export import nested
-
-    return {
-        "text": e.result.text,
-        "tokens": e.result.tokens.tokens,
-        "query": e.query,
-        "head": e.head,
-        "q_j": e.q_j.tolist(),
-        "k": [x.tolist() for x in e.k],
-        "v": [x.tolist() for x in e.v],
-        "alpha": nested(e.alpha),
-        "alpha_prime": e.alpha_prime.tolist(),
-        "b_j": e.b_j.tolist(),
-        "O_column": e.result.heads[e.head - 1].O[:, e.query - 1].tolist(),
-        "max_difference": e.max_difference,
-    }

@@ -6,15 +6,18 @@ exports take the :class:`Result` it returns.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Optional
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
 
 import numpy as np
 
 from attncli.core import embed
-from attncli.core.attention import NORMS, Head, MultiHead, multi_head
-from attncli.errors import AttnError
+from attncli.core.attention import NORMS, MultiHead, multi_head
+from attncli.core.result import AttentionResult, Dims
 from attncli.core.tokenize import Tokens, check_text, tokenize
+from attncli.errors import AttnError
+
+Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -38,61 +41,24 @@ class Settings:
     encoding: str = "utf-8"
 
     def check(self) -> None:
-        """Refuse settings no run can use, naming the option."""
+        """Refuse settings no run can use, naming the setting (the CLI names the option)."""
         positive = {
-            "--dim": self.dim,
-            "--heads": self.heads,
-            "--q-dim": self.q_dim,
-            "--v-dim": self.v_dim,
-            "--max-tokens": self.max_tokens,
+            "dim": self.dim,
+            "heads": self.heads,
+            "q_dim": self.q_dim,
+            "v_dim": self.v_dim,
+            "max_tokens": self.max_tokens,
         }
-        for option, value in positive.items():
+        for name, value in positive.items():
             if value is not None and value < 1:
-                raise AttnError(f"{option} must be a positive whole number, not {value}")
-        if self.norm not in NORMS:
-            raise AttnError(f"--norm: unknown normalisation {self.norm!r} (choose {', '.join(NORMS)})")
+                raise AttnError(f"{name} must be a positive whole number, not {value}", setting=name)
+        choices = {"norm": tuple(NORMS), "positions": ("none", "sinusoidal"), "oov": ("random", "zero", "error")}
+        for name, allowed in choices.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise AttnError(f"{name}: unknown choice {value!r} (choose {', '.join(allowed)})", setting=name)
         if not (self.temperature > 0 and np.isfinite(self.temperature)):
-            raise AttnError(f"--temperature must be a positive number, not {self.temperature}")
-        if self.positions not in ("none", "sinusoidal"):
-            raise AttnError(f"--positions: unknown kind {self.positions!r} (choose none, sinusoidal)")
-        if self.oov not in ("random", "zero", "error"):
-            raise AttnError(f"--oov: unknown choice {self.oov!r} (choose random, zero, error)")
-
-
-@dataclass
-class Result:
-    text: str
-    tokens: Tokens
-    E: np.ndarray  # r×n, the token embeddings a^i before positions
-    P: Optional[np.ndarray]  # r×n positional encodings, or None
-    I: np.ndarray  # r×n = E (+ P)
-    weights: dict  # Wq, Wk (H×q×r), Wv (H×v×r), Wo (r×H·v or None)
-    attention: MultiHead
-    settings: Settings
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def heads(self) -> list[Head]:
-        return self.attention.heads
-
-    @property
-    def O(self) -> np.ndarray:
-        return self.attention.O
-
-    @property
-    def n(self) -> int:
-        return len(self.tokens)
-
-    @property
-    def dims(self) -> dict[str, int]:
-        Wq, Wv = self.weights["Wq"], self.weights["Wv"]
-        return {
-            "r": int(self.I.shape[0]),
-            "q": int(Wq.shape[1]),
-            "v": int(Wv.shape[1]),
-            "heads": int(Wq.shape[0]),
-            "n": self.n,
-        }
+            raise AttnError(f"temperature must be a positive number, not {self.temperature}", setting="temperature")
 
 
 def head_sizes(r: int, settings: Settings) -> tuple[int, int, int]:
@@ -147,7 +113,7 @@ def prefetch(texts: list[str], settings: Settings, progress=None) -> None:
     read_rows(settings.embeddings, token_lists, progress, settings.encoding)
 
 
-def run(text: str, settings: Optional[Settings] = None, progress=None) -> Result:
+def run(text: str, settings: Optional[Settings] = None, progress: Optional[Progress] = None) -> AttentionResult:
     """Tokenise ``text``, embed it and run self-attention; return every matrix.
 
     ``progress(done, total)`` is called while a large vectors file is read."""
@@ -174,4 +140,41 @@ def run(text: str, settings: Optional[Settings] = None, progress=None) -> Result
         causal=settings.causal,
         temperature=settings.temperature,
     )
-    return Result(text, tokens, E, P, I, W, att, settings, warnings)
+    result = as_result(text, tokens, I, W, att, settings)
+    result.warnings = warnings
+    if P is not None:
+        result.E, result.P = E, P
+    return result
+
+
+def as_result(
+    text: str, tokens: Tokens, I: np.ndarray, W: dict[str, Any], att: MultiHead, settings: Settings
+) -> AttentionResult:
+    """A run's heads as the one result type: one layer, every head."""
+    H = len(att.heads)
+    dims = Dims(r=int(I.shape[0]), q=int(W["Wq"].shape[1]), v=int(W["Wv"].shape[1]), heads=H, n=len(tokens))
+
+    def stack(name: str) -> np.ndarray:
+        return np.stack([getattr(h, name) for h in att.heads])
+
+    A_prime = stack("A_prime")
+    return AttentionResult(
+        text=text,
+        tokens=tokens,
+        dims=dims,
+        A=stack("A")[None],
+        A_prime=A_prime[None],
+        layers=[1],
+        heads=list(range(1, H + 1)),
+        I=I,
+        O=att.O,
+        causal=settings.causal,
+        norm=settings.norm,
+        settings=settings,
+        Q=stack("Q"),
+        K=stack("K"),
+        V=stack("V"),
+        O_heads=stack("O"),
+        O_concat=att.O_concat,
+        weights=W,
+    )

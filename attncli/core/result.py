@@ -45,7 +45,7 @@ class Dims:
 
 
 @dataclass(frozen=True)
-class Checkpoint:
+class ModelInfo:
     """What produced a model result: the checkpoint's folder or file and its config."""
 
     path: str
@@ -68,7 +68,7 @@ class AttentionResult:
     causal: bool = False
     norm: str = "softmax"
     settings: Optional[Settings] = None  # a run's settings (None for a checkpoint)
-    checkpoint: Optional[Checkpoint] = None  # a model's checkpoint (None for a run)
+    checkpoint: Optional[ModelInfo] = None  # a model's checkpoint (None for a run)
     # per head, where the command has them (a run): H×q×n, H×q×n, H×v×n, H×v×n
     Q: Optional[np.ndarray] = None
     K: Optional[np.ndarray] = None
@@ -78,7 +78,7 @@ class AttentionResult:
     weights: dict[str, Optional[np.ndarray]] = field(default_factory=dict)  # Wq, Wk, Wv (H×·×r), Wo
     E: Optional[np.ndarray] = None  # r×n token embeddings before positions (when positions are added)
     P: Optional[np.ndarray] = None  # r×n positional encodings
-    mean_heads: Optional[np.ndarray] = None  # L×n×n: mean of A' over every head of each selected layer
+    mean_heads: Optional[np.ndarray] = None  # L×n×n: mean of A' over every head of each layer (when kept)
     rollout: Optional[np.ndarray] = None  # n×n attention rollout through every layer
     warnings: list[str] = field(default_factory=list)
 
@@ -98,3 +98,11 @@ class AttentionResult:
         """``A`` or ``A_prime`` of a (1-based) layer and head that the stacks hold."""
         stack = self.A if name == "A" else self.A_prime
         return stack[self.layers.index(layer), self.heads.index(head)]
+
+    def head_means(self) -> np.ndarray:
+        """L×n×n: the mean of A' over every head of each layer in the stacks."""
+        if self.mean_heads is not None:
+            return self.mean_heads
+        if len(self.heads) != self.dims.heads:
+            raise ValueError("the mean over heads needs every head: ask for it when computing")
+        return self.A_prime.mean(axis=1)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from attncli.core.pipeline import Result
+from attncli.core.result import AttentionResult
 
 
 def column_distributions(A_prime: np.ndarray) -> np.ndarray:
@@ -20,7 +22,7 @@ def entropy(p: np.ndarray) -> np.ndarray:
     return -(p * logs).sum(axis=0)
 
 
-def one_head(A_prime: np.ndarray) -> dict:
+def one_head(A_prime: np.ndarray) -> dict[str, float]:
     """Entropy of each query's attention (mean, min), the largest weight, and the mean
     share of a query's attention that goes to itself, the previous token and the first."""
     n = A_prime.shape[0]
@@ -37,33 +39,14 @@ def one_head(A_prime: np.ndarray) -> dict:
     }
 
 
-def head_stats(result: Result) -> list[dict]:
-    return [{"head": k + 1, **one_head(h.A_prime)} for k, h in enumerate(result.heads)]
+def head_stats(result: AttentionResult) -> list[dict[str, Any]]:
+    """:func:`one_head` for every (layer, head) the result holds; a model's entries say
+    which layer."""
+    out = []
+    for a, l in enumerate(result.layers):
+        for b, h in enumerate(result.heads):
+            where = {"layer": l, "head": h} if result.is_model else {"head": h}
+            out.append({**where, **one_head(result.A_prime[a, b].astype(np.float64))})
+    return out
 
 
-def mean_heads(result: Result) -> np.ndarray:
-    """The mean of A' over heads (n×n)."""
-    return np.mean([h.A_prime for h in result.heads], axis=0)
-
-
-def stats_table(stats: list[dict]):
-    from rich.table import Table
-
-    table = Table(
-        title="head statistics (entropy in nats; shares are means over queries j)",
-        title_justify="left",
-        header_style="bold",
-    )
-    for col in ("head", "entropy mean", "entropy min", "max weight", "→ self", "→ previous", "→ first"):
-        table.add_column(col, justify="right")
-    for s in stats:
-        table.add_row(
-            str(s["head"]),
-            f"{s['entropy_mean']:.3f}",
-            f"{s['entropy_min']:.3f}",
-            f"{s['max_weight']:.3f}",
-            f"{s['self']:.1%}",
-            f"{s['previous']:.1%}",
-            f"{s['first']:.1%}",
-        )
-    return table

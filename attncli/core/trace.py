@@ -1,11 +1,12 @@
-"""The dimension trace: every matrix of a run with its symbolic and numeric shape."""
+"""The dimension trace: every matrix of a result with its symbolic and numeric shape,
+in pipeline order. One function for every command; views print or export it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
-from attncli.core.pipeline import Result
+from attncli.core.result import AttentionResult
 
 
 @dataclass(frozen=True)
@@ -17,7 +18,7 @@ class Step:
     symbolic: str
     head: Optional[int] = None  # 1-based head number, None for shared matrices
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         name = self.name if self.head is None else f"{self.name}_{self.head}"
         return {
             "name": name,
@@ -32,51 +33,84 @@ def shape_text(shape: tuple[int, ...]) -> str:
     return "×".join(str(s) for s in shape)
 
 
-def head_steps(result: Result, h: int, label: Optional[int]) -> list[Step]:
-    W, head = result.weights, result.heads[h]
-    scale = " / √q" if result.settings.scale else ""
-    norm = result.settings.norm
-    mask = ", causal mask" if result.settings.causal else ""
+def scores_formula(result: AttentionResult) -> str:
+    s = result.settings
+    scaled = " / √q" if s is None or s.scale else ""
+    return f"Kᵀ Q{scaled}" + (", causal mask" if result.causal else "")
+
+
+def head_steps(result: AttentionResult, label: Optional[int]) -> list[Step]:
+    """One head's matrices (``label`` is its number, None when there is one head)."""
+    d = result.dims
+    r, q, v, n = d.r, d.q, d.v, d.n
     return [
-        Step("Wq", "W^q", "query weights", W["Wq"][h].shape, "q×r", label),
-        Step("Wk", "W^k", "key weights", W["Wk"][h].shape, "q×r", label),
-        Step("Wv", "W^v", "value weights", W["Wv"][h].shape, "v×r", label),
-        Step("Q", "Q", "W^q I", head.Q.shape, "q×n", label),
-        Step("K", "K", "W^k I", head.K.shape, "q×n", label),
-        Step("V", "V", "W^v I", head.V.shape, "v×n", label),
-        Step("A", "A", f"Kᵀ Q{scale}{mask}", head.A.shape, "n×n", label),
-        Step("A_prime", "A'", f"{norm}(A), column by column", head.A_prime.shape, "n×n", label),
-        Step("O", "O", "V A'", head.O.shape, "v×n", label),
+        Step("Wq", "W^q", "query weights", (q, r), "q×r", label),
+        Step("Wk", "W^k", "key weights", (q, r), "q×r", label),
+        Step("Wv", "W^v", "value weights", (v, r), "v×r", label),
+        Step("Q", "Q", "W^q I", (q, n), "q×n", label),
+        Step("K", "K", "W^k I", (q, n), "q×n", label),
+        Step("V", "V", "W^v I", (v, n), "v×n", label),
+        Step("A", "A", scores_formula(result), (n, n), "n×n", label),
+        Step("A_prime", "A'", f"{result.norm}(A), column by column", (n, n), "n×n", label),
+        Step("O", "O", "V A'", (v, n), "v×n", label),
     ]
 
 
-def trace(result: Result) -> list[Step]:
-    """Every matrix in pipeline order: input, each head, then the merge."""
+def run_trace(result: AttentionResult) -> list[Step]:
+    """A run: the input, each head, then the merge through W^o."""
+    d = result.dims
     steps: list[Step] = []
     if result.P is not None:
-        steps.append(Step("E", "E", "token embeddings a^i", result.E.shape, "r×n"))
-        steps.append(Step("P", "P", "sinusoidal positions", result.P.shape, "r×n"))
-        steps.append(Step("I", "I", "E + P = [a^1 … a^n]", result.I.shape, "r×n"))
+        steps.append(Step("E", "E", "token embeddings a^i", (d.r, d.n), "r×n"))
+        steps.append(Step("P", "P", "sinusoidal positions", (d.r, d.n), "r×n"))
+        steps.append(Step("I", "I", "E + P = [a^1 … a^n]", (d.r, d.n), "r×n"))
     else:
-        steps.append(Step("I", "I", "[a^1 … a^n]", result.I.shape, "r×n"))
-    H = len(result.heads)
-    for h in range(H):
-        steps.extend(head_steps(result, h, h + 1 if H > 1 else None))
-    if result.attention.O_concat is not None:
-        steps.append(Step("O_concat", "[O_1; …; O_H]", "heads stacked", result.attention.O_concat.shape, "H·v×n"))
+        steps.append(Step("I", "I", "[a^1 … a^n]", (d.r, d.n), "r×n"))
+    for h in result.heads:
+        steps.extend(head_steps(result, h if d.heads > 1 else None))
+    if result.O_concat is not None:
+        steps.append(Step("O_concat", "[O_1; …; O_H]", "heads stacked", (d.heads * d.v, d.n), "H·v×n"))
         if result.weights.get("Wo") is not None:
-            steps.append(Step("Wo", "W^o", "output weights", result.weights["Wo"].shape, "r×H·v"))
-            steps.append(Step("O", "O", "W^o [O_1; …; O_H]", result.O.shape, "r×n"))
+            steps.append(Step("Wo", "W^o", "output weights", (d.r, d.heads * d.v), "r×H·v"))
+            steps.append(Step("O", "O", "W^o [O_1; …; O_H]", (d.r, d.n), "r×n"))
     return steps
 
 
-def summary(result: Result) -> tuple[str, str]:
+def model_trace(result: AttentionResult) -> list[Step]:
+    """A checkpoint: one block's matrices, the same in every layer and head. With grouped
+    keys and values (G < H), K and V are G×q×n: query heads share them in groups."""
+    d = result.dims
+    r, v, n, H, G = d.r, d.v, d.n, d.heads, d.groups
+    grouped = G != H
+    kv = f", one per group of {H // G} heads" if grouped else ""
+    steps = [Step("I", "I", "embeddings of the tokens", (r, n), "r×n")]
+    for step in head_steps(result, None):
+        if step.name in ("Wq", "Wk", "Wv"):
+            step = Step(
+                step.name, step.symbol, "per head" + (kv if step.name != "Wq" else ""), step.shape, step.symbolic
+            )
+        if grouped and step.name in ("K", "V"):
+            step = Step(step.name, step.symbol, step.formula + kv, (G, *step.shape), "G×" + step.symbolic)
+        if step.name == "O":
+            step = Step("O_head", "O_h", "V A'", step.shape, step.symbolic)
+        steps.append(step)
+    steps.append(Step("Wo", "W^o", "attention output dense", (r, H * v), "r×H·v"))
+    steps.append(Step("O", "O", "after the last block", (r, n), "r×n"))
+    return steps
+
+
+def trace(result: AttentionResult) -> list[Step]:
+    """Every matrix in pipeline order."""
+    return model_trace(result) if result.is_model else run_trace(result)
+
+
+def summary(result: AttentionResult) -> tuple[str, str]:
     """The one-line trace ``r×n → q×n → n×n → v×n`` and the same with numbers."""
     d = result.dims
-    r, q, v, n = d["r"], d["q"], d["v"], d["n"]
+    r, q, v, n = d.r, d.q, d.v, d.n
     symbolic = "r×n → q×n → n×n → v×n"
     numeric = f"{r}×{n} → {q}×{n} → {n}×{n} → {v}×{n}"
-    if result.attention.O_concat is not None and result.weights.get("Wo") is not None:
+    if result.O_concat is not None and result.weights.get("Wo") is not None:
         symbolic += " → r×n"
         numeric += f" → {r}×{n}"
     return symbolic, numeric

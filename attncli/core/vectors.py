@@ -23,8 +23,8 @@ from typing import Callable, Iterable, Optional
 
 import numpy as np
 
-from attncli.errors import AttnError
 from attncli.core.tokenize import Tokens
+from attncli.errors import AttnError
 
 Progress = Optional[Callable[[int, int], None]]  # (bytes done, bytes total)
 CHUNK = 8 << 20

@@ -19,9 +19,10 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from attncli.figures.style import DIVERGING, SEQUENTIAL, THEMES, Style, check_pixels
 from attncli.files import atomic_open, figure_name
 from attncli.labels import token_labels
-from attncli.figures.style import DIVERGING, SEQUENTIAL, THEMES, Style, check_pixels
+from attncli.view import Panel
 
 METADATA = {  # no dates or versions: same input, same bytes
     "png": {"Software": None},
@@ -30,14 +31,15 @@ METADATA = {  # no dates or versions: same input, same bytes
 }
 
 
-@dataclass
-class Panel:
-    """One heatmap: a matrix in the notes' layout, its title and its file stem."""
+@dataclass(frozen=True)
+class Grid:
+    """The overview of every panel: its file stem, panel titles, title and shape."""
 
-    matrix: np.ndarray
-    title: str
     stem: str
-    short: str = ""  # the title inside the grid of all heads ("head 2")
+    titles: list[str]
+    title: Optional[str]
+    ncols: Optional[int] = None  # None: near-square
+    row_names: Optional[list[str]] = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,7 @@ class HeatmapFigure:
         style: Style,
         xlabel: str,
         ylabel: str,
+        *,
         cbar_label: str,
         scale: Scale,
         others: Sequence[Scale] = (),  # the other heads' limits: room for their colour-bar ticks
@@ -432,7 +435,7 @@ def render(
     bounded: bool = True,
     cbar_label: str = "A′[i, j]",
     sentence: Optional[int] = None,
-    grid_title: Optional[str] = None,
+    grid: Optional[Grid] = None,
 ) -> list[Path]:
     """Draw each panel to ``out/<stem>.<format>`` and, with more than one panel and
     ``style.grid``, all of them in ``heads.<format>``. Returns the paths written.
@@ -450,7 +453,14 @@ def render(
             one_scale = len(set(limits)) == 1
             xlabel, ylabel = axis_names(style.transpose)
             fig = HeatmapFigure(
-                rows, cols, style, xlabel, ylabel, cbar_label, limits[indices[0]], [limits[k] for k in indices]
+                rows,
+                cols,
+                style,
+                xlabel,
+                ylabel,
+                cbar_label=cbar_label,
+                scale=limits[indices[0]],
+                others=[limits[k] for k in indices],
             )
             if ext == "png" and one_scale:
                 fig.freeze()
@@ -465,25 +475,16 @@ def render(
 
         return draw
 
-    def grid() -> list[Path]:
-        path = out / figure_name("heads", ext, sentence)
-        grid_figure(
-            mats,
-            [p.short or p.title for p in panels],
-            rows,
-            cols,
-            style,
-            bounded,
-            cbar_label,
-            style.title or grid_title,
-            path,
-        )
+    def overview() -> list[Path]:
+        assert grid is not None
+        path = out / figure_name(grid.stem, ext, sentence)
+        grid_figure(mats, grid, rows, cols, style, bounded=bounded, cbar_label=cbar_label, path=path)
         return [path]
 
     workers = worker_count(len(panels))
-    with_grid = style.grid and len(panels) > 1
+    with_grid = grid is not None and style.grid and len(panels) > 1
     chunks = max(1, min(workers - int(with_grid), len(panels) // 6))
-    jobs = [heads(range(len(panels))[c::chunks]) for c in range(chunks)] + ([grid] if with_grid else [])
+    jobs = [heads(range(len(panels))[c::chunks]) for c in range(chunks)] + ([overview] if with_grid else [])
     written = run_jobs(jobs, parallel=workers > 1)
     order = {p: k for k, p in enumerate(out / figure_name(p.stem, ext, sentence) for p in panels)}
     written.sort(key=lambda p: order.get(p, len(order)))
@@ -535,16 +536,14 @@ def _title(style: Style, title: str) -> str:
 
 def grid_figure(
     mats: Sequence[np.ndarray],
-    titles: Sequence[str],
+    grid: Grid,
     rows: list[str],
     cols: list[str],
     style: Style,
+    *,
     bounded: bool,
     cbar_label: str,
-    suptitle: Optional[str],
     path: Path,
-    ncols: Optional[int] = None,
-    row_names: Optional[Sequence[str]] = None,
 ) -> None:
     """All heads in a near-square grid (or layers × heads) with one shared colour bar.
 
@@ -558,8 +557,9 @@ def grid_figure(
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
+    titles, suptitle, row_names = grid.titles, grid.title, grid.row_names
     H = len(mats)
-    ncols = ncols or math.ceil(math.sqrt(H))
+    ncols = grid.ncols or math.ceil(math.sqrt(H))
     nrows = math.ceil(H / ncols)
     shared = Style(**{**style.__dict__, "shared_scale": True})
     lim = scales(mats, shared, bounded)[0]

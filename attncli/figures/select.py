@@ -1,4 +1,6 @@
-"""Which heatmaps a run makes, and their titles; the drawing is in :mod:`plot`."""
+"""Which figures a result makes: one heatmap per (layer, head), the overview grid
+(``heads.<fmt>`` for a run, ``model.<fmt>`` for a checkpoint), the mean over heads and
+the rollout. The same code for every command; the drawing is in :mod:`heatmap`."""
 
 from __future__ import annotations
 
@@ -6,63 +8,30 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-
-from attncli.files import ensure_dir
-from attncli.labels import count
-from attncli.core.pipeline import Result
-from attncli.figures.heatmap import Panel, render
+from attncli.figures.heatmap import Grid, render
 from attncli.figures.style import Style
-
-MATRICES = ("A_prime", "A")
-
-
-def formula(result: Result, matrix: str) -> str:
-    s = result.settings
-    scores = "KᵀQ/√q" if s.scale else "KᵀQ"
-    if s.causal:
-        scores += ", causal"
-    if matrix == "A":
-        return f"A = {scores}"
-    temp = "/T" if s.temperature != 1.0 else ""
-    return f"A′ = {s.norm}({scores}{temp})"
+from attncli.files import ensure_dir
+from attncli.view import Shown
 
 
-def bounded(result: Result, matrix: str) -> bool:
-    """Weights in [0, 1]: one colour scale for every head by default."""
-    return matrix == "A_prime" and result.settings.norm in ("softmax", "sparsemax")
-
-
-def cbar_label(matrix: str) -> str:
-    return "A′[i, j]" if matrix == "A_prime" else "A[i, j]  (score)"
-
-
-def run_figures(
-    result: Result,
-    out: str | Path,
-    style: Style,
-    matrix: str = "A_prime",
-    sentence: Optional[int] = None,
-    mean_heads: bool = False,
+def figures(
+    shown: Shown, out: str | Path, style: Style, sentence: Optional[int] = None, *, mean_heads: bool = False
 ) -> list[Path]:
-    """One heatmap per head (and ``heads.<fmt>`` for several), plus the mean over heads."""
+    """Every figure of ``shown``; returns the paths written, heads first."""
     out = ensure_dir(out)
-    what = formula(result, matrix)
-    panels = [
-        Panel(getattr(h, matrix), f"head {k + 1}: {what}", f"head_{k + 1}", f"head {k + 1}")
-        for k, h in enumerate(result.heads)
-    ]
-    kwargs = dict(bounded=bounded(result, matrix), cbar_label=cbar_label(matrix), sentence=sentence)
-    grid_title = f"{count(len(panels), 'head')}: {what}"
-    files = render(panels, result.tokens.tokens, out, style, grid_title=grid_title, **kwargs)
+    result = shown.result
+    panels = shown.panels()
+    stem, title, ncols, row_names = shown.grid()
+    titles = [p.short or p.title for p in panels]
+    if result.is_model:  # layers × heads: the heads named once, above the first row
+        titles = [t if k < len(result.heads) else "" for k, t in enumerate(titles)]
+    grid = Grid(stem, titles, style.title or title, ncols, row_names)
+    kw = dict(bounded=shown.bounded, cbar_label=shown.cbar_label, sentence=sentence)
+    files = render(panels, shown.tokens, out, style, grid=grid, **kw)
+    single = replace(style, grid=False)
     if mean_heads:
-        mean = np.mean([p.matrix for p in panels], axis=0)
-        single = replace(style, grid=False)
-        files += render(
-            [Panel(mean, f"mean of {count(len(panels), 'head')}: {what}", "mean_heads")],
-            result.tokens.tokens,
-            out,
-            single,
-            **kwargs,
-        )
+        files += render(shown.mean_panels(), shown.tokens, out, single, **kw)
+    rollout = shown.rollout_panel()
+    if rollout:
+        files += render(rollout, shown.tokens, out, single, **{**kw, "cbar_label": "rollout R[i, j]"})
     return files

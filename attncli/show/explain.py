@@ -11,9 +11,9 @@ from rich.table import Table
 from rich.text import Text
 
 from attncli.core.explain import Explanation
+from attncli.core.trace import shape_text
 from attncli.labels import token_labels
 from attncli.show.tables import format_number
-from attncli.core.trace import shape_text
 
 MAX_COMPONENTS = 8  # vector components shown before eliding the middle
 
@@ -58,16 +58,17 @@ def bar(x: float, width: int = 30) -> str:
 def print_explanation(console: Console, e: Explanation, precision: int = 3) -> None:
     r = e.result
     s = r.settings
+    assert s is not None
     labels = token_labels(r.tokens.tokens)
     j = e.query
-    H = len(r.heads)
+    H = r.dims.heads
     d = r.dims
     head_txt = f", head {e.head} of {H}" if H > 1 else ""
     console.print(Text(f"Self-attention for query j = {j} ({labels[j - 1]!r}){head_txt}", style="bold"))
     console.print(Text("tokens: ") + Text("  ".join(f"{i + 1}:{t}" for i, t in enumerate(labels))))
     console.print(
         Text(
-            f"sizes: r = {d['r']}, q = {d['q']}, v = {d['v']}, n = {d['n']}"
+            f"sizes: r = {d.r}, q = {d.q}, v = {d.v}, n = {d.n}"
             + ("; I = E + P (sinusoidal positions)" if r.P is not None else "")
         )
     )
@@ -82,16 +83,16 @@ def print_explanation(console: Console, e: Explanation, precision: int = 3) -> N
         )
     )
     console.print(
-        vector_table(f"q^{j} = W^q a^{j}  ({d['q']} numbers)", [f"q^{j}"], [labels[j - 1]], [e.q_j], precision)
+        vector_table(f"q^{j} = W^q a^{j}  ({d.q} numbers)", [f"q^{j}"], [labels[j - 1]], [e.q_j], precision)
     )
     console.print(
         vector_table(
-            f"k^i = W^k a^i  ({d['q']} numbers each)", [f"k^{i + 1}" for i in range(r.n)], labels, e.k, precision, j - 1
+            f"k^i = W^k a^i  ({d.q} numbers each)", [f"k^{i + 1}" for i in range(r.n)], labels, e.k, precision, j - 1
         )
     )
     console.print(
         vector_table(
-            f"v^i = W^v a^i  ({d['v']} numbers each)", [f"v^{i + 1}" for i in range(r.n)], labels, e.v, precision, j - 1
+            f"v^i = W^v a^i  ({d.v} numbers each)", [f"v^{i + 1}" for i in range(r.n)], labels, e.v, precision, j - 1
         )
     )
 
@@ -125,21 +126,22 @@ def print_explanation(console: Console, e: Explanation, precision: int = 3) -> N
     terms = " + ".join(f"{e.alpha_prime[i]:.{precision}f}·v^{i + 1}" for i in sorted(top))
     more = " + …" if r.n > len(top) else ""
     console.print(Text(f"  b^{j} = {terms}{more}", style="dim"))
-    console.print(vector_table(f"b^{j}  ({d['v']} numbers)", [f"b^{j}"], [labels[j - 1]], [e.b_j], precision))
+    console.print(vector_table(f"b^{j}  ({d.v} numbers)", [f"b^{j}"], [labels[j - 1]], [e.b_j], precision))
 
     console.rule(Text("Matrix perspective (all queries at once)", style="bold"))
-    M = r.heads[e.head - 1]
+    b = e.head - 1
+    assert r.Q is not None and r.K is not None and r.V is not None and r.O_heads is not None
     shapes = Table(header_style="bold", pad_edge=False)
     for col in ("matrix", "=", "shape", "size"):
         shapes.add_column(col)
     for name, formula, sym, arr in (
         ("I", "[a^1 … a^n]", "r×n", r.I),
-        ("Q", "W^q I", "q×n", M.Q),
-        ("K", "W^k I", "q×n", M.K),
-        ("V", "W^v I", "v×n", M.V),
-        ("A", f"Kᵀ Q{scaled}", "n×n", M.A),
-        ("A'", f"{s.norm}(A), by column", "n×n", M.A_prime),
-        ("O", "V A'", "v×n", M.O),
+        ("Q", "W^q I", "q×n", r.Q[b]),
+        ("K", "W^k I", "q×n", r.K[b]),
+        ("V", "W^v I", "v×n", r.V[b]),
+        ("A", f"Kᵀ Q{scaled}", "n×n", r.A[0, b]),
+        ("A'", f"{s.norm}(A), by column", "n×n", r.A_prime[0, b]),
+        ("O", "V A'", "v×n", r.O_heads[b]),
     ):
         shapes.add_row(name, Text(formula), sym, shape_text(arr.shape))
     console.print(shapes)

@@ -13,7 +13,9 @@ from rich.console import Console
 from rich.style import Style as RichStyle
 from rich.text import Text
 
+from attncli.figures.style import Style
 from attncli.labels import token_labels
+from attncli.view import Shown
 
 SHADES = " ░▒▓█"
 
@@ -40,6 +42,7 @@ def heatmap(
     title: str,
     width: int,
     color: bool,
+    *,
     cmap_name: str = "viridis",
     vmin: Optional[float] = None,
     vmax: Optional[float] = None,
@@ -117,12 +120,11 @@ def preview_matrices(
         if signed:
             top = float(np.abs(both if shared else M[np.isfinite(M)]).max() or 1.0)
             vmin, vmax = -top, top
-        console.print(heatmap(M, labels, labels, title, console.width, color, name, vmin, vmax))
+        console.print(heatmap(M, labels, labels, title, console.width, color, cmap_name=name, vmin=vmin, vmax=vmax))
 
 
-def preview_heads(console: Console, result, matrix: str, style) -> None:
-    from attncli.figures.select import bounded, formula
-
-    mats = [(f"head {k + 1}: {formula(result, matrix)}", getattr(h, matrix)) for k, h in enumerate(result.heads)]
-    shared = style.shared_scale if style.shared_scale is not None else bounded(result, matrix)
-    preview_matrices(console, mats, result.tokens.tokens, style.transpose, style.cmap, shared)
+def preview(console: Console, shown: Shown, style: Style) -> None:
+    """Every panel of a result in the terminal, on one scale for bounded weights."""
+    mats = [(p.title, p.matrix) for p in shown.panels()]
+    shared = style.shared_scale if style.shared_scale is not None else shown.bounded
+    preview_matrices(console, mats, shown.tokens, style.transpose, style.cmap, shared)

@@ -7,6 +7,6 @@ electra, distilbert) and GPT-2 decoders (gpt2).
 """
 
 from attncli.core.models.checkpoint import Checkpoint, load
-from attncli.core.models.forward import ModelResult, forward, run_model
+from attncli.core.models.forward import Select, forward, run_model
 
-__all__ = ["Checkpoint", "ModelResult", "forward", "load", "run_model"]
+__all__ = ["Checkpoint", "Select", "forward", "load", "run_model"]

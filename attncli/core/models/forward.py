@@ -9,16 +9,23 @@ A' sums to 1).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
-from typing import Optional
+from pathlib import Path
+from typing import Any, Callable, Optional
 
 import numpy as np
 
-from attncli.errors import AttnError
-from attncli.core.tokenize import Tokens, tokenize
+from attncli.core.attention import attend_heads, causal_mask
+from attncli.core.models import llama
 from attncli.core.models.checkpoint import Checkpoint, load
 from attncli.core.models.config import LLAMA_FAMILY
+from attncli.core.models.spec import ROBERTA_LIKE, key_name, spec
+from attncli.core.result import AttentionResult, Dims, ModelInfo
+from attncli.core.tokenize import Tokens, tokenize
+from attncli.errors import AttnError
+
+Record = Callable[[int, np.ndarray, np.ndarray], None]  # (layer, A, A'): H×n×n each, notes' layout
 
 
 def layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
@@ -61,23 +68,14 @@ ACTIVATIONS = {
 }
 
 
-def activation(ck: Checkpoint, *keys: str):
-    name = ck.cfg(*keys, default="gelu")
-    if name not in ACTIVATIONS:
-        raise AttnError(f"{ck.folder}/config.json: activation {name!r} is not supported")
-    return ACTIVATIONS[name]
-
-
-def attention(q: np.ndarray, k: np.ndarray, scale: float, causal: bool):
-    """q, k: H×n×d. Returns the scores and weights in the notes' layout (H×key×query)."""
-    S = q @ k.transpose(0, 2, 1) * scale  # H × query × key (the libraries' layout)
-    if causal:
-        n = S.shape[-1]
-        S = np.where(np.tril(np.ones((n, n), dtype=bool)), S, -np.inf)  # key ≤ query
-    top = S.max(axis=-1, keepdims=True)
-    P = np.exp(S - top)
-    P /= P.sum(axis=-1, keepdims=True)
-    return S.transpose(0, 2, 1), P  # A in the notes' layout; P still [query, key] for the values
+def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, causal: bool):
+    """q, k, v: H×n×d with tokens as rows (the libraries' layout), converted once to the
+    notes' layout (columns are tokens) for :func:`attend_heads`. Returns A and A' (H×n×n,
+    notes' layout) and the context H×n×d (rows again) for the output projection."""
+    n = q.shape[1]
+    Q, K, V = (x.transpose(0, 2, 1) for x in (q, k, v))  # H×d×n
+    A, A_prime, O = attend_heads(Q, K, V, scale=scale, mask=causal_mask(n) if causal else None)
+    return A, A_prime, O.transpose(0, 2, 1)
 
 
 def heads(x: np.ndarray, H: int) -> np.ndarray:
@@ -88,25 +86,6 @@ def heads(x: np.ndarray, H: int) -> np.ndarray:
 def merge(ctx: np.ndarray) -> np.ndarray:
     H, n, d = ctx.shape
     return ctx.transpose(1, 0, 2).reshape(n, H * d)
-
-
-@dataclass
-class ModelResult:
-    text: str
-    tokens: Tokens
-    model_type: str
-    folder: str
-    dims: dict  # r, q, v, heads, layers, n
-    I: np.ndarray  # r×n, the input of the first block
-    O: np.ndarray  # r×n, the output of the last block computed
-    A: np.ndarray  # L×H×n×n scores, notes' layout (masked: -inf)
-    A_prime: np.ndarray  # L×H×n×n weights, notes' layout: each column sums to 1
-    config: dict = field(default_factory=dict)
-    causal: bool = False  # a decoder: each query sees only keys up to itself
-
-    @property
-    def n(self) -> int:
-        return len(self.tokens)
 
 
 @dataclass(frozen=True)
@@ -146,9 +125,6 @@ class EncoderNames:
     up: str = "intermediate.dense"
     down: str = "output.dense"
     norm2: str = "output.LayerNorm"
-    heads: str = "num_attention_heads"
-    width: str = "hidden_size"
-    act: str = "hidden_act"
 
 
 BERT = EncoderNames()
@@ -162,110 +138,92 @@ DISTILBERT = EncoderNames(
     up="ffn.lin1",
     down="ffn.lin2",
     norm2="output_layer_norm",
-    heads="n_heads",
-    width="dim",
-    act="activation",
 )
-ROBERTA_LIKE = ("roberta", "xlm-roberta", "camembert")  # positions counted from padding_idx + 1
 
 
 def positions(ck: Checkpoint, ids: list[int]) -> np.ndarray:
     """Position ids as Hugging Face makes them: 0, 1, … ; for RoBERTa and its kin
     padding_idx + 1, + 2, … (a padding token keeps padding_idx)."""
+    cfg = spec(ck)
     n = len(ids)
     first = 0
     pos = np.arange(n)
-    if ck.model_type in ROBERTA_LIKE:
-        pad = int(ck.config.get("pad_token_id", 1))
+    if cfg.pad_id is not None:
+        pad = cfg.pad_id
         first = pad + 1
         real = np.array(ids) != pad
         pos = np.cumsum(real) * real + pad
-    limit = int(ck.cfg("max_position_embeddings", default=512))
-    if n and pos.max() >= limit:
-        raise AttnError(f"the text has {n} tokens; {ck.folder} takes at most {limit - first} (max_position_embeddings)")
+    if n and pos.max() >= cfg.max_positions:
+        raise AttnError(
+            f"the text has {n} tokens; {ck.folder} takes at most {cfg.max_positions - first} (max_position_embeddings)"
+        )
     return pos
 
 
-def head_sizes(ck: Checkpoint, heads: tuple[str, ...], width: tuple[str, ...], weight: str, axis: int, parts: int = 1):
-    """H and r from config.json, checked against the first block's query weight (a config
-    that disagrees with its tensors would otherwise give a silently wrong scale 1/√q)."""
-    H, r = whole(ck, *heads), whole(ck, *width)
+def check_width(ck: Checkpoint, weight: str, axis: int, parts: int = 1) -> None:
+    """The config's width checked against the first block's query weight (a config that
+    disagrees with its tensors would otherwise give a silently wrong scale 1/√q)."""
+    cfg = spec(ck)
     shape = ck.get(weight).shape
-    if len(shape) != 2 or shape[axis] != parts * r:
-        raise AttnError(f"{ck.folder}: config.json says {width[0]} {r}, but {weight} has shape {shape}")
-    if r % H:
-        raise AttnError(f"{ck.folder}/config.json: {width[0]} {r} is not divisible by {heads[0]} {H}")
-    return H, r
+    width, heads = key_name(ck, "width"), key_name(ck, "heads")
+    if len(shape) != 2 or shape[axis] != parts * cfg.width:
+        raise AttnError(f"{ck.folder}: config.json says {width} {cfg.width}, but {weight} has shape {shape}")
+    if cfg.width % cfg.heads:
+        raise AttnError(f"{ck.folder}/config.json: {width} {cfg.width} is not divisible by {heads} {cfg.heads}")
 
 
-def _encoder(ck: Checkpoint, ids: list[int], dtype, last: int, names: EncoderNames = BERT):
+def _encoder(
+    ck: Checkpoint, ids: list[int], dtype: type, last: int, record: Record, names: EncoderNames = BERT
+) -> tuple[np.ndarray, np.ndarray]:
     """BERT and its family: embeddings + LayerNorm, then post-norm blocks (attention, add &
     norm, feed-forward, add & norm). DistilBERT only names things differently."""
-    H, r = head_sizes(ck, (names.heads,), (names.width,), names.layer.format(0) + names.query + ".weight", axis=0)
-    eps = float(ck.cfg("layer_norm_eps", default=1e-12))
-    act = activation(ck, names.act)
-    kind = ck.config.get("position_embedding_type", "absolute")
-    if kind != "absolute":
-        raise AttnError(f"{ck.folder}/config.json: position_embedding_type {kind!r} is not supported (absolute only)")
-    causal = is_causal(ck)  # BertLMHeadModel and the like (is_decoder): keys ≤ query
+    cfg = spec(ck)
+    check_width(ck, names.layer.format(0) + names.query + ".weight", axis=0)
+    act = ACTIVATIONS[cfg.activation]
     word = ck.get("embeddings.word_embeddings.weight", dtype)
     x = word[np.array(ids)] + ck.get("embeddings.position_embeddings.weight", dtype)[positions(ck, ids)]
     if ck.has("embeddings.token_type_embeddings.weight"):  # DistilBERT has no token types
         x = x + ck.get("embeddings.token_type_embeddings.weight", dtype)[0]
-    w = Layers(ck, dtype, eps)
+    w = Layers(ck, dtype, cfg.eps)
     x = w.norm("embeddings.LayerNorm", x)
     if ck.has("embeddings_project.weight"):  # ELECTRA: embedding_size → hidden_size
         x = w.linear("embeddings_project", x)
     I = x
-    scale = np.asarray(1.0 / math.sqrt(r // H), dtype)
-    As, Ps = [], []
     for layer in range(last):
         p = names.layer.format(layer)
-        q, k, v = (heads(w.linear(p + m, x), H) for m in (names.query, names.key, names.value))
-        A, P = attention(q, k, scale, causal=causal)
-        As.append(A)
-        Ps.append(P.transpose(0, 2, 1))
-        x = w.norm(p + names.norm1, w.linear(p + names.out, merge(P @ v)) + x)
+        q, k, v = (heads(w.linear(p + m, x), cfg.heads) for m in (names.query, names.key, names.value))
+        A, A_prime, ctx = attention(q, k, v, 1.0 / math.sqrt(cfg.head_size), causal=cfg.causal)
+        record(layer, A, A_prime)
+        x = w.norm(p + names.norm1, w.linear(p + names.out, merge(ctx)) + x)
         x = w.norm(p + names.norm2, w.linear(p + names.down, act(w.linear(p + names.up, x))) + x)
-    return I, x, As, Ps
+    return I, x
 
 
-def _llama_adapter(ck: Checkpoint, ids: list[int], dtype, last: int):
-    """llama.forward's record() calls collected into today's lists (As, Ps)."""
-    from attncli.core.models import llama
-
-    As, Ps = [], []
-    I, x = llama.forward(ck, ids, dtype, last, lambda layer, A, P: (As.append(A), Ps.append(P)))
-    return I, x, As, Ps
-
-
-def _gpt2(ck: Checkpoint, ids: list[int], dtype, last: int):
-    H, r = head_sizes(ck, ("n_head", "num_attention_heads"), ("n_embd", "hidden_size"), "h.0.attn.c_attn.weight", 1, 3)
-    eps = float(ck.cfg("layer_norm_epsilon", default=1e-5))
-    act = activation(ck, "activation_function")
+def _gpt2(ck: Checkpoint, ids: list[int], dtype: type, last: int, record: Record) -> tuple[np.ndarray, np.ndarray]:
+    """GPT-2: pre-norm blocks, fused q/k/v (Conv1D: x W + b), causal attention."""
+    cfg = spec(ck)
+    check_width(ck, "h.0.attn.c_attn.weight", 1, 3)
+    act = ACTIVATIONS[cfg.activation]
     n = len(ids)
-    limit = ck.cfg("n_positions", "max_position_embeddings", default=1024)
-    if n > limit:
-        raise AttnError(f"the text has {n} tokens; {ck.folder} takes at most {limit} (n_positions)")
+    if n > cfg.max_positions:
+        raise AttnError(f"the text has {n} tokens; {ck.folder} takes at most {cfg.max_positions} (n_positions)")
     x = ck.get("wte.weight", dtype)[np.array(ids)] + ck.get("wpe.weight", dtype)[:n]
     I = x
-    scale_weights = ck.config.get("scale_attn_weights", True)
-    by_layer = ck.config.get("scale_attn_by_inverse_layer_idx", False)
-    w = Layers(ck, dtype, eps)
-    As, Ps = [], []
+    w = Layers(ck, dtype, cfg.eps)
     for layer in range(last):
         p = f"h.{layer}."
         qkv = w.conv1d(p + "attn.c_attn", w.norm(p + "ln_1", x))  # Conv1D: x @ W, W is r × 3r
-        q, k, v = (heads(part, H) for part in np.split(qkv, 3, axis=-1))
-        scale = (1.0 / math.sqrt(r // H) if scale_weights else 1.0) / ((layer + 1) if by_layer else 1.0)
-        A, P = attention(q, k, np.asarray(scale, dtype), causal=True)
-        As.append(A)
-        Ps.append(P.transpose(0, 2, 1))
-        x = x + w.conv1d(p + "attn.c_proj", merge(P @ v))
+        q, k, v = (heads(part, cfg.heads) for part in np.split(qkv, 3, axis=-1))
+        scale = (1.0 / math.sqrt(cfg.head_size) if cfg.scale_attn_weights else 1.0) / (
+            (layer + 1) if cfg.scale_by_layer else 1.0
+        )
+        A, A_prime, ctx = attention(q, k, v, scale, causal=True)
+        record(layer, A, A_prime)
+        x = x + w.conv1d(p + "attn.c_proj", merge(ctx))
         x = x + w.conv1d(p + "mlp.c_proj", act(w.conv1d(p + "mlp.c_fc", w.norm(p + "ln_2", x))))
-    if last == n_layers(ck):
+    if last == cfg.layers:
         x = w.norm("ln_f", x)
-    return I, x, As, Ps
+    return I, x
 
 
 FORWARD = {
@@ -274,13 +232,12 @@ FORWARD = {
     "electra": _encoder,
     "distilbert": partial(_encoder, names=DISTILBERT),
     "gpt2": _gpt2,
-    **dict.fromkeys(LLAMA_FAMILY, _llama_adapter),  # until forward() takes record(); then llama.forward
+    **dict.fromkeys(LLAMA_FAMILY, llama.forward),
 }
-CAUSAL = ("gpt2", *LLAMA_FAMILY)  # and any encoder whose config says is_decoder
 
 
 def is_causal(ck: Checkpoint) -> bool:
-    return ck.model_type in CAUSAL or bool(ck.config.get("is_decoder", False))
+    return spec(ck).causal
 
 
 def word_embeddings(ck: Checkpoint) -> str:
@@ -289,95 +246,160 @@ def word_embeddings(ck: Checkpoint) -> str:
     return "wte.weight" if ck.model_type == "gpt2" else "embeddings.word_embeddings.weight"
 
 
-def whole(ck: Checkpoint, *keys: str) -> int:
-    """A positive whole number from config.json (the first of ``keys`` it has)."""
-    value = ck.cfg(*keys)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        name = next((k for k in keys if k in ck.config), keys[0])
-        raise AttnError(f"{ck.folder}/config.json: {name} must be a positive whole number, not {value!r}")
-    return value
-
-
 def n_layers(ck: Checkpoint) -> int:
-    return whole(ck, "num_hidden_layers", "n_layer", "n_layers")
+    return spec(ck).layers
 
 
 def n_heads(ck: Checkpoint) -> int:
-    return whole(ck, "num_attention_heads", "n_head", "n_heads")
+    return spec(ck).heads
 
 
-def forward(
-    ck: Checkpoint, tokens: Tokens, text: str = "", float64: bool = False, last: Optional[int] = None
-) -> ModelResult:
-    """Run the first ``last`` blocks (all by default) on the tokens' ids."""
+class Keep:
+    """What a forward pass keeps of each layer's attention: the selected layers and heads
+    only (a long text through a deep model must not hold every map), plus the per-layer
+    mean over heads and the rollout, accumulated as the layers go by."""
+
+    def __init__(self, layers: list[int], heads: list[int], *, mean: bool = False, rollout: bool = False) -> None:
+        self.layers, self.heads, self.mean, self.want_rollout = layers, heads, mean, rollout
+        self.A: dict[int, np.ndarray] = {}
+        self.A_prime: dict[int, np.ndarray] = {}
+        self.means: dict[int, np.ndarray] = {}
+        self.R: Optional[np.ndarray] = None
+
+    def __call__(self, layer0: int, A: np.ndarray, A_prime: np.ndarray) -> None:
+        """Layer ``layer0`` (0-based) gave A and A' (H×n×n, notes' layout)."""
+        if not np.isfinite(A_prime).all():
+            raise NonFinite(layer0 + 1)
+        l = layer0 + 1
+        if self.want_rollout:
+            self.R = rollout_step(self.R, A_prime)
+        if l in self.layers:
+            pick = np.array(self.heads) - 1
+            self.A[l], self.A_prime[l] = A[pick], A_prime[pick]
+            if self.mean:
+                self.means[l] = A_prime.mean(axis=0)
+
+    @property
+    def last(self) -> int:
+        """Blocks to run: up to the last selected layer, or all for the rollout."""
+        return max(self.layers)
+
+    def stacks(self) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+        """A and A' as L×H×n×n in the order the layers were asked for, and the means."""
+        A = np.stack([self.A[l] for l in self.layers])
+        A_prime = np.stack([self.A_prime[l] for l in self.layers])
+        means = np.stack([self.means[l] for l in self.layers]) if self.mean else None
+        return A, A_prime, means
+
+
+class NonFinite(Exception):
+    def __init__(self, layer: int) -> None:
+        self.layer = layer
+
+
+def forward(ck: Checkpoint, tokens: Tokens, keep: Keep, *, text: str = "", float64: bool = False) -> AttentionResult:
+    """Run the blocks a selection needs on the tokens' ids; keep what ``keep`` asks for."""
     dtype = np.float64 if float64 else np.float32
     ids = tokens.ids
     if any(i is None for i in ids):
         raise AttnError("a checkpoint needs token ids: the folder's tokenizer.json is used")
+    L = n_layers(ck)
+    last = L if keep.want_rollout else min(keep.last, L)
     try:
-        L = n_layers(ck)
-        last = L if last is None else min(last, L)
         with np.errstate(all="ignore"):  # overflow shows up below, as non-finite weights
-            I, x, As, Ps = FORWARD[ck.model_type](ck, ids, dtype, last)
+            I, x = FORWARD[ck.model_type](ck, [int(i) for i in ids if i is not None], dtype, last, keep)
+    except NonFinite as bad:
+        raise AttnError(
+            f"{ck.folder}: the attention weights of layer {bad.layer} are not finite (NaN or overflow):"
+            " check the weights and config.json (layer_norm_eps, …); --float64 may help"
+        ) from None
     except (ValueError, TypeError, IndexError, ArithmeticError) as exc:  # shapes or config values that do not fit
         raise AttnError(f"{ck.folder}: the tensors do not fit together or with config.json ({exc})") from None
-    A, A_prime = np.stack(As), np.stack(Ps)
-    if not np.isfinite(A_prime).all():
-        layer = int(np.argmax(~np.isfinite(A_prime).reshape(len(As), -1).all(axis=1))) + 1
-        raise AttnError(
-            f"{ck.folder}: the attention weights of layer {layer} are not finite (NaN or overflow):"
-            " check the weights and config.json (layer_norm_eps, …); --float64 may help"
-        )
-    H = A.shape[1]
-    r = I.shape[1]
-    dims = {"r": r, "q": r // H, "v": r // H, "heads": H, "layers": L, "n": len(ids)}
-    folder = str(ck.folder)
-    return ModelResult(text, tokens, ck.model_type, folder, dims, I.T, x.T, A, A_prime, ck.config, is_causal(ck))
+    A, A_prime, means = keep.stacks()
+    H, r = n_heads(ck), I.shape[1]
+    dims = Dims(r=r, q=r // H, v=r // H, heads=H, n=len(ids), layers=L)
+    if ck.model_type in LLAMA_FAMILY:  # head_dim from the config; G key/value heads
+        dims = llama.dims(ck, len(ids))
+    info = ModelInfo(str(ck.folder), ck.model_type, model_name(ck), ck.config)
+    return AttentionResult(
+        text=text,
+        tokens=tokens,
+        dims=dims,
+        A=A,
+        A_prime=A_prime,
+        layers=list(keep.layers),
+        heads=list(keep.heads),
+        I=I.T,
+        O=x.T,
+        causal=is_causal(ck),
+        checkpoint=info,
+        mean_heads=means,
+        rollout=keep.R,
+    )
+
+
+def model_name(ck: Checkpoint) -> str:
+    """The checkpoint's own name (config's _name_or_path), else its folder's."""
+    name = str(ck.config.get("_name_or_path") or "").rstrip("/")
+    return name.rsplit("/", 1)[-1] if name else Path(ck.folder).name
+
+
+@dataclass(frozen=True)
+class Select:
+    """Which layers and heads to keep (1-based), and what else to compute."""
+
+    layers: Optional[list[int]] = None  # None: all
+    heads: Optional[list[int]] = None
+    mean_heads: bool = False
+    rollout: bool = False
+    special_tokens: bool = True
+    float64: bool = False
+    max_tokens: int = 512
 
 
 def run_model(
-    folder: str,
+    folder: str | Path,
     text: str,
-    special_tokens: bool = True,
-    float64: bool = False,
-    last: Optional[int] = None,
-    max_tokens: int = 512,
+    select: Optional[Select] = None,
     checkpoint: Optional[Checkpoint] = None,
-) -> ModelResult:
-    """Tokenise ``text`` with the folder's tokenizer and run the checkpoint."""
+    **options: Any,
+) -> AttentionResult:
+    """Tokenise ``text`` with the folder's tokenizer and run the checkpoint. ``options``
+    are :class:`Select`'s fields (``layers=[1, 2]``, ``float64=True``, …)."""
     from attncli.core.tokenize import check_text
 
+    select = select or Select(**options)
     ck = checkpoint or load(folder)
     if not text.strip():
-        check_text(text, max_tokens, Tokens([], []))
-    tokens = tokenize(text, ck.folder, special_tokens)  # its tokenizer.json (or vocabulary files)
-    check_text(text, max_tokens, tokens)
+        check_text(text, select.max_tokens, Tokens([], []))
+    tokens = tokenize(text, ck.folder, select.special_tokens)  # its tokenizer.json (or vocabulary files)
+    check_text(text, select.max_tokens, tokens)
     vocab = ck.get(word_embeddings(ck)).shape[0]
-    bad = [i for i in tokens.ids if not 0 <= i < vocab]
+    bad = [i for i in tokens.ids if i is None or not 0 <= i < vocab]
     if bad:
         raise AttnError(f"{folder}: token id {bad[0]} is outside the embedding table ({vocab} rows)")
-    return forward(ck, tokens, text, float64, last)
+    layers = select.layers or list(range(1, n_layers(ck) + 1))
+    heads = select.heads or list(range(1, n_heads(ck) + 1))
+    keep = Keep(layers, heads, mean=select.mean_heads, rollout=select.rollout)
+    return forward(ck, tokens, keep, text=text, float64=select.float64)
+
+
+def rollout_step(R: Optional[np.ndarray], A_prime: np.ndarray) -> np.ndarray:
+    """One layer of attention rollout (Abnar & Zuidema 2020) in the notes' layout.
+
+    Heads averaged, the identity added for the residual path, each query's weights (a
+    column here) renormalised to sum to 1; then R_l = R_{l-1} Ã_l, so column j of R says
+    how query j's output draws on each input token."""
+    n = A_prime.shape[-1]
+    At = A_prime.astype(np.float64).mean(axis=0) + np.eye(n)
+    At /= At.sum(axis=0, keepdims=True)
+    return At if R is None else R @ At
 
 
 def rollout(A_prime: np.ndarray) -> np.ndarray:
-    """Attention rollout (Abnar & Zuidema 2020) in the notes' layout.
-
-    Per layer: heads averaged, the identity added for the residual path, each query's
-    weights (a column here) renormalised to sum to 1; then multiplied through the layers:
-    R_l = R_{l-1} Ã_l, so column j of R says how query j's output draws on each input token."""
-    L, H, n, _ = A_prime.shape
-    R = np.eye(n)
-    for layer in range(L):
-        At = A_prime[layer].astype(np.float64).mean(axis=0) + np.eye(n)
-        At /= At.sum(axis=0, keepdims=True)
-        R = R @ At
+    """Attention rollout through every layer of an L×H×n×n stack."""
+    R: Optional[np.ndarray] = None
+    for layer in A_prime:
+        R = rollout_step(R, layer)
+    assert R is not None
     return R
-
-
-def hide(M: np.ndarray, keep: np.ndarray, renormalise: bool = True) -> np.ndarray:
-    """Drop the rows and columns of hidden tokens; renormalise each remaining column."""
-    out = M[np.ix_(keep, keep)]
-    if renormalise:
-        s = out.sum(axis=0, keepdims=True)
-        out = np.divide(out, s, out=np.zeros_like(out), where=s > 0)
-    return out

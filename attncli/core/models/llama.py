@@ -25,6 +25,7 @@ import numpy as np
 from attncli.core.attention import attend_heads
 from attncli.core.models.checkpoint import Checkpoint
 from attncli.core.models.config import LlamaConfig, Rope, read_config
+from attncli.core.result import Dims
 from attncli.errors import AttnError
 
 Record = Callable[[int, np.ndarray, np.ndarray], None]
@@ -40,6 +41,13 @@ def llama_config(ck: Checkpoint) -> LlamaConfig:
         except AttributeError:
             pass
     return cfg
+
+
+def dims(ck: Checkpoint, n: int) -> Dims:
+    """The notes' sizes of a Llama-family model: q = v = head_dim (from the config, which
+    may differ from r/H), H query heads sharing G key/value heads."""
+    cfg = llama_config(ck)
+    return Dims(r=cfg.r, q=cfg.q, v=cfg.q, heads=cfg.H, n=n, layers=cfg.layers, kv_heads=cfg.G)
 
 
 def rms_norm(x: np.ndarray, w: np.ndarray, eps: float, plus_one: bool = False) -> np.ndarray:

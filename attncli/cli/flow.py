@@ -1,0 +1,152 @@
+"""Every command's skeleton: read the sentences → compute one result per sentence →
+deliver it through the views the options ask for (figures, .npz, JSON, tables).
+
+The Typer commands in :mod:`attncli.cli.app` only map their options to the objects
+here, by name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from attncli.cli.inputs import Sentence, read_sentences
+from attncli.cli.output import FileProgress, ReaderGone, busy, deliver, out_console, warn
+from attncli.errors import AttnError
+
+if TYPE_CHECKING:
+    from attncli.core.pipeline import Settings
+    from attncli.core.result import AttentionResult
+    from attncli.figures.style import Style
+
+# The library names settings; the command line names options.
+OPTIONS = {"special_tokens": "--special/--no-special", "image_format": "--image-format"}
+
+
+def option_name(setting: str) -> str:
+    return OPTIONS.get(setting, "--" + setting.replace("_", "-"))
+
+
+def in_option_terms(exc: AttnError) -> str:
+    """The library's message with the setting it names replaced by the option's name."""
+    if exc.setting and exc.message.startswith(exc.setting):
+        return option_name(exc.setting) + exc.message[len(exc.setting) :]
+    return exc.message
+
+
+def figsize(value: Optional[str]) -> Optional[tuple[float, float]]:
+    if value is None:
+        return None
+    try:
+        w, h = (float(x) for x in value.replace("x", ",").split(","))
+    except ValueError:
+        raise AttnError(f"--figsize: expected W,H in inches (e.g. 8,6), not {value!r}") from None
+    return (w, h)
+
+
+@dataclass(frozen=True)
+class Views:
+    """What to show of each result, from the output options of a command."""
+
+    style: Style
+    out: Path = Path("attn_out")
+    plot: bool = True
+    matrix: str = "A_prime"
+    hide_special: bool = False
+    mean_heads: bool = False
+    values: bool = False
+    precision: int = 3
+    preview: bool = False
+    json: bool = False
+    npz: Optional[Path] = None
+    quiet: bool = False
+
+
+def each_sentence(sentences: list[Sentence], work: Callable[[Sentence], None], *, fail_fast: bool, quiet: bool) -> None:
+    """:func:`attncli.cli.batch.run_batch`, its exit code, a closed pipe."""
+    import typer
+
+    from attncli.cli.batch import run_batch
+
+    try:
+        code = run_batch(sentences, work, fail_fast=fail_fast, progress=not quiet, quiet=quiet)
+    except BrokenPipeError:
+        raise ReaderGone() from None
+    if code:
+        raise typer.Exit(code)
+
+
+def show_results(
+    text: Optional[str],
+    encoding: str,
+    compute: Callable[[Sentence, Any], AttentionResult],
+    views: Views,
+    *,
+    fail_fast: bool = False,
+    prefetch: Optional[Callable[[list[Sentence], Any], None]] = None,
+) -> None:
+    """Read → compute → deliver, for `run` and `model` alike. ``compute(sentence,
+    progress)`` gives the result; ``prefetch(sentences, progress)`` may read shared
+    inputs for a whole batch first."""
+    sentences = read_sentences(text, encoding)
+    console = out_console()
+    progress = FileProgress(views.quiet)
+    try:
+        if prefetch is not None:
+            prefetch(sentences, progress)
+
+        def work(sentence: Sentence) -> None:
+            result = compute(sentence, progress)
+            for w in result.warnings:
+                warn(w if sentence.line is None or sentence.index is None else f"line {sentence.line}: {w}")
+            deliver_result(result, sentence, views, console)
+
+        each_sentence(sentences, work, fail_fast=fail_fast, quiet=views.quiet)
+    finally:
+        progress.close()  # a bar cut short by an error must still give the cursor back
+
+
+def deliver_result(result: AttentionResult, sentence: Sentence, views: Views, console: Any) -> None:
+    """Figures, then the .npz, then one JSON line, the paths, or tables."""
+    from attncli.core.stats import head_stats
+    from attncli.export import arrays, to_json
+    from attncli.view import Shown
+
+    shown = Shown(result, views.matrix, views.hide_special)
+    files: list[str] = []
+    if views.plot:
+        from attncli.figures.select import figures
+
+        count = len(result.layers) * len(result.heads)
+        with busy(f"drawing {count} heads", count > 4 and sentence.index is None and not views.quiet):
+            files += [
+                str(p) for p in figures(shown, views.out, views.style, sentence.index, mean_heads=views.mean_heads)
+            ]
+    stats = head_stats(result)
+
+    def show() -> None:
+        from attncli.show.tables import print_result
+
+        heading = f"sentence {sentence.index} (line {sentence.line})" if sentence.index else None
+        print_result(console, result, values=views.values, precision=views.precision, heading=heading, stats=stats)
+        if views.preview:
+            from attncli.show.preview import preview
+
+            preview(console, shown, views.style)
+
+    deliver(
+        sentence,
+        files,
+        npz=views.npz,
+        arrays=lambda: arrays(result, mean_heads=views.mean_heads),
+        make_json=lambda f: to_json(result, f, stats=stats, mean_heads=views.mean_heads),
+        show=show,
+        json=views.json,
+        quiet=views.quiet,
+        console=console,
+    )
+
+
+def settings_check(settings: Settings) -> Settings:
+    settings.check()
+    return settings
