@@ -85,6 +85,7 @@ def write_gguf(folder: Path, out: Path, qtype: str = "F32", tokenizer: str = "gp
     """``raw``: GGUF name → (bytes as uint8 rows, quantisation name), written as they are
     (for K-quants, which gguf.quants can read but not write)."""
     import gguf
+
     from attncli.core.models.checkpoint import read_folder
 
     cfg = json.loads((folder / "config.json").read_text())
@@ -97,7 +98,7 @@ def write_gguf(folder: Path, out: Path, qtype: str = "F32", tokenizer: str = "gp
     for name, t in read_folder(folder).items():  # (bf16 widened to float32)
         if name == "lm_head.weight" and cfg.get("tie_word_embeddings"):
             continue
-        t = t.astype(np.float32)
+        t = np.asarray(t, dtype=np.float32)
         if arch == "llama" and ".q_proj." in name:
             t = permute(t, H)
         if arch == "llama" and ".k_proj." in name:

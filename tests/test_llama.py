@@ -283,6 +283,8 @@ def test_model_cli_runs_a_llama_folder_end_to_end(tmp_path):
     assert ran.code == 0, ran.stderr
     obj = json.loads(ran.stdout)
     assert obj["tokens"][0] == "<s>" and obj["model_type"] == "gemma3_text"
+    assert obj["dims"]["kv_heads"] == 2 and obj["dims"]["q"] == 16  # head_dim, not r/H = 8
+    assert [h["group"] for h in obj["heads"][:4]] == [1, 1, 2, 2]
     assert len(obj["layers"]) == 2 and len(obj["layers"][0]["heads"]) == 4
     A_prime = np.array(obj["layers"][0]["heads"][0]["A_prime"])
     assert np.allclose(np.triu(A_prime).sum(axis=0), 1, atol=1e-5)  # causal: keys ≤ query
