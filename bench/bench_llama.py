@@ -6,6 +6,7 @@ in the same run, interleaved.
 
     python bench/bench_llama.py [WORKDIR]        # builds the models on first use
     python bench/bench_llama.py WORKDIR --big    # also: ~1B bf16, 512 tokens, one layer
+    python bench/bench_llama.py WORKDIR --threads 1   # one BLAS/OpenMP thread on both sides
 
 Wall time and peak memory (max RSS, /usr/bin/time) are medians over the repeats.
                                targets: >= 10x faster end to end, peak memory <= half
@@ -13,6 +14,7 @@ Wall time and peak memory (max RSS, /usr/bin/time) are medians over the repeats.
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -54,6 +56,11 @@ def build(work: Path, name: str, settings: dict, gguf: bool) -> Path:
     """A random Llama in bf16 safetensors (+ a GGUF Q4_0 copy), with a small BPE tokenizer."""
     folder = work / name
     if (folder / "config.json").exists():
+        if gguf and not (folder / "model-q4_0.gguf").exists():
+            sys.path.insert(0, str(HERE.parent / "tests"))
+            from gguf_helpers import write_gguf
+
+            write_gguf(folder, folder / "model-q4_0.gguf", "Q4_0")
         return folder
     import torch
     import transformers
@@ -78,8 +85,12 @@ def build(work: Path, name: str, settings: dict, gguf: bool) -> Path:
     return folder
 
 
+ENV: dict[str, str] = {}  # --threads 1: one BLAS/OpenMP thread for both sides
+
+
 def measure(cmd: list[str]) -> tuple[float, float]:
-    proc = subprocess.run(["/usr/bin/time", "-f", "%e %M", *cmd], capture_output=True, text=True)
+    env = {**os.environ, **ENV}
+    proc = subprocess.run(["/usr/bin/time", "-f", "%e %M", *cmd], capture_output=True, text=True, env=env)
     if proc.returncode:
         raise SystemExit(f"{cmd[:3]} failed:\n{proc.stderr[-2000:]}")
     wall, kb = proc.stderr.strip().splitlines()[-1].split()
@@ -111,6 +122,10 @@ def big(work: Path) -> None:
 if __name__ == "__main__":
     work = Path(sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else "/tmp/attncli-bench")
     work.mkdir(parents=True, exist_ok=True)
+    if "--threads" in sys.argv:
+        n = sys.argv[sys.argv.index("--threads") + 1]
+        ENV.update(OPENBLAS_NUM_THREADS=n, OMP_NUM_THREADS=n, MKL_NUM_THREADS=n)
+        print(f"{n} BLAS/OpenMP thread(s) on both sides")
     folder = build(work, "smol-135m", SMOL, gguf=True)
     compare("135M bf16 safetensors", folder)
     compare("135M GGUF Q4_0", folder / "model-q4_0.gguf")

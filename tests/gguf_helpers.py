@@ -93,7 +93,7 @@ def write_gguf(folder: Path, out: Path, qtype: str = "F32", tokenizer: str = "gp
     H, G = cfg["num_attention_heads"], cfg.get("num_key_value_heads", cfg["num_attention_heads"])
     w = gguf.GGUFWriter(str(out), arch)
     metadata(w, cfg, arch)
-    tokenizer_metadata(w, folder, tokenizer)
+    tokenizer_metadata(w, folder, tokenizer, cfg["vocab_size"])
     q = gguf.GGMLQuantizationType[qtype]
     for name, t in read_folder(folder).items():  # (bf16 widened to float32)
         if name == "lm_head.weight" and cfg.get("tie_word_embeddings"):
@@ -173,16 +173,18 @@ def metadata(w, cfg: dict, arch: str) -> None:
         w.add_final_logit_softcapping(cfg["final_logit_softcapping"])
 
 
-def tokenizer_metadata(w, folder: Path, kind: str) -> None:
+def tokenizer_metadata(w, folder: Path, kind: str, rows: int = 0) -> None:
     """tokenizer.ggml.* from the folder's tokenizer.json: tokens by id, token types
     (3 = control for special tokens), merges for gpt2, scores for llama."""
     tj = json.loads((folder / "tokenizer.json").read_text())
     vocab = tj["model"]["vocab"]
     tokens = sorted(vocab, key=vocab.get)
+    tokens += [f"[PAD{i}]" for i in range(len(tokens), rows)]  # as llama.cpp pads a short vocabulary
     special = {t["content"] for t in tj["added_tokens"] if t["special"]}
     w.add_tokenizer_model(kind)
     w.add_token_list(tokens)
     types = [3 if t in special else 6 if kind == "llama" and t.startswith("<0x") and len(t) == 6 else 1 for t in tokens]
+    types = [5 if t.startswith("[PAD") else ty for t, ty in zip(tokens, types)]  # 5: unused
     w.add_token_types(types)
     if kind == "gpt2":
         w.add_tokenizer_pre("gpt-2")

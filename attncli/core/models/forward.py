@@ -374,7 +374,7 @@ def run_model(
         check_text(text, select.max_tokens, Tokens([], []))
     tokens = tokenize(text, ck.folder, select.special_tokens)  # its tokenizer.json (or vocabulary files)
     check_text(text, select.max_tokens, tokens)
-    vocab = ck.get(word_embeddings(ck)).shape[0]
+    vocab = llama.shape_of(ck, word_embeddings(ck))[0]  # no table converted just to count its rows
     bad = [i for i in tokens.ids if i is None or not 0 <= i < vocab]
     if bad:
         raise AttnError(f"{folder}: token id {bad[0]} is outside the embedding table ({vocab} rows)")

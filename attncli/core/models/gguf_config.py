@@ -61,6 +61,7 @@ def config_from_metadata(path: Path, meta: dict, tensor_names: set[str]) -> tupl
     config["tie_word_embeddings"] = "output.weight" not in tensor_names
     config["hidden_act"] = config["hidden_activation"] = "gelu_pytorch_tanh" if arch.startswith("gemma") else "silu"
     config["eos_token_id"] = meta.get("tokenizer.ggml.eos_token_id")
+    config["_name_or_path"] = meta.get("general.name") or path.name
     config.update(rope_scaling(path, meta, arch))
     config.update(gemma_settings(meta, arch, config))
     return arch, config

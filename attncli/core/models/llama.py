@@ -212,13 +212,14 @@ def check_shapes(ck: Checkpoint, cfg: LlamaConfig) -> None:
 
 
 def shape_of(ck: Checkpoint, name: str) -> tuple[int, ...]:
+    """A tensor's shape without converting it (bf16 and GGUF tensors are converted lazily)."""
     shape = getattr(ck, "shape", None)
     if shape is not None:  # a GGUF checkpoint: no dequantising just to look
         return tuple(shape(name))
     for prefix in ck.prefixes:
         if prefix + name in ck.tensors:
             return tuple(ck.tensors[prefix + name].shape)
-    raise AttnError(f"{ck.folder}: missing tensor {name!r}")
+    raise AttnError(f"{ck.folder}: missing tensor {name!r} in model.safetensors")
 
 
 def embed(ck: Checkpoint, cfg: LlamaConfig, ids: list[int], dtype) -> np.ndarray:
