@@ -229,3 +229,22 @@ def test_model_cli_reads_a_gguf_file(tmp_path):
     obj = json.loads(ran.stdout)
     assert obj["tokens"][0] == "<s>" and obj["model_type"] == "qwen3" and obj["layers"][0]["layer"] == 2
     assert any(Path(f).name == "model.png" for f in obj["files"])
+
+
+@needs_hf
+def test_any_corruption_of_a_gguf_file_is_an_error_line_or_a_model(tmp_path):
+    """Bytes flipped anywhere (header, metadata, tensor table, data): load_gguf and the
+    forward pass end in tensors or one AttnError, never another exception."""
+    path = write_gguf(save(hf_model("llama"), tmp_path / "m"), tmp_path / "m.gguf", "Q8_0")
+    data = bytearray(path.read_bytes())
+    rng = np.random.default_rng(0)
+    for k in range(60):
+        bad = bytearray(data)
+        at = int(rng.integers(4, 2000 if k % 2 else len(data)))
+        bad[at : at + 8] = rng.integers(0, 256, 8, dtype=np.uint8).tobytes()
+        (tmp_path / "bad.gguf").write_bytes(bytes(bad))
+        try:
+            with np.errstate(all="ignore"):
+                ours(tmp_path / "bad.gguf")
+        except AttnError:
+            pass

@@ -1,8 +1,10 @@
-"""GGUF files (llama.cpp, Ollama) read with the ``gguf`` package, presented as the same
+"""GGUF files (llama.cpp, Ollama), dequantised with the ``gguf`` package, presented as the same
 Checkpoint the Llama-family forward pass reads from a safetensors folder.
 
 * metadata ``{arch}.embedding_length``, ``.block_count``, ``.attention.head_count`` … become
   the config.json keys transformers would write, so one LlamaConfig reader serves both;
+* the container is parsed by :mod:`attncli.core.models.gguf_file` (fast on 100k-token
+  vocabularies); tensors are dequantised with ``gguf.quants``;
 * tensors answer to Hugging Face names (``model.layers.0.self_attn.q_proj.weight`` ←
   ``blk.0.attn_q.weight``), dequantised lazily, one tensor at a time, from the memory map;
 * llama.cpp's converter undone: for ``llama`` files it reorders the rows of attn_q/attn_k so
@@ -23,6 +25,7 @@ import numpy as np
 
 from attncli.core.models.checkpoint import Checkpoint
 from attncli.core.models.config import read_config
+from attncli.core.models.gguf_file import Tensor, read_gguf
 from attncli.errors import AttnError
 
 PERMUTED = ("llama", "mistral")  # llama.cpp's converter interleaves the q/k rows of these
@@ -80,9 +83,9 @@ def unpermute(w: np.ndarray, heads: int) -> np.ndarray:
 class GGUFTensors(Mapping):
     """The file's tensors under Hugging Face names, dequantised to float32 when asked for."""
 
-    def __init__(self, path: Path, reader: Any, arch: str, heads: int, kv_heads: int) -> None:
+    def __init__(self, path: Path, table: list[Tensor], arch: str, heads: int, kv_heads: int) -> None:
         self.path, self.arch, self.heads, self.kv_heads = path, arch, heads, kv_heads
-        self.raw = {t.name: t for t in reader.tensors}
+        self.raw = {t.name: t for t in table}
         self.names: dict[str, str] = {}  # HF → GGUF
         for hf, gg in TOP_NAMES.items():
             if gg in self.raw:
@@ -138,7 +141,10 @@ def dequantize(path: Path, t: Any, data: Optional[np.ndarray] = None) -> np.ndar
     """One tensor (or some of its rows) as float32, with gguf's numpy dequantisation."""
     from gguf import GGMLQuantizationType, quants
 
-    kind = GGMLQuantizationType(t.tensor_type).name
+    try:
+        kind = GGMLQuantizationType(t.tensor_type).name
+    except ValueError:
+        kind = f"type {t.tensor_type}"
     if kind not in QUANTS:
         raise AttnError(
             f"{path}: tensor {t.name!r}: quantisation {kind} is not supported (attncli reads {', '.join(QUANTS)})"
@@ -181,30 +187,6 @@ class GGUFCheckpoint(Checkpoint):
         return np.asarray(self.tensors[self._name(name)], dtype=dtype)
 
 
-def fields(reader: Any) -> dict[str, Any]:
-    """Every metadata key with its value (lists for arrays)."""
-    out = {}
-    for key, field in reader.fields.items():
-        try:
-            value = field.contents()
-        except Exception:  # a field gguf cannot decode: left out, asked for by name later
-            continue
-        out[key] = value
-    return out
-
-
-def open_reader(path: Path) -> Any:
-    try:
-        from gguf import GGUFReader
-    except ImportError:
-        raise AttnError("reading GGUF files needs the gguf package: pip install gguf") from None
-    try:
-        return GGUFReader(str(path), "r")
-    except Exception as exc:  # truncated or malformed: gguf raises ValueError, struct errors, …
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise AttnError(f"{path}: not a valid GGUF file ({reason})") from None
-
-
 def load_gguf(path: str | Path):
     """(checkpoint, tokenizer) from a GGUF file: a GGUFCheckpoint the Llama-family forward
     pass reads like a safetensors folder, and a ``tokenizers.Tokenizer`` rebuilt from the
@@ -213,10 +195,13 @@ def load_gguf(path: str | Path):
     from attncli.core.models.gguf_tokenizer import tokenizer_from_metadata
 
     path = Path(path)
-    reader = open_reader(path)
-    meta = fields(reader)
-    arch, config = config_from_metadata(path, meta, {t.name for t in reader.tensors})
-    tensors = GGUFTensors(path, reader, arch, config["num_attention_heads"], config["num_key_value_heads"])
+    try:
+        import gguf  # noqa: F401  (dequantisation and the quantisation tables)
+    except ImportError:
+        raise AttnError("reading GGUF files needs the gguf package: pip install gguf") from None
+    meta, table = read_gguf(path)
+    arch, config = config_from_metadata(path, meta, {t.name for t in table})
+    tensors = GGUFTensors(path, table, arch, config["num_attention_heads"], config["num_key_value_heads"])
     ck = GGUFCheckpoint(path, config, tensors)  # type: ignore[arg-type]
     cfg = read_config(config, f"{path} (metadata)")
     if "rope_freqs.weight" in tensors.raw:  # llama 3.1's scaling, baked into per-frequency factors
