@@ -51,7 +51,9 @@ class BF16:
 
     @staticmethod
     def widen(raw: np.ndarray) -> np.ndarray:
-        return (raw.astype(np.uint32) << 16).view(np.float32)
+        wide = raw.astype(np.uint32)
+        wide <<= 16  # in place: one new array, not two
+        return wide.view(np.float32)
 
     def __getitem__(self, index) -> np.ndarray:
         return self.widen(np.asarray(self.raw[index]))
