@@ -4,7 +4,7 @@ Library use (everything the CLI does is here)::
 
     from attncli import Settings, run
     result = run("The cat sat on the mat .", Settings(heads=2))
-    result.heads[0].A_prime      # n×n, columns sum to 1
+    result.A_prime[0, 0]         # layer 1, head 1: n×n, columns sum to 1
 
 Heavy parts load on first use, so ``import attncli`` stays cheap.
 """
@@ -16,8 +16,9 @@ __version__ = "0.1.0"
 _LAZY = {
     "AttnError": ".errors",
     "Settings": ".core.pipeline",
-    "Result": ".core.pipeline",
-    "run": ".core.pipeline",
+        "run": ".core.pipeline",
+    "run_model": ".core.models.forward",
+    "AttentionResult": ".core.result",
     "attend": ".core.attention",
     "multi_head": ".core.attention",
     "softmax": ".core.attention",
@@ -29,7 +30,7 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name in _LAZY:
         import importlib
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import numpy as np
 
@@ -67,7 +65,7 @@ def to_json(
         obj.update(_layers_json(result))
     else:
         obj["heads"] = [
-            {"head": h, "A": nested(result.A[0, k]), "A_prime": nested(result.A_prime[0, k])}
+            {"head": h, "A": matrix(result.scores[0, k]), "A_prime": matrix(result.A_prime[0, k])}
             for k, h in enumerate(result.heads)
         ]
     obj["O"] = matrix(result.O)
@@ -79,11 +77,11 @@ def to_json(
     if mean_heads:
         means = result.head_means()
         if result.is_model:
-            obj["mean_heads"] = [{"layer": l, "A_prime": means[a].tolist()} for a, l in enumerate(result.layers)]
+            obj["mean_heads"] = [{"layer": l, "A_prime": matrix(means[a])} for a, l in enumerate(result.layers)]
         else:
-            obj["mean_heads"] = {"A_prime": means[0].tolist()}
+            obj["mean_heads"] = {"A_prime": matrix(means[0])}
     if result.rollout is not None:
-        obj["rollout"] = {"A_prime": result.rollout.tolist()}
+        obj["rollout"] = {"A_prime": matrix(result.rollout)}
     return obj
 
 
@@ -97,7 +95,7 @@ def _layers_json(result: AttentionResult) -> dict[str, Any]:
         entry: dict[str, Any] = {"head": h}
         if grouped:
             entry["group"] = d.group(h)
-        entry["A"], entry["A_prime"] = matrix(result.A[a, b]), matrix(result.A_prime[a, b])
+        entry["A"], entry["A_prime"] = matrix(result.scores[a, b]), matrix(result.A_prime[a, b])
         return entry
 
     layers = [
@@ -107,9 +105,6 @@ def _layers_json(result: AttentionResult) -> dict[str, Any]:
     return {"heads": pairs, "layers": layers}
 
 
-_INTEGRAL = re.compile(r"(?<![\w.+-])(-?\d+)(?=[,\]])")  # "1" → "1.0", as json writes floats
-
-
 def float32_json(M: np.ndarray) -> str:
     """A float32 array as JSON nested lists, one ``%`` operation per row: 9 significant
     digits (the same float32 back, like :func:`float32_digits`), twice as fast as json's
@@ -117,42 +112,34 @@ def float32_json(M: np.ndarray) -> str:
     M = np.asarray(M)
     if M.size == 0 or M.ndim == 0:
         return json.dumps(nested(M), allow_nan=False)
-    cols = M.shape[-1]
-    row = "[" + ", ".join(["%.9g"] * cols) + "]"
-    out = [row % tuple(r) for r in M.reshape(-1, cols).astype(np.float64).tolist()]
-    if not np.isfinite(M).all():
-        out = [r.replace("-inf", "null").replace("inf", "null").replace("nan", "null") for r in out]
-    if np.any(M == np.trunc(M)):
-        out = [_INTEGRAL.sub(r"\1.0", r) for r in out]
-    for size in reversed(M.shape[:-1]):
-        out = ["[" + ", ".join(out[i : i + size]) + "]" for i in range(0, len(out), size)]
-    return out[0]
+    from attncli.export_stream import write_matrix
+
+    out: list[str] = []
+    write_matrix(M, out.append)
+    return "".join(out)
 
 
 def dumps(obj: dict) -> str:
-    """The JSON text of ``obj``; float32 arrays in it are written by :func:`float32_json`
-    (the model command's matrices), everything else by :mod:`json`."""
-    raws: list[str] = []
-    tag = os.urandom(6).hex()  # no string in obj can be this placeholder by chance
+    """The JSON text of ``obj``; numpy float arrays in it are written a row at a time by
+    :mod:`attncli.export_stream` (float32 as ``%.9g``), everything else by :mod:`json`."""
+    out: list[str] = []
+    write_json(obj, out.append)
+    return "".join(out)
 
-    def swap(x):
-        if isinstance(x, dict):
-            return {k: swap(v) for k, v in x.items()}
-        if isinstance(x, list):
-            return [swap(v) for v in x]
-        if isinstance(x, np.ndarray) and x.dtype == np.float32:
-            raws.append(float32_json(x))
-            return f"{tag}{len(raws) - 1}"
-        return nested(x) if isinstance(x, np.ndarray) else x
 
-    text = json.dumps(swap(obj), ensure_ascii=False, allow_nan=False)
-    return re.sub(f'"{tag}(\\d+)"', lambda m: raws[int(m.group(1))], text) if raws else text
+def write_json(obj: dict, write: Callable[[str], Any]) -> None:
+    """:func:`dumps` without the whole text: pieces go to ``write`` as they are made."""
+    from attncli.export_stream import write_json as stream
+
+    stream(obj, write)
 
 
 def matrix(M: np.ndarray):
-    """A matrix for a JSON object: float32 stays an array (written fast by :func:`dumps`),
-    anything else becomes nested lists."""
-    return M if M.dtype == np.float32 else nested(M)
+    """A matrix for a JSON object: a float array stays an array (streamed by
+    :func:`write_json`), anything else becomes nested lists."""
+    from attncli.export_stream import streamable
+
+    return M if streamable(M) else nested(M)
 
 
 def arrays(result: AttentionResult, *, mean_heads: bool = False) -> dict[str, np.ndarray]:
@@ -181,7 +168,7 @@ def _present(source: dict[str, Any], names: tuple[str, ...]) -> dict[str, np.nda
 
 
 def _run_arrays(result: AttentionResult) -> dict[str, np.ndarray]:
-    out = {"A": result.A[0], "A_prime": result.A_prime[0]}
+    out = {"A": result.scores[0], "A_prime": result.A_prime[0]}
     if result.O_heads is not None:
         out["O_heads"] = result.O_heads
     out["O"] = result.O
@@ -189,7 +176,7 @@ def _run_arrays(result: AttentionResult) -> dict[str, np.ndarray]:
 
 
 def _model_arrays(result: AttentionResult) -> dict[str, np.ndarray]:
-    out = {"O": result.O, "A": result.A, "A_prime": result.A_prime}
+    out = {"O": result.O, "A": result.scores, "A_prime": result.A_prime}
     out["layers"], out["heads"] = np.array(result.layers), np.array(result.heads)
     d = result.dims
     if d.kv_heads is not None and d.kv_heads != d.heads:
@@ -200,16 +187,29 @@ def _model_arrays(result: AttentionResult) -> dict[str, np.ndarray]:
 
 def save_npz(path: str | Path, data: dict[str, np.ndarray]) -> None:
     """Like ``numpy.savez`` but byte-for-byte reproducible (fixed zip timestamps) and
-    atomic; loadable with ``numpy.load(path, allow_pickle=False)``."""
+    atomic; loadable with ``numpy.load(path, allow_pickle=False)``. Each member is written
+    straight into the zip (no copy, no in-memory buffer); zip64 only for members that need
+    it (over 2 GiB), so small files keep their bytes."""
     import zipfile  # here: only --npz needs it
 
     with atomic_open(path) as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
         for name, array in data.items():
-            buf = io.BytesIO()
-            np.lib.format.write_array(buf, np.asarray(array), allow_pickle=False)
+            array = np.asarray(array)
             info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
             info.external_attr = 0o644 << 16
-            zf.writestr(info, buf.getvalue())
+            info.file_size = npy_size(array)  # decides zip64 as writestr did from the buffer's length
+            with zf.open(info, "w") as member:
+                np.lib.format.write_array(member, array, allow_pickle=False)
+
+
+def npy_size(array: np.ndarray) -> int:
+    """The bytes :func:`numpy.lib.format.write_array` writes for ``array``."""
+    header, fields = io.BytesIO(), np.lib.format.header_data_from_array_1_0(array)
+    try:
+        np.lib.format.write_array_header_1_0(header, fields)
+    except ValueError:  # a header too long for format 1.0: write_array uses 2.0
+        np.lib.format.write_array_header_2_0(header, fields)
+    return len(header.getvalue()) + array.nbytes
 
 
 def npz_path(path: str | Path, sentence: Optional[int]) -> Path:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from attncli.core.words import count  # noqa: F401  (labels and counts go together in views)
-
 SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from attncli.core.result import AttentionResult
+from attncli.core.words import count
 from attncli.errors import AttnError
-from attncli.labels import count
 
 MATRICES = ("A_prime", "A")
 
@@ -89,7 +89,7 @@ class Shown:
     def panels(self) -> list[Panel]:
         """One panel per (layer, head) the result holds."""
         r = self.result
-        stack = r.A_prime if self.matrix == "A_prime" else r.A
+        stack = r.A_prime if self.matrix == "A_prime" else r.scores
         weights = self.matrix == "A_prime"
         out = []
         for a, l in enumerate(r.layers):

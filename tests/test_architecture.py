@@ -22,6 +22,7 @@ LAYERS = {
         "attncli.files",
         "attncli.view",
         "attncli.export",
+        "attncli.export_stream",
         "attncli.show",
         "attncli.figures",
         "attncli.html",

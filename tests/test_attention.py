@@ -52,9 +52,14 @@ def test_sparsemax_ignores_masked_keys():
     assert np.all(P[~causal_mask(4)] == 0)
 
 
-def test_relu_is_max_of_A_and_zero():
-    A = np.array([[-1.0, 2.0], [0.5, -3.0]])
-    assert np.array_equal(relu(A), np.maximum(A, 0))
+def test_relu_drops_keys_with_negative_scores_and_keeps_the_rest_unnormalised():
+    """The notes' other choice: a key that scores below 0 gets no weight; other weights
+    are the scores themselves, so a column need not sum to 1."""
+    A = np.array([[-1.0, 2.0], [0.5, -3.0], [0.25, 1.0]])
+    P = relu(A)
+    assert P[0, 0] == 0 and P[1, 1] == 0  # negative scores: ignored
+    assert P[1, 0] == 0.5 and P[2, 1] == 1.0  # positive scores: passed on as they are
+    assert P[:, 0].sum() == 0.75 and P[:, 1].sum() == 3.0  # no renormalisation
 
 
 @pytest.mark.parametrize("big", [1e30, -1e30, 1e300])

@@ -29,7 +29,8 @@ SENTENCE = "The cat sat on the mat ."
 @settings(max_examples=60, deadline=None)
 def test_vector_steps_equal_the_matrix_path(query, head, norm, scale, causal, positions, seed):
     result = run(
-        SENTENCE, Settings(heads=3, dim=12, norm=norm, scale=scale, causal=causal, positions=positions, seed=seed)
+        SENTENCE,
+        Settings(heads=3, dim=12, norm=norm, scale=scale, causal=causal, positions=positions, seed=seed, float64=True),
     )
     e = explain(result, query, head)
     O, A_prime = result.O_heads[head - 1], result.A_prime[0, head - 1]

@@ -10,7 +10,7 @@ import pytest
 from conftest import cli, one_error_line
 from PIL import Image
 
-from attncli.figures.heatmap import HeatmapFigure, Layout, Scale, Style, text_colour
+from attncli.figures.heatmap import HeatmapFigure, Scale, Style, text_colour
 from attncli.labels import token_labels
 
 SENTENCE = "The cat sat on the mat ."
@@ -97,15 +97,36 @@ def test_cell_colour_matches_its_value_in_the_colour_map(tmp_path, fmt_path):
             assert np.abs(got - expected).max() <= 2, (i, j, got, expected)
 
 
-def test_transpose_flips_the_picture_only(tmp_path):
+def test_the_transposed_figures_cell_i_j_holds_A_prime_j_i(tmp_path):
+    """--transpose flips the picture (rows = queries) and only the picture: the JSON keeps
+    the notes' layout, and the cell in row i, column j of the figure shows A'[j, i]."""
     import json
 
-    a = json.loads(cli("run", "x y z", "--json", "-o", "plain", "--annotate").stdout)
-    b = json.loads(cli("run", "x y z", "--json", "-o", "flip", "--transpose").stdout)
-    assert a["heads"] == b["heads"]  # the numbers keep the notes' layout
-    pa = np.array(Image.open("plain/head_1.png"))
-    pb = np.array(Image.open("flip/head_1.png"))
-    assert pa.shape == pb.shape and not np.array_equal(pa, pb)
+    from attncli.core.pipeline import Settings, run
+    from attncli.figures.select import figures
+    from attncli.view import Shown
+
+    a = json.loads(cli("run", "x y z w", "--json", "--no-plot").stdout)
+    b = json.loads(cli("run", "x y z w", "--json", "--no-plot", "--transpose").stdout)
+    assert a["heads"] == b["heads"]
+    result = run("x y z w", Settings())
+    style = Style(transpose=True, annotate=False, vmin=0.0, vmax=1.0)
+    (path,) = figures(Shown(result), tmp_path, style)
+    image = np.array(Image.open(path).convert("RGB")).astype(int)
+    labels = token_labels(result.tokens.tokens)
+    frame = HeatmapFigure(labels, labels, style, "k", "q", cbar_label="A'", scale=Scale(0.0, 1.0, False))
+    M, cmap = result.A_prime[0, 0], matrix_colours()
+    assert not np.allclose(M, M.T)
+    for i in range(4):
+        for j in range(4):
+            expected = np.round(np.array(cmap(M[j, i])[:3]) * 255).astype(int)
+            assert np.abs(_pixel_of_cell(frame, image, i, j) - expected).max() <= 2, (i, j)
+
+
+def matrix_colours():
+    import matplotlib
+
+    return matplotlib.colormaps["viridis"]
 
 
 def test_text_colour_contrasts_with_the_cell():
@@ -121,11 +142,19 @@ def test_duplicate_tokens_are_told_apart_only_where_needed():
 
 @pytest.mark.parametrize("n", [3, 12, 60, 512])
 def test_tick_labels_never_overlap_and_cells_stay_square(n):
+    """Drawn, the tick labels' boxes lie apart on both axes, inside the figure, and the
+    plot area is square."""
     labels = token_labels([f"tok{k}" for k in range(n)])
-    L = Layout(labels, labels, Style(), ["0.5"])
-    cell_pt = L.side * 72 / n
-    assert L.row_step * cell_pt >= L.tick_size * 1.25
     fig = HeatmapFigure(labels, labels, Style(), "q", "k", cbar_label="A'", scale=Scale(0, 1, False))
+    fig.fig.canvas.draw()
+    renderer = fig.fig.canvas.get_renderer()
+    width, height = fig.fig.canvas.get_width_height()
+    for ticks, lo, hi in ((fig.ax.get_yticklabels(), "y0", "y1"), (fig.ax.get_xticklabels(), "x0", "x1")):
+        boxes = sorted((getattr(b, lo), getattr(b, hi)) for b in (t.get_window_extent(renderer) for t in ticks))
+        assert all(a[1] <= b[0] + 0.5 for a, b in zip(boxes, boxes[1:])), "tick labels overlap"
+        for t in ticks:
+            box = t.get_window_extent(renderer)
+            assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= width and box.y1 <= height
     bbox = fig.ax.get_position()
     w, h = fig.fig.get_size_inches()
     assert abs(bbox.width * w - bbox.height * h) < 1e-9  # square plot area, square cells
@@ -187,11 +216,22 @@ def test_many_heads_in_parallel_give_the_same_bytes_as_one_process(tmp_path, mon
     assert Path("par/heads.png").read_bytes() == Path("seq/heads.png").read_bytes()
 
 
-def test_preview_draws_in_the_terminal_and_falls_back_to_shades():
-    ran = cli("run", "the cat sat", "--preview", "--no-plot")
-    assert ran.code == 0
-    assert "rows: key i · columns: query j" in ran.stdout
-    assert any(ch in ran.stdout for ch in "░▒▓█")  # no colour in the test runner: shades
+def test_the_previews_darkest_cell_is_the_largest_weight():
+    """Without colour the preview draws shades ' ░▒▓█'; the darkest (█) cells are where
+    A' is largest, and the lightest where it is smallest."""
+    import json
+
+    ran = cli("run", "the cat sat on a mat", "--preview", "--no-plot")
+    obj = json.loads(cli("run", "the cat sat on a mat", "--json", "--no-plot").stdout)
+    assert ran.code == 0 and "rows: key i · columns: query j" in ran.stdout
+    M = np.array(obj["heads"][0]["A_prime"])
+    lines = ran.stdout.splitlines()
+    start = next(k for k, line in enumerate(lines) if line.startswith("head 1")) + 1
+    offset = max(len(t) for t in obj["tokens"]) + 1  # right-aligned token labels, then the cells
+    rows = [lines[start + i][offset:].ljust(2 * len(M)) for i in range(len(M))]
+    cells = np.array([[" ░▒▓█".index(row[2 * j]) for j in range(len(M))] for row in rows])
+    assert cells.flat[np.argmax(M)] == cells.max() == 4
+    assert cells.flat[np.argmin(M)] == cells.min()
 
 
 @pytest.mark.parametrize(

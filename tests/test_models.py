@@ -728,3 +728,13 @@ def test_a_truncated_or_garbage_checkpoint_is_a_clear_error(tmp_path):
     f.write_bytes(b"garbage")
     ran = cli("run", TEXT, "-e", str(tmp_path / "m"))
     assert ran.code == 2 and "not a valid safetensors file" in one_error_line(ran.stderr)
+
+
+def test_a_model_folder_named_like_a_builtin_tokenizer_uses_its_own(tmp_path, monkeypatch):
+    """A folder called `bert` (or `char`) in the working folder is a checkpoint, not the
+    built-in BERT word split: its tokenizer.json gives the ids."""
+    monkeypatch.chdir(tmp_path)
+    write_bert(Path("bert"))
+    ran = cli("model", "bert", TEXT, "--json", "--no-plot")
+    assert ran.code == 0, ran.stderr
+    assert all(isinstance(i, int) for i in json.loads(ran.stdout)["ids"])

@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Literal, Optional
 
 import typer
 
@@ -27,10 +27,12 @@ from attncli.cli.options import (
     EncodingOpt,
     FailFastOpt,
     FigsizeOpt,
+    Float64Opt,
     FontSizeOpt,
     FormatOpt,
     GridOpt,
     HeadsOpt,
+    HtmlOpt,
     JsonOpt,
     MatrixOpt,
     MaxTokensOpt,
@@ -44,6 +46,7 @@ from attncli.cli.options import (
     PrecisionOpt,
     PreviewOpt,
     QDimOpt,
+    QueryOpt,
     QuietOpt,
     ScaleOpt,
     SeedOpt,
@@ -58,6 +61,7 @@ from attncli.cli.options import (
     TransposeOpt,
     ValuesOpt,
     VDimOpt,
+    ViewOpt,
     VmaxOpt,
     VminOpt,
     WeightsOpt,
@@ -156,8 +160,12 @@ def run(
     seed: SeedOpt = 0,
     max_tokens: MaxTokensOpt = 512,
     encoding: EncodingOpt = "utf-8",
+    float64: Float64Opt = False,
     out: OutOpt = Path("attn_out"),
     plot: PlotOpt = True,
+    view: ViewOpt = "heatmap",
+    query: QueryOpt = None,
+    html: HtmlOpt = None,
     image_format: FormatOpt = "png",
     dpi: DpiOpt = 150,
     cmap: CmapOpt = None,
@@ -216,6 +224,7 @@ def run(
         seed=seed,
         max_tokens=max_tokens,
         encoding=encoding,
+        float64=float64,
     )
     settings.check()
     style = _style(
@@ -246,7 +255,11 @@ def run(
         json=json,
         npz=npz,
         quiet=quiet,
-    )
+        view=view,
+        query=query,
+        html=html,
+    ).check()
+    settings.keep_scores = views.needs_scores
     flow.show_results(
         text,
         encoding,
@@ -321,6 +334,7 @@ def explain(
         seed=seed,
         max_tokens=max_tokens,
         encoding=encoding,
+        float64=True,  # the 1e-12 agreement check is a proof: float64
     )
     settings.check()
     _precision(precision)
@@ -388,14 +402,15 @@ def model(
         bool,
         typer.Option("--hide-special", help="Leave [CLS], [SEP] and the like out of figures (columns renormalised)."),
     ] = False,
-    float64: Annotated[
-        bool, typer.Option("--float64", help="Compute in float64 (for checking); float32 by default.")
-    ] = False,
+    float64: Float64Opt = False,
     special: SpecialOpt = True,
     max_tokens: MaxTokensOpt = 512,
     encoding: EncodingOpt = "utf-8",
     out: OutOpt = Path("attn_out"),
     plot: PlotOpt = True,
+    view: ViewOpt = "heatmap",
+    query: QueryOpt = None,
+    html: HtmlOpt = None,
     image_format: FormatOpt = "png",
     dpi: DpiOpt = 150,
     cmap: CmapOpt = None,
@@ -466,7 +481,10 @@ def model(
         json=json,
         npz=npz,
         quiet=quiet,
-    )
+        view=view,
+        query=query,
+        html=html,
+    ).check()
     flow.show_results(
         text, encoding, lambda sentence, _: run_model(folder, sentence.text, select, ck), views, fail_fast=fail_fast
     )
@@ -537,6 +555,7 @@ def tokens(
         from rich.text import Text
 
         table = Table(title=Text(f"{len(toks)} tokens of {sentence.text!r}"), title_justify="left", header_style="bold")
+        just: Literal["left", "center", "right"]
         for col, just in (
             ("#", "right"),
             ("token", "left"),
@@ -584,7 +603,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         _fail("interrupted", 130)
     except (BrokenPipeError, ReaderGone):
         _quiet_pipe()
-    except typer.exceptions.TyperException as exc:  # type: ignore[attr-defined]  # usage errors
+    except typer.exceptions.TyperException as exc:  # usage errors
         if debug:
             raise
         if type(exc).__name__ == "NoArgsIsHelpError":  # `attncli` or `attncli model` alone: the help
@@ -619,3 +638,6 @@ def _quiet_pipe() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     sys.exit(141)
+from attncli.cli.survey import survey as _survey  # noqa: E402  (survey.py does not import app: no cycle)
+
+app.command()(_survey)

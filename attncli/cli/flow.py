@@ -6,7 +6,7 @@ here, by name."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
@@ -15,9 +15,9 @@ from attncli.cli.output import FileProgress, ReaderGone, busy, deliver, out_cons
 from attncli.errors import AttnError
 
 if TYPE_CHECKING:
-    from attncli.core.pipeline import Settings
     from attncli.core.result import AttentionResult
     from attncli.figures.style import Style
+    from attncli.view import Shown
 
 # The library names settings; the command line names options.
 OPTIONS = {"special_tokens": "--special/--no-special", "image_format": "--image-format"}
@@ -60,6 +60,20 @@ class Views:
     json: bool = False
     npz: Optional[Path] = None
     quiet: bool = False
+    view: str = "heatmap"  # or "lines"
+    query: Optional[int] = None  # the line view's highlighted query (1-based)
+    html: Optional[Path] = None
+
+    def check(self) -> Views:
+        if self.view not in ("heatmap", "lines"):
+            raise AttnError(f"--view: unknown view {self.view!r} (choose heatmap, lines)")
+        return self
+
+    @property
+    def needs_scores(self) -> bool:
+        """Whether any view asked for reads A (the scores) besides A'."""
+        drawn = self.matrix == "A" and (self.plot or self.preview)
+        return drawn or self.values or self.json or self.npz is not None
 
 
 def each_sentence(sentences: list[Sentence], work: Callable[[Sentence], None], *, fail_fast: bool, quiet: bool) -> None:
@@ -101,9 +115,32 @@ def show_results(
                 warn(w if sentence.line is None or sentence.index is None else f"line {sentence.line}: {w}")
             deliver_result(result, sentence, views, console)
 
+        if views.html is not None and len(sentences) > 1:
+            from attncli.html import write_html
+
+            results: list[AttentionResult] = []
+            each_sentence(sentences, lambda s: results.append(compute(s, progress)), fail_fast=fail_fast, quiet=True)
+            if results:
+                path = write_html(results, views.html)
+                deliver_note(str(path), views, console)
+            views = replace(views, html=None)
         each_sentence(sentences, work, fail_fast=fail_fast, quiet=views.quiet)
     finally:
         progress.close()  # a bar cut short by an error must still give the cursor back
+
+
+def deliver_note(path: str, views: Views, console: Any) -> None:
+    """A file written once for a whole batch: its path on stdout (--quiet) or a line."""
+    from attncli.cli.output import emit_line
+
+    if views.json:
+        return
+    if views.quiet:
+        emit_line(path)
+    else:
+        from rich.text import Text
+
+        console.print(Text(f"wrote {path}"))
 
 
 def deliver_result(result: AttentionResult, sentence: Sentence, views: Views, console: Any) -> None:
@@ -115,20 +152,25 @@ def deliver_result(result: AttentionResult, sentence: Sentence, views: Views, co
     shown = Shown(result, views.matrix, views.hide_special)
     files: list[str] = []
     if views.plot:
-        from attncli.figures.select import figures
-
         count = len(result.layers) * len(result.heads)
         with busy(f"drawing {count} heads", count > 4 and sentence.index is None and not views.quiet):
-            files += [
-                str(p) for p in figures(shown, views.out, views.style, sentence.index, mean_heads=views.mean_heads)
-            ]
-    stats = head_stats(result)
+            files += [str(p) for p in draw(shown, views, sentence.index)]
+    if views.html is not None:
+        from attncli.html import write_html
+
+        files.append(str(write_html([result], views.html)))
+    kept: list[list[dict[str, Any]]] = []
+
+    def stats() -> list[dict[str, Any]]:  # only when a view shows them, and once
+        if not kept:
+            kept.append(head_stats(result))
+        return kept[0]
 
     def show() -> None:
         from attncli.show.tables import print_result
 
         heading = f"sentence {sentence.index} (line {sentence.line})" if sentence.index else None
-        print_result(console, result, values=views.values, precision=views.precision, heading=heading, stats=stats)
+        print_result(console, result, values=views.values, precision=views.precision, heading=heading, stats=stats())
         if views.preview:
             from attncli.show.preview import preview
 
@@ -139,7 +181,7 @@ def deliver_result(result: AttentionResult, sentence: Sentence, views: Views, co
         files,
         npz=views.npz,
         arrays=lambda: arrays(result, mean_heads=views.mean_heads),
-        make_json=lambda f: to_json(result, f, stats=stats, mean_heads=views.mean_heads),
+        make_json=lambda f: to_json(result, f, stats=stats(), mean_heads=views.mean_heads),
         show=show,
         json=views.json,
         quiet=views.quiet,
@@ -147,6 +189,16 @@ def deliver_result(result: AttentionResult, sentence: Sentence, views: Views, co
     )
 
 
-def settings_check(settings: Settings) -> Settings:
-    settings.check()
-    return settings
+def draw(shown: Shown, views: Views, sentence: Optional[int]) -> list[Path]:
+    """The figures of one result, in the view asked for."""
+    if views.view == "lines":
+        from attncli.figures.lines import line_figures
+        from attncli.files import ensure_dir
+
+        out = ensure_dir(views.out)
+        return line_figures(
+            shown.result, out, views.style, query=views.query, hide_special=views.hide_special, sentence=sentence
+        )
+    from attncli.figures.select import figures
+
+    return figures(shown, views.out, views.style, sentence, mean_heads=views.mean_heads)

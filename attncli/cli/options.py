@@ -1,5 +1,5 @@
 """The options the commands share, declared once (their names are part of the product,
-see DESIGN.md). Typer reads them from the commands' signatures."""
+see docs/design.md). Typer reads them from the commands' signatures."""
 
 from __future__ import annotations
 
@@ -140,3 +140,38 @@ NpzOpt = Annotated[
 ]
 QuietOpt = Annotated[bool, typer.Option("-q", "--quiet", help="No tables; stdout carries only the paths written.")]
 FailFastOpt = Annotated[bool, typer.Option("--fail-fast", help="In a batch, stop at the first bad line.")]
+Float64Opt = Annotated[
+    bool,
+    typer.Option(
+        "--float64",
+        help="Compute in float64 (for checking); float32 by default, as shown numbers need no more.",
+    ),
+]
+ViewOpt = Annotated[
+    str,
+    typer.Option(
+        "--view",
+        metavar="heatmap|lines",
+        help="Figure kind: heatmaps, or lines from each query j to the keys i it attends to (opacity = A'[i, j]).",
+    ),
+]
+HtmlOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--html",
+        metavar="FILE",
+        help="Also write one self-contained, offline HTML page to explore the attention"
+        " (head, model and heatmap views; a batch gets one page with a sentence picker).",
+        show_default=False,
+    ),
+]
+QueryOpt = Annotated[
+    Optional[int],
+    typer.Option(
+        "--query",
+        "-j",
+        metavar="J",
+        help="Line view: highlight query token j's lines (counted from 1).",
+        show_default=False,
+    ),
+]

@@ -32,7 +32,7 @@ class LazyConsole:
         return getattr(self._console, name)
 
 
-def out_console():
+def out_console() -> Any:
     return LazyConsole()
 
 
@@ -108,7 +108,7 @@ def deliver(
     console: Any,
 ) -> None:
     """The common end of every sentence: the .npz, then one JSON line, the paths, or tables."""
-    from attncli.export import dumps, npz_path, save_npz
+    from attncli.export import npz_path, save_npz, write_json
 
     if npz is not None:
         path = npz_path(npz, sentence.index)
@@ -118,7 +118,8 @@ def deliver(
         obj = make_json(files)
         if sentence.index is not None:
             obj["line"] = sentence.line
-        emit_line(dumps(obj))
+        write_json(obj, sys.stdout.write)  # matrices row by row, never the whole text
+        emit_line("")
     elif quiet:
         for f in files:
             emit_line(f)

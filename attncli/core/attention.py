@@ -18,7 +18,7 @@ import numpy as np
 
 from attncli.errors import AttnError
 
-Norm = Callable[[np.ndarray], np.ndarray]
+Norm = Callable[[np.ndarray, int], np.ndarray]  # (A, axis) → A'
 
 
 def softmax(A: np.ndarray, axis: int = 0) -> np.ndarray:
@@ -110,6 +110,7 @@ def attend(
         norm=norm,
         temperature=temperature,
     )
+    assert A is not None  # kept: keep_scores is on
     return Head(Q, K, V, A[0], A_prime[0], O[0])  # A[i, j] = k^i · q^j; O: v×n
 
 
@@ -123,7 +124,8 @@ def attend_heads(
     softcap: Optional[float] = None,
     norm: str | Norm = "softmax",
     temperature: float = 1.0,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    keep_scores: bool = True,
+) -> tuple[Optional[np.ndarray], np.ndarray, np.ndarray]:
     """Every head at once, in the notes' layout (columns are tokens).
 
         Q: H×q×n    K: G×q×n    V: G×v×n     (G divides H: grouped-query attention,
@@ -135,31 +137,106 @@ def attend_heads(
         O[h] = V_g A'[h]          (H×v×n)
 
     ``scale`` None means 1/√q. The checkpoint forward passes and the teaching path both
-    end here, so softmax, masking and layout change in one place."""
+    end here, so softmax, masking and layout change in one place. Scaling, masking and
+    softmax work in place: the scores are the only n×n arrays besides A' (and with
+    ``keep_scores=False`` A' is computed in A's place and A comes back as None)."""
     H, G = Q.shape[0], K.shape[0]
     if H % G:
         raise AttnError(f"{H} query heads cannot share {G} key/value heads evenly")
     if G != H:  # each key/value head serves H/G query heads, in order
         K, V = np.repeat(K, H // G, axis=0), np.repeat(V, H // G, axis=0)
     norm_fn = get_norm(norm) if isinstance(norm, str) else norm
-    A = np.matmul(K.transpose(0, 2, 1), Q)  # H×n×n, A[h, i, j] = k^i · q^j
+    A = scores(Q, K, scale=scale, mask=mask, softcap=softcap)  # H×n×n, A[h, i, j] = k^i · q^j
+    A_prime = A.copy() if keep_scores else A
+    normalise(A_prime, norm_fn, temperature)  # A' = norm(A / T): each column sums to 1
+    return (A if keep_scores else None), A_prime, values(V, A_prime)  # O: H×v×n
+
+
+def values(V: np.ndarray, A_prime: np.ndarray) -> np.ndarray:
+    """O = V A' (H×v×n), computed as (A'ᵀ Vᵀ)ᵀ: BLAS runs the tall product 3–4× faster
+    than the wide one (v ≪ n) on this kind of machine (bench/bench_long.py)."""
+    with np.errstate(invalid="ignore", over="ignore"):  # inf weights (ReLU past float32's range) give NaN
+        O_T = np.matmul(A_prime.transpose(0, 2, 1), V.transpose(0, 2, 1))  # H×n×v
+    return np.ascontiguousarray(O_T.transpose(0, 2, 1))
+
+
+def scores(
+    Q: np.ndarray,
+    K: np.ndarray,
+    *,
+    scale: Optional[float] = None,
+    mask: Optional[np.ndarray] = None,
+    softcap: Optional[float] = None,
+) -> np.ndarray:
+    """A = Kᵀ Q scaled, soft-capped and masked, in one H×n×n array (no other n×n copy)."""
+    K_T = np.ascontiguousarray(K.transpose(0, 2, 1))  # H×n×q: BLAS is ~3× faster than on the view
+    A = np.matmul(K_T, Q)  # H×n×n
     if scale is None:
-        A = A / np.sqrt(Q.shape[1])
+        A /= np.sqrt(np.asarray(Q.shape[1], dtype=A.dtype))
     elif scale != 1.0:
-        A = A * np.asarray(scale, dtype=A.dtype)
+        A *= np.asarray(scale, dtype=A.dtype)
     if softcap:
-        A = np.tanh(A / softcap) * softcap
+        A /= np.asarray(softcap, dtype=A.dtype)
+        np.tanh(A, out=A)
+        A *= np.asarray(softcap, dtype=A.dtype)
     if mask is not None:
-        A = np.where(mask, A, -np.inf)  # key i visible to query j
-    A_prime = norm_fn(A / temperature if temperature != 1.0 else A, axis=1)  # each column sums to 1
-    return A, A_prime, np.matmul(V, A_prime)  # O: H×v×n
+        np.copyto(A, -np.inf, where=~np.asarray(mask, dtype=bool))  # key i hidden from query j
+    return A
+
+
+def normalise(A: np.ndarray, norm_fn: Norm, temperature: float = 1.0) -> None:
+    """A' = norm(A / T) column by column, head by head, written over A. Softmax works in
+    place; other normalisations make one n×n array per head at a time (float64 when
+    divided by T, so that a tiny T does not overflow float32 before normalising)."""
+    with np.errstate(over="ignore"):  # a float32 ReLU weight past 3.4e38 is inf, as in float64 past 1.8e308
+        for h in range(A.shape[0]):
+            if norm_fn is softmax:
+                softmax_in_place(A[h], temperature)
+            elif temperature != 1.0:
+                A[h] = norm_fn(A[h] / np.float64(temperature), 0)
+            else:
+                A[h] = norm_fn(A[h], 0)
+
+
+def softmax_in_place(M: np.ndarray, temperature: float = 1.0) -> None:
+    """softmax(M / T) down each column of one n×n matrix, without an n×n temporary.
+    The largest score is subtracted before dividing by T (the same softmax), so a tiny
+    T cannot overflow float32; the division itself runs in float64."""
+    top = np.max(M, axis=0, keepdims=True)
+    top[~np.isfinite(top)] = 0.0
+    M -= top
+    if temperature != 1.0:
+        np.divide(M, np.float64(temperature), out=M, casting="same_kind")
+    np.exp(M, out=M)
+    M /= np.sum(M, axis=0, keepdims=True)
 
 
 @dataclass(frozen=True)
 class MultiHead:
-    heads: list[Head]
+    """Every head's matrices as stacks (H×…), the merged output and the concatenation."""
+
+    Q: np.ndarray  # H×q×n
+    K: np.ndarray  # H×q×n
+    V: np.ndarray  # H×v×n
+    A: Optional[np.ndarray]  # H×n×n (None when the scores were not kept)
+    A_prime: np.ndarray  # H×n×n
+    O_heads: np.ndarray  # H×v×n
     O: np.ndarray  # r×n after W^o (or O_1 itself for one head)
     O_concat: Optional[np.ndarray]  # (H·v)×n, only for H > 1
+
+    @property
+    def heads(self) -> list[Head]:
+        """Each head as a :class:`Head` (views of the stacks, no copies)."""
+        A = self.A if self.A is not None else self.A_prime
+        return [
+            Head(self.Q[h], self.K[h], self.V[h], A[h], self.A_prime[h], self.O_heads[h]) for h in range(len(self.Q))
+        ]
+
+
+def project(W: np.ndarray, I: np.ndarray) -> np.ndarray:
+    """W I for every head at once (W: H×d×r → H×d×n) as one (H·d)×r product."""
+    H, d, r = W.shape
+    return (W.reshape(H * d, r) @ I).reshape(H, d, I.shape[1])
 
 
 def multi_head(
@@ -173,13 +250,14 @@ def multi_head(
     scale: bool = True,
     causal: bool = False,
     temperature: float = 1.0,
+    keep_scores: bool = True,
 ) -> MultiHead:
     """H heads (Wq, Wk: H×q×r, Wv: H×v×r); heads stacked and mapped by Wo (r×H·v).
 
     With one head and no Wo, the output is that head's O: the single-head path.
     """
-    Q, K, V = np.matmul(Wq, I), np.matmul(Wk, I), np.matmul(Wv, I)  # H×q×n, H×q×n, H×v×n
-    n = I.shape[1]
+    H, n = Wq.shape[0], I.shape[1]
+    Q, K, V = (project(W, I) for W in (Wq, Wk, Wv))  # H×q×n, H×q×n, H×v×n
     A, A_prime, O = attend_heads(
         Q,
         K,
@@ -188,11 +266,9 @@ def multi_head(
         mask=causal_mask(n) if causal else None,
         norm=norm,
         temperature=temperature,
+        keep_scores=keep_scores,
     )
-    heads = [Head(Q[h], K[h], V[h], A[h], A_prime[h], O[h]) for h in range(Q.shape[0])]
-    if len(heads) == 1 and Wo is None:
-        return MultiHead(heads, heads[0].O, None)
-    concat = np.concatenate([h.O for h in heads], axis=0)  # (H·v)×n
-    if Wo is None:
-        return MultiHead(heads, concat, concat)
-    return MultiHead(heads, Wo @ concat, concat)  # r×n
+    if H == 1 and Wo is None:
+        return MultiHead(Q, K, V, A, A_prime, O, O[0], None)
+    concat = O.reshape(H * O.shape[1], n)  # (H·v)×n, the heads one under another
+    return MultiHead(Q, K, V, A, A_prime, O, concat if Wo is None else Wo @ concat, concat)  # r×n

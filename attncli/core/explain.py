@@ -40,6 +40,19 @@ class Explanation:
         return self.max_difference <= 1e-9 * max(1.0, float(np.abs(self.b_j).max(initial=0.0)))
 
 
+def in_float64(result: AttentionResult) -> AttentionResult:
+    """The run again in float64 with its scores, when ``result`` lacks either: the
+    agreement check is a proof, not a picture."""
+    s = result.settings
+    if s is None or (result.A is not None and result.A_prime.dtype == np.float64):
+        return result
+    from dataclasses import replace
+
+    from attncli.core.pipeline import run
+
+    return run(result.text, replace(s, float64=True, keep_scores=True))
+
+
 def explain(result: AttentionResult, query: int = 1, head: int = 1) -> Explanation:
     """Recompute query ``query`` of head ``head`` vector by vector (both 1-based) and
     compare with the matrix path of ``result``."""
@@ -48,10 +61,12 @@ def explain(result: AttentionResult, query: int = 1, head: int = 1) -> Explanati
         raise AttnError(f"--head {head}: the run has {count(H, 'head')} (count from 1)")
     if not 1 <= query <= n:
         raise AttnError(f"--query {query}: the sentence has {n} tokens (count from 1)")
+    result = in_float64(result)
     s, W, h, j = result.settings, result.weights, head - 1, query - 1
-    if s is None or W.get("Wq") is None or result.O_heads is None:
+    Wq, Wk, Wv = (W.get(name) for name in ("Wq", "Wk", "Wv"))
+    if s is None or Wq is None or Wk is None or Wv is None or result.O_heads is None:
         raise AttnError("explain needs a run's weights (W^q, W^k, W^v)")
-    Wq, Wk, Wv = W["Wq"][h], W["Wk"][h], W["Wv"][h]
+    Wq, Wk, Wv = Wq[h], Wk[h], Wv[h]
     a = [result.I[:, i] for i in range(n)]  # a^1 … a^n
     q_j = Wq @ a[j]
     k = [Wk @ a_i for a_i in a]
@@ -61,9 +76,9 @@ def explain(result: AttentionResult, query: int = 1, head: int = 1) -> Explanati
         alpha = alpha / np.sqrt(len(q_j))
     if s.causal:
         alpha = np.array([x if i <= j else -np.inf for i, x in enumerate(alpha)])
-    alpha_prime = get_norm(s.norm)(alpha / s.temperature if s.temperature != 1.0 else alpha, axis=0)
+    alpha_prime = get_norm(s.norm)(alpha / s.temperature if s.temperature != 1.0 else alpha, 0)
     b_j = sum(alpha_prime[i] * v[i] for i in range(n))
-    A, A_prime, O = result.A[0, h], result.A_prime[0, h], result.O_heads[h]
+    A, A_prime, O = result.scores[0, h], result.A_prime[0, h], result.O_heads[h]
     finite = np.isfinite(alpha)
     diffs = [
         np.abs(alpha[finite] - A[finite, j]).max(initial=0.0),

@@ -39,6 +39,12 @@ class Settings:
     seed: int = 0
     max_tokens: int = 512
     encoding: str = "utf-8"
+    float64: bool = False  # float32 unless the numbers must be proven (explain's check)
+    keep_scores: bool = True  # keep A (the scores) besides A'; off when no view reads it
+
+    @property
+    def dtype(self) -> type:
+        return np.float64 if self.float64 else np.float32
 
     def check(self) -> None:
         """Refuse settings no run can use, naming the setting (the CLI names the option)."""
@@ -84,7 +90,9 @@ def tokenizer_spec(settings: Settings) -> str:
     return "whitespace"
 
 
-def embeddings(tokens: Tokens, settings: Settings, warnings: list[str], progress=None) -> np.ndarray:
+def embeddings(
+    tokens: Tokens, settings: Settings, warnings: list[str], progress: Optional[Progress] = None
+) -> np.ndarray:
     """E (r×n): seeded random vectors, or rows of a vectors file / checkpoint."""
     if settings.embeddings == "random":
         return embed.random_embeddings(tokens.tokens, settings.dim, settings.seed)
@@ -93,7 +101,7 @@ def embeddings(tokens: Tokens, settings: Settings, warnings: list[str], progress
     return lookup(settings.embeddings, tokens, settings, warnings, progress)
 
 
-def weights_for(r: int, settings: Settings) -> dict:
+def weights_for(r: int, settings: Settings) -> dict[str, Any]:
     if settings.weights is None:
         H, q, v = head_sizes(r, settings)
         return embed.random_weights(r, H, q, v, settings.seed)
@@ -102,7 +110,7 @@ def weights_for(r: int, settings: Settings) -> dict:
     return load_weights(settings.weights, r, settings)
 
 
-def prefetch(texts: list[str], settings: Settings, progress=None) -> None:
+def prefetch(texts: list[str], settings: Settings, progress: Optional[Progress] = None) -> None:
     """Read the vectors of every sentence of a batch in one pass over a large file."""
     if settings.embeddings == "random" or len(texts) < 2:
         return
@@ -128,7 +136,11 @@ def run(text: str, settings: Optional[Settings] = None, progress: Optional[Progr
     r, n = E.shape
     P = embed.sinusoidal(r, n) if settings.positions == "sinusoidal" else None
     I = E + P if P is not None else E
-    W = weights_for(r, settings)
+    dtype = settings.dtype
+    I = I.astype(dtype, copy=False)
+    W: dict[str, Any] = {
+        k: (w.astype(dtype, copy=False) if w is not None else None) for k, w in weights_for(r, settings).items()
+    }
     att = multi_head(
         I,
         W["Wq"],
@@ -139,11 +151,12 @@ def run(text: str, settings: Optional[Settings] = None, progress: Optional[Progr
         scale=settings.scale,
         causal=settings.causal,
         temperature=settings.temperature,
+        keep_scores=settings.keep_scores,
     )
     result = as_result(text, tokens, I, W, att, settings)
     result.warnings = warnings
     if P is not None:
-        result.E, result.P = E, P
+        result.E, result.P = E.astype(dtype, copy=False), P.astype(dtype, copy=False)
     return result
 
 
@@ -151,19 +164,14 @@ def as_result(
     text: str, tokens: Tokens, I: np.ndarray, W: dict[str, Any], att: MultiHead, settings: Settings
 ) -> AttentionResult:
     """A run's heads as the one result type: one layer, every head."""
-    H = len(att.heads)
+    H = att.Q.shape[0]
     dims = Dims(r=int(I.shape[0]), q=int(W["Wq"].shape[1]), v=int(W["Wv"].shape[1]), heads=H, n=len(tokens))
-
-    def stack(name: str) -> np.ndarray:
-        return np.stack([getattr(h, name) for h in att.heads])
-
-    A_prime = stack("A_prime")
     return AttentionResult(
         text=text,
         tokens=tokens,
         dims=dims,
-        A=stack("A")[None],
-        A_prime=A_prime[None],
+        A=att.A[None] if att.A is not None else None,
+        A_prime=att.A_prime[None],
         layers=[1],
         heads=list(range(1, H + 1)),
         I=I,
@@ -171,10 +179,10 @@ def as_result(
         causal=settings.causal,
         norm=settings.norm,
         settings=settings,
-        Q=stack("Q"),
-        K=stack("K"),
-        V=stack("V"),
-        O_heads=stack("O"),
+        Q=att.Q,
+        K=att.K,
+        V=att.V,
+        O_heads=att.O_heads,
         O_concat=att.O_concat,
         weights=W,
     )

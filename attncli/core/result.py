@@ -59,7 +59,8 @@ class AttentionResult:
     text: str
     tokens: Tokens
     dims: Dims
-    A: np.ndarray  # L×H×n×n scores (scaled; masked entries −∞), selected layers and heads
+    A: Optional[np.ndarray]  # L×H×n×n scores (scaled; masked entries −∞), selected layers and heads;
+    # None when no view asked for them (a run's keep_scores=False)
     A_prime: np.ndarray  # L×H×n×n normalised scores, column by column
     layers: list[int]  # 1-based layer of each row of the stacks (a run: [1])
     heads: list[int]  # 1-based head of each column of the stacks
@@ -94,9 +95,18 @@ class AttentionResult:
         """(layer, head), 1-based, in the stacks' order."""
         return [(l, h) for l in self.layers for h in self.heads]
 
+    @property
+    def scores(self) -> np.ndarray:
+        """A (L×H×n×n), which a run keeps only when a view reads it."""
+        if self.A is None:
+            raise ValueError("the scores A were not kept: compute with keep_scores=True")
+        return self.A
+
     def matrix(self, name: str, layer: int, head: int) -> np.ndarray:
         """``A`` or ``A_prime`` of a (1-based) layer and head that the stacks hold."""
         stack = self.A if name == "A" else self.A_prime
+        if stack is None:
+            raise ValueError("the scores A were not kept: compute with keep_scores=True")
         return stack[self.layers.index(layer), self.heads.index(head)]
 
     def head_means(self) -> np.ndarray:

@@ -206,8 +206,8 @@ def tokenize(text: str, spec: str | Path = "whitespace", special_tokens: bool = 
 
     ``special_tokens=False`` leaves out what a tokenizer's post-processor adds ([CLS], …).
     """
-    if str(spec) in BUILTIN:
-        pieces = _pre_tokenizer(str(spec)).pre_tokenize_str(text)
+    if isinstance(spec, str) and spec in BUILTIN:  # a Path named "bert" is a folder, not the built-in
+        pieces = _pre_tokenizer(spec).pre_tokenize_str(text)
         return Tokens([p for p, _ in pieces], [tuple(o) for _, o in pieces])
     tok = load_tokenizer(spec)
     enc = tok.encode(text, add_special_tokens=special_tokens)

@@ -360,29 +360,19 @@ class HeatmapFigure:
     def _paint_numbers(self, rgba: np.ndarray) -> None:
         """Put each cell's number on the bitmap from a cache of rendered strings:
         drawing text is what makes heatmaps slow, and a sentence's heads share
-        few distinct numbers (0.00 … 1.00). Cells never overlap, so one coverage
-        layer and one colour layer are filled cell by cell and blended once."""
+        few distinct numbers (0.00 … 1.00). Each number is blended into its own slot
+        only (no image-sized layers to fill and scan)."""
         cells = [(i, j, t) for i, row in enumerate(self.texts) for j, t in enumerate(row) if t.get_text()]
         glyphs = self._glyphs({t.get_text() for _, _, t in cells})
         H, W = rgba.shape[:2]
-        cover = np.zeros((H, W), dtype=np.float32)
-        ink = np.zeros((H, W), dtype=np.float32)
         centres = self.ax.transData.transform([(j, i) for i, j, _ in cells])
-        for (_, _, t), (cx, cy) in zip(cells, centres):
+        for (_, _, t), (cx, cy) in zip(cells, centres):  # only each number's own slot is touched
             g = glyphs[t.get_text()]
             h, w = g.shape
             y0, x0 = int(round(H - cy - h / 2)), int(round(cx - w / 2))
             if y0 < 0 or x0 < 0 or y0 + h > H or x0 + w > W:
                 continue
-            cover[y0 : y0 + h, x0 : x0 + w] = g
-            if t.get_color() != "#000000":
-                ink[y0 : y0 + h, x0 : x0 + w] = 255.0
-        ys, xs = np.nonzero(cover)  # blend only the pixels that carry ink
-        c, k = cover[ys, xs, None], ink[ys, xs, None]
-        px = rgba[ys, xs].astype(np.float32)
-        px[:, :3] += (k - px[:, :3]) * c
-        px[:, 3:] = np.maximum(px[:, 3:], c * 255.0)
-        rgba[ys, xs] = np.round(px).astype(np.uint8)
+            blend(rgba[y0 : y0 + h, x0 : x0 + w], g, 0.0 if t.get_color() == "#000000" else 255.0)
 
     def _glyphs(self, strings: set[str]) -> dict[str, np.ndarray]:
         """Coverage (0…1) of each string, rendered once, centred in a cell-sized slot."""
@@ -418,6 +408,17 @@ class HeatmapFigure:
 
     def close(self) -> None:
         self.fig.clear()
+
+
+def blend(slot: np.ndarray, cover: np.ndarray, ink: float) -> None:
+    """Ink of one grey level over a bitmap slot (h×w×4) where ``cover`` (h×w, 0…1) says;
+    pixels without cover keep their bytes."""
+    ys, xs = np.nonzero(cover)
+    c = cover[ys, xs, None]
+    px = slot[ys, xs].astype(np.float32)
+    px[:, :3] += (ink - px[:, :3]) * c
+    px[:, 3:] = np.maximum(px[:, 3:], c * 255.0)
+    slot[ys, xs] = np.round(px).astype(np.uint8)
 
 
 def axis_names(transpose: bool) -> tuple[str, str]:

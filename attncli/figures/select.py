@@ -26,12 +26,12 @@ def figures(
     if result.is_model:  # layers × heads: the heads named once, above the first row
         titles = [t if k < len(result.heads) else "" for k, t in enumerate(titles)]
     grid = Grid(stem, titles, style.title or title, ncols, row_names)
-    kw = dict(bounded=shown.bounded, cbar_label=shown.cbar_label, sentence=sentence)
-    files = render(panels, shown.tokens, out, style, grid=grid, **kw)
+    tokens, bounded, label = shown.tokens, shown.bounded, shown.cbar_label
+    files = render(panels, tokens, out, style, bounded=bounded, cbar_label=label, sentence=sentence, grid=grid)
     single = replace(style, grid=False)
     if mean_heads:
-        files += render(shown.mean_panels(), shown.tokens, out, single, **kw)
+        files += render(shown.mean_panels(), tokens, out, single, bounded=bounded, cbar_label=label, sentence=sentence)
     rollout = shown.rollout_panel()
     if rollout:
-        files += render(rollout, shown.tokens, out, single, **{**kw, "cbar_label": "rollout R[i, j]"})
+        files += render(rollout, tokens, out, single, bounded=bounded, cbar_label="rollout R[i, j]", sentence=sentence)
     return files

@@ -3,7 +3,7 @@ matrix perspective and the check that both agree. Fits a 100-column terminal."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 from rich.console import Console
@@ -106,6 +106,7 @@ def print_explanation(console: Console, e: Explanation, precision: int = 3) -> N
         )
     )
     table = Table(header_style="bold", pad_edge=False)
+    just: Literal["left", "right"]
     for col, just in (("i", "right"), ("token", "left"), (f"α_{j},i", "right"), (f"α'_{j},i", "right"), ("", "left")):
         table.add_column(col, justify=just)
     for i in range(r.n):
@@ -139,7 +140,7 @@ def print_explanation(console: Console, e: Explanation, precision: int = 3) -> N
         ("Q", "W^q I", "q×n", r.Q[b]),
         ("K", "W^k I", "q×n", r.K[b]),
         ("V", "W^v I", "v×n", r.V[b]),
-        ("A", f"Kᵀ Q{scaled}", "n×n", r.A[0, b]),
+        ("A", f"Kᵀ Q{scaled}", "n×n", r.scores[0, b]),
         ("A'", f"{s.norm}(A), by column", "n×n", r.A_prime[0, b]),
         ("O", "V A'", "v×n", r.O_heads[b]),
     ):

@@ -6,7 +6,7 @@ Without colour (NO_COLOR, or not a terminal) the cells are shades: ' ░▒▓�
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 from rich.console import Console
@@ -88,7 +88,7 @@ def heatmap(
     return text
 
 
-def _cell(x: float, lo: float, hi: float, width: int, cmap) -> tuple[str, str | RichStyle]:
+def _cell(x: float, lo: float, hi: float, width: int, cmap: Any) -> tuple[str, str | RichStyle]:
     if not np.isfinite(x):
         return ("·" * width, "dim")
     t = min(max((x - lo) / (hi - lo), 0.0), 1.0)

@@ -15,7 +15,8 @@ from rich.text import Text
 
 from attncli.core.result import AttentionResult
 from attncli.core.trace import shape_text, summary, trace
-from attncli.labels import count, token_labels
+from attncli.core.words import count
+from attncli.labels import token_labels
 
 
 def trace_table(result: AttentionResult, title: Optional[str] = None) -> Table:
@@ -151,7 +152,7 @@ def values_tables(result: AttentionResult, precision: int = 3) -> list[Table]:
             out.append(
                 matrix_table(
                     f"{where}A{sfx} = K{sfx}ᵀ Q{sfx} (n×n): rows keys i, columns queries j",
-                    result.A[a, b],
+                    result.scores[a, b],
                     toks,
                     toks,
                     precision,

@@ -57,18 +57,28 @@ def gelu_tanh(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))  # Python floats keep x's dtype
 
 
-ACTIVATIONS = {
+def _relu(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, 0)
+
+
+def _silu(x: np.ndarray) -> np.ndarray:
+    return x / (1 + np.exp(-x))
+
+
+ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "gelu": gelu,
     "gelu_new": gelu_tanh,
     "gelu_pytorch_tanh": gelu_tanh,
     "gelu_fast": gelu_tanh,
-    "relu": lambda x: np.maximum(x, 0),
-    "silu": lambda x: x / (1 + np.exp(-x)),
-    "swish": lambda x: x / (1 + np.exp(-x)),
+    "relu": _relu,
+    "silu": _silu,
+    "swish": _silu,
 }
 
 
-def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, causal: bool):
+def attention(
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, causal: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """q, k, v: H×n×d with tokens as rows (the libraries' layout), converted once to the
     notes' layout (columns are tokens) for :func:`attend_heads`. Returns A and A' (H×n×n,
     notes' layout) and the context H×n×d (rows again) for the output projection."""
@@ -226,7 +236,8 @@ def _gpt2(ck: Checkpoint, ids: list[int], dtype: type, last: int, record: Record
     return I, x
 
 
-FORWARD = {
+Forward = Callable[[Checkpoint, list[int], type, int, Record], tuple[np.ndarray, np.ndarray]]
+FORWARD: dict[str, Forward] = {
     "bert": _encoder,
     **dict.fromkeys(ROBERTA_LIKE, _encoder),
     "electra": _encoder,

@@ -35,7 +35,7 @@ class Spec:
 
 
 # where each family keeps each setting in config.json (first key found wins)
-KEYS = {
+KEYS: dict[str, dict[str, tuple[str, ...]]] = {
     "gpt2": {
         "layers": ("n_layer", "num_hidden_layers"),
         "heads": ("n_head", "num_attention_heads"),
@@ -116,7 +116,9 @@ def read(ck: Checkpoint) -> Spec:
             f"{ck.folder}/config.json: {act_key} {act!r} is not supported (attncli knows {', '.join(ACTIVATION_NAMES)})"
         )
     eps = _number(ck, keys["eps"], defaults["eps"])
-    limit = int(_number(ck, keys["max_positions"], defaults["max_positions"]))
+    limit_key, limit = _value(ck, keys["max_positions"], defaults["max_positions"])
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise AttnError(f"{ck.folder}/config.json: {limit_key} must be a positive whole number, not {limit!r}")
     if kind != "gpt2":
         position = ck.config.get("position_embedding_type", "absolute")
         if position != "absolute":

@@ -1,0 +1,272 @@
+"""Running a survey: the corpus streamed in fixed-size chunks, each chunk turned into an
+accumulator by a worker (in this process, in local worker processes, or on a Dask
+cluster), the accumulators merged along a fixed tree in corpus order.
+
+Chunks hold :data:`CHUNK` lines whatever the number of workers, and :class:`Tree` merges
+them in a fixed order, so 1, 2 or 32 workers, local or on a cluster, give the same bits.
+At most a few chunks per worker are in flight: memory stays flat however long the corpus.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections import deque
+from dataclasses import dataclass, field
+from itertools import chain
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Optional
+
+from attncli.core.survey import Acc, Seq, Tree, add_induction, add_sequence
+from attncli.core.survey_source import Info, Spec, source
+from attncli.errors import AttnError
+
+CHUNK = 32  # lines per chunk: fixed, so the merge tree does not depend on the workers
+INDUCTION_CHUNK = 8  # induction sequences per job
+PARTITION_LEVEL = 3  # a Dask partition holds 2^3 chunks (256 lines) and returns one tree node
+
+Line = tuple[str, str]  # (where: "file line k", text)
+
+
+@dataclass
+class Job:
+    """Lines of the corpus (``lines``), or induction sequences first … first + count − 1."""
+
+    lines: list[Line] = field(default_factory=list)
+    first: int = 0
+    count: int = 0
+    done_bytes: int = 0  # how far into the corpus this chunk ends (for the ETA)
+
+    @property
+    def induction(self) -> bool:
+        return not self.lines
+
+
+def describe(spec: Spec) -> Info:
+    return source(spec).info()
+
+
+def induction_length(spec: Spec) -> int:
+    src = source(spec)
+    return min(spec.induction_len, (src.limit - src.extra) // 2)
+
+
+def run_job(spec: Spec, job: Job) -> Acc:
+    """One chunk's accumulator (runs in a worker)."""
+    src = source(spec)
+    acc = Acc.zeros(src.layers, src.heads)
+    if job.induction:
+        T = induction_length(spec)
+        for index in range(job.first, job.first + job.count):
+            tokens, start = src.induction(index, T)
+            add_induction(acc, src.attention(tokens), start, T)
+            acc.tally("induction_sequences")
+        return acc
+    for where, text in job.lines:
+        try:
+            add_line(acc, src, where, text)
+        except AttnError as exc:
+            raise AttnError(f"{where}: {exc.message}", exc.code) from None
+    return acc
+
+
+def add_line(acc: Acc, src, where: str, text: str) -> None:
+    windows, n = src.windows(text)
+    if n == 0:
+        acc.tally("empty_lines")
+        return
+    acc.tally("sentences")
+    acc.tally("tokens", n)
+    if len(windows) > 1:
+        acc.tally("long_lines")
+        acc.first_long = acc.first_long or (where, n, src.limit)
+    for w in windows:
+        acc.tally("windows")
+        add_sequence(acc, src.attention(w), Seq(w.tokens, w.special, w.ids, src.causal))
+
+
+def run_partition(spec: Spec, jobs: list[Job]) -> Acc:
+    """Several chunks merged along the same tree as locally (a Dask task)."""
+    tree = Tree()
+    for job in jobs:
+        tree.push(run_job(spec, job))
+    return tree.total()
+
+
+def induction_jobs(spec: Spec) -> list[Job]:
+    n = spec.induction
+    return [Job(first=k, count=min(INDUCTION_CHUNK, n - k)) for k in range(0, n, INDUCTION_CHUNK)]
+
+
+# ---------------------------------------------------------------- reading the corpus
+
+
+def check_corpus(paths: list[str]) -> None:
+    """Every named file exists (before any work starts)."""
+    for p in paths:
+        if p != "-" and not Path(p).is_file():
+            reason = "is a folder" if Path(p).is_dir() else "no such file"
+            raise AttnError(f"{p}: {reason} (CORPUS is text files, one sentence or document per line, or - for stdin)")
+
+
+def corpus_size(paths: list[str]) -> Optional[int]:
+    """Bytes in all the files, or None when stdin is among them (no ETA then)."""
+    if "-" in paths:
+        return None
+    return sum(Path(p).stat().st_size for p in paths)
+
+
+def read_lines(paths: list[str], encoding: str = "utf-8") -> Iterator[tuple[str, str, int]]:
+    """(where, text, bytes read so far) for every non-empty line, one line at a time."""
+    done = 0
+    for p in paths:
+        name = "stdin" if p == "-" else p
+        with _open(p) as fh:
+            for number, raw in enumerate(fh, start=1):
+                done += len(raw)
+                try:
+                    text = raw.decode(encoding).rstrip("\r\n")
+                except UnicodeDecodeError as exc:
+                    raise AttnError(
+                        f"{name} line {number}: not valid {encoding} (byte {raw[exc.start]:#04x} at column"
+                        f" {exc.start + 1})"
+                    ) from None
+                if text.strip():
+                    yield f"{name} line {number}", text, done
+
+
+def _open(p: str):
+    if p == "-":
+        stream = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin
+        return _NoClose(stream)
+    try:
+        return open(p, "rb")
+    except OSError as exc:
+        raise AttnError(f"{p}: {exc.strerror}") from None
+
+
+class _NoClose:
+    def __init__(self, stream) -> None:
+        self.stream = stream
+
+    def __enter__(self):
+        return self.stream
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+def chunks(lines: Iterable[tuple[str, str, int]]) -> Iterator[Job]:
+    """Consecutive jobs of :data:`CHUNK` lines."""
+    batch: list[Line] = []
+    done = 0
+    for where, text, done in lines:
+        batch.append((where, text))
+        if len(batch) == CHUNK:
+            yield Job(lines=batch, done_bytes=done)
+            batch = []
+    if batch:
+        yield Job(lines=batch, done_bytes=done)
+
+
+def nonempty(jobs: Iterator[Job]) -> Iterator[Job]:
+    """``jobs``, refusing an empty corpus before any work starts."""
+    try:
+        first = next(jobs)
+    except StopIteration:
+        raise AttnError("the corpus is empty: give text files with one sentence or document per line") from None
+    yield first
+    yield from jobs
+
+
+# ---------------------------------------------------------------- running
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a survey, carrying what was merged so far."""
+
+    def __init__(self, partial: Optional[Acc]) -> None:
+        super().__init__()
+        self.partial = partial
+
+
+Progress = Callable[[Job, Acc], None]
+
+
+@dataclass
+class Merger:
+    """The two trees (induction sequences, corpus chunks) and the progress callback."""
+
+    progress: Optional[Progress] = None
+    induction: Tree = field(default_factory=Tree)
+    corpus: Tree = field(default_factory=Tree)
+
+    def add(self, job: Job, acc: Acc, level: int = 0) -> None:
+        (self.induction if job.induction else self.corpus).push(acc, level)
+        if self.progress is not None:
+            self.progress(job, acc)
+
+    def total(self, tail: Optional[Acc] = None) -> Optional[Acc]:
+        corpus, induction = self.corpus.total(tail), self.induction.total()
+        if corpus is None or induction is None:
+            return corpus or induction
+        return corpus.merge(induction)
+
+
+def _worker_init() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C does
+
+
+_ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _pool(workers: int):
+    """Worker processes (spawned: no inherited threads), one BLAS thread each."""
+    import multiprocessing
+
+    saved = {k: os.environ.get(k) for k in (*_ONE_THREAD, "TOKENIZERS_PARALLELISM")}
+    os.environ.update({k: "1" for k in _ONE_THREAD}, TOKENIZERS_PARALLELISM="false")
+    try:
+        return multiprocessing.get_context("spawn").Pool(workers, initializer=_worker_init)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _in_order(spec: Spec, jobs: Iterable[Job], workers: int) -> Iterator[tuple[Job, Acc]]:
+    """(job, accumulator) in job order, computed by ``workers`` processes with at most
+    2 × workers + 2 jobs in flight (0: in this process). Worker processes run one BLAS
+    thread each: many small products in parallel processes beat threads within each."""
+    if workers < 1:
+        for job in jobs:
+            yield job, run_job(spec, job)
+        return
+    pool = _pool(workers)
+    try:
+        pending: deque = deque()
+        for job in jobs:
+            pending.append((job, pool.apply_async(run_job, (spec, job))))
+            if len(pending) > 2 * workers + 2:
+                done, result = pending.popleft()
+                yield done, result.get()
+        while pending:
+            done, result = pending.popleft()
+            yield done, result.get()
+        pool.close()
+    finally:
+        pool.terminate()
+
+
+def survey_local(spec: Spec, jobs: Iterable[Job], workers: int = 0, progress: Optional[Progress] = None) -> Acc:
+    """The merged accumulator of the induction jobs and the corpus ``jobs``."""
+    merger = Merger(progress)
+    try:
+        for job, acc in _in_order(spec, chain(induction_jobs(spec), jobs), workers):
+            merger.add(job, acc)
+    except KeyboardInterrupt:
+        raise Interrupted(merger.total()) from None
+    return merger.total()

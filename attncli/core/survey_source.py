@@ -1,0 +1,236 @@
+"""Where a survey's attention comes from: a checkpoint folder or ``run``'s random weights.
+
+A source turns a line of text into one or more token windows (a line longer than the
+model takes is cut into windows, each framed by the tokenizer's special tokens, never
+silently truncated), gives the L×H×n×n stack A' of a window, and builds the induction
+test sequences: T random tokens from the vocabulary, drawn with the seed, repeated twice.
+Each process (a local worker or a Dask worker) keeps one source per spec, loaded once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from attncli.core.tokenize import Tokens
+from attncli.errors import AttnError
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Everything a worker needs to rebuild the source (small, picklable)."""
+
+    model: Optional[str] = None  # an absolute checkpoint folder; None: random weights
+    settings: Optional[object] = None  # attncli.core.pipeline.Settings of a random baseline
+    window: Optional[int] = None  # tokens per window; None: the model's limit (--max-tokens for random)
+    seed: int = 0
+    induction: int = 32  # random repeated sequences for the induction score
+    induction_len: int = 20  # T: tokens per half
+    special: bool = True
+
+
+@dataclass(frozen=True)
+class Info:
+    """What the parent reports about the source."""
+
+    name: str
+    model_type: str
+    layers: int
+    heads: int
+    causal: bool
+    window: int
+
+
+def model_limit(ck) -> int:
+    """The longest input a checkpoint takes (its position table; RoBERTa counts from
+    padding_idx + 1)."""
+    from attncli.core.models.forward import ROBERTA_LIKE
+
+    if ck.model_type == "gpt2":
+        return int(ck.cfg("n_positions", "max_position_embeddings", default=1024))
+    limit = int(ck.cfg("max_position_embeddings", "n_positions", default=512))
+    if ck.model_type in ROBERTA_LIKE:
+        limit -= int(ck.config.get("pad_token_id", 1)) + 1
+    return limit
+
+
+def frame(special: list[bool]) -> tuple[int, int]:
+    """How many special tokens the tokenizer puts before and after the text."""
+    n = len(special)
+    before = next((k for k, s in enumerate(special) if not s), n)
+    after = next((k for k, s in enumerate(reversed(special)) if not s), 0) if before < n else 0
+    return before, after
+
+
+def cut(tokens: Tokens, limit: int) -> list[Tokens]:
+    """``tokens`` as windows of at most ``limit`` tokens: the text between the tokenizer's
+    leading and trailing special tokens is cut into consecutive pieces, each framed again."""
+    if len(tokens) <= limit:
+        return [tokens]
+    before, after = frame(tokens.special)
+    size = limit - before - after
+    if size < 1:
+        raise AttnError(f"a window of {limit} tokens leaves no room for text between the special tokens")
+    body = range(before, len(tokens) - after)
+    head, tail = list(range(before)), list(range(len(tokens) - after, len(tokens)))
+    out = []
+    for start in range(body.start, body.stop, size):
+        idx = head + list(range(start, min(start + size, body.stop))) + tail
+        out.append(
+            Tokens(
+                [tokens.tokens[k] for k in idx],
+                [tokens.offsets[k] for k in idx],
+                [tokens.ids[k] for k in idx],
+                [tokens.special[k] for k in idx],
+            )
+        )
+    return out
+
+
+def draw(candidates: np.ndarray, T: int, seed: int, index: int) -> np.ndarray:
+    """T distinct random picks from ``candidates`` for induction sequence ``index``."""
+    rng = np.random.default_rng([seed, 16, index])
+    return rng.choice(candidates, size=T, replace=len(candidates) < T)
+
+
+def repeated(pick: list, T: int, frame_tokens: tuple[list, list]) -> tuple[list, int]:
+    """prefix + pick + pick + suffix, and where the first copy starts."""
+    before, after = frame_tokens
+    return before + pick + pick + after, len(before)
+
+
+class ModelSource:
+    """A checkpoint folder: memory-mapped weights, its tokenizer, numpy forward pass."""
+
+    def __init__(self, spec: Spec) -> None:
+        from attncli.core.models.checkpoint import load
+        from attncli.core.models.forward import is_causal, n_heads, n_layers, word_embeddings
+        from attncli.core.tokenize import load_tokenizer
+
+        self.spec = spec
+        self.ck = load(spec.model)
+        self.tok = load_tokenizer(spec.model)
+        self.layers, self.heads = n_layers(self.ck), n_heads(self.ck)
+        self.causal = is_causal(self.ck)
+        self.limit = min(model_limit(self.ck), spec.window or 1 << 30)
+        self.rows = int(self.ck.get(word_embeddings(self.ck)).shape[0])
+        probe = self.encode("a")
+        before, after = frame(probe.special)
+        self.frame = (list(range(before)), list(range(len(probe) - after, len(probe))))
+        self.probe = probe
+        self.extra = before + after
+
+    def info(self) -> Info:
+        from attncli.core.models.forward import model_name
+
+        return Info(model_name(self.ck), self.ck.model_type, self.layers, self.heads, self.causal, self.limit)
+
+    def encode(self, text: str) -> Tokens:
+        enc = self.tok.encode(text, add_special_tokens=self.spec.special)
+        return Tokens(
+            list(enc.tokens), [tuple(o) for o in enc.offsets], list(enc.ids), [bool(s) for s in enc.special_tokens_mask]
+        )
+
+    def windows(self, text: str) -> tuple[list[Tokens], int]:
+        tokens = self.encode(text)
+        return cut(tokens, self.limit), len(tokens)
+
+    def attention(self, tokens: Tokens) -> np.ndarray:
+        from attncli.core.models.forward import Keep, forward
+
+        bad = [i for i in tokens.ids if not 0 <= i < self.rows]
+        if bad:
+            raise AttnError(f"token id {bad[0]} is outside the embedding table ({self.rows} rows)")
+        keep = Keep(list(range(1, self.layers + 1)), list(range(1, self.heads + 1)))
+        return forward(self.ck, tokens, keep).A_prime
+
+    def candidates(self) -> np.ndarray:
+        special = {int(i) for i, t in self.tok.get_added_tokens_decoder().items() if t.special}
+        special |= {self.probe.ids[k] for k in self.frame[0] + self.frame[1]}
+        return np.array([i for i in range(min(self.rows, self.tok.get_vocab_size())) if i not in special])
+
+    def induction(self, index: int, T: int) -> tuple[Tokens, int]:
+        if not hasattr(self, "_candidates"):
+            self._candidates = self.candidates()
+        pick = [int(i) for i in draw(self._candidates, T, self.spec.seed, index)]
+        frame_ids = ([self.probe.ids[k] for k in self.frame[0]], [self.probe.ids[k] for k in self.frame[1]])
+        ids, start = repeated(pick, T, frame_ids)
+        special = [k < start or k >= start + 2 * T for k in range(len(ids))]
+        return Tokens([self.tok.id_to_token(i) or "" for i in ids], [(0, 0)] * len(ids), ids, special), start
+
+
+class RandomSource:
+    """``run``'s random-weight attention (one layer) as a baseline."""
+
+    def __init__(self, spec: Spec) -> None:
+        from attncli.core.pipeline import tokenizer_spec
+
+        self.spec = spec
+        self.settings = spec.settings
+        self.settings.check()
+        self.tokenizer = tokenizer_spec(self.settings)
+        self.layers, self.heads = 1, self.settings.heads or 1
+        self.causal = bool(self.settings.causal)
+        self.limit = min(self.settings.max_tokens, spec.window or 1 << 30)
+        self.vocab = self._vocab()
+        self.extra = 0
+
+    def _vocab(self) -> list[str]:
+        if self.tokenizer in ("whitespace", "bert", "char"):
+            return [f"w{k}" for k in range(1, 5001)]
+        from attncli.core.tokenize import load_tokenizer
+
+        return sorted(load_tokenizer(self.tokenizer).get_vocab(with_added_tokens=False))
+
+    def info(self) -> Info:
+        s = self.settings
+        name = f"random weights (r={s.dim}, H={self.heads}, seed {s.seed})"
+        return Info(name, "random", 1, self.heads, self.causal, self.limit)
+
+    def windows(self, text: str) -> tuple[list[Tokens], int]:
+        from attncli.core.tokenize import tokenize
+
+        tokens = tokenize(text, self.tokenizer, self.settings.special_tokens)
+        return cut(tokens, self.limit), len(tokens)
+
+    def attention(self, tokens: Tokens) -> np.ndarray:
+        """A' (1×H×n×n) of the random weights, as ``pipeline.run`` computes it."""
+        from attncli.core import embed, pipeline
+        from attncli.core.attention import multi_head
+
+        s = self.settings
+        E = pipeline.embeddings(tokens, s, [])
+        r, n = E.shape
+        I = E + embed.sinusoidal(r, n) if s.positions == "sinusoidal" else E
+        W = pipeline.weights_for(r, s)
+        att = multi_head(
+            I,
+            W["Wq"],
+            W["Wk"],
+            W["Wv"],
+            W["Wo"],
+            norm=s.norm,
+            scale=s.scale,
+            causal=s.causal,
+            temperature=s.temperature,
+        )
+        return np.stack([h.A_prime for h in att.heads])[None]
+
+    def induction(self, index: int, T: int) -> tuple[Tokens, int]:
+        pick = [self.vocab[int(k)] for k in draw(np.arange(len(self.vocab)), T, self.spec.seed, index)]
+        words, start = repeated(pick, T, ([], []))
+        return Tokens(words, [(0, 0)] * len(words)), start
+
+
+_SOURCES: dict[str, object] = {}
+
+
+def source(spec: Spec):
+    """The process's source for ``spec``, built once."""
+    key = repr(spec)
+    if key not in _SOURCES:
+        _SOURCES.clear()
+        _SOURCES[key] = ModelSource(spec) if spec.model is not None else RandomSource(spec)
+    return _SOURCES[key]

@@ -1,0 +1,98 @@
+"""The ``--json`` text written as it is made: matrices row by row, never whole.
+
+The plain version is ``json.dumps`` of the object with every matrix as nested lists of
+Python floats (:func:`attncli.export.nested`): ~40 bytes of Python objects per number and
+the whole document as one string. Here the object is dumped by :mod:`json` with each
+matrix replaced by a placeholder, and the text is written piece by piece with each matrix
+written in its place a block of rows at a time, one ``%`` operation per row:
+
+- float32 as ``%.9g`` (the same float32 back, like :func:`attncli.export.float32_digits`),
+- float64 as ``%r`` (Python's float repr: what :mod:`json` writes),
+
+±inf and NaN as ``null``, whole numbers with ``.0`` as :mod:`json` writes floats. The bytes
+equal the plain version's (tested); memory stays at one block of rows
+(bench/bench_long.py measures both against a plain row loop).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any, Callable
+
+import numpy as np
+
+Write = Callable[[str], Any]
+
+ROWS_PER_BLOCK = 1 << 16  # numbers per block of rows: ~1.5 MiB of Python floats at a time
+_INTEGRAL = re.compile(r"(?<![\w.+-])(-?\d+)(?=[,\]])")  # "%.9g" writes 1.0 as "1": json writes "1.0"
+_NON_FINITE = re.compile(r"-?inf|nan")
+
+
+def streamable(x: Any) -> bool:
+    """A matrix this module writes itself: a non-empty float32/float64 array."""
+    return isinstance(x, np.ndarray) and x.dtype in (np.float32, np.float64) and x.ndim >= 1 and x.size > 0
+
+
+def write_json(obj: Any, write: Write) -> None:
+    """``obj`` as JSON text through ``write``, matrices (numpy arrays) streamed."""
+    arrays: list[np.ndarray] = []
+    tag = os.urandom(6).hex()  # no string in obj can be this placeholder by chance
+
+    def swap(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: swap(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [swap(v) for v in x]
+        if streamable(x):
+            arrays.append(x)
+            return f"{tag}{len(arrays) - 1}"
+        if isinstance(x, np.ndarray):
+            from attncli.export import nested
+
+            return nested(x)
+        return x
+
+    text = json.dumps(swap(obj), ensure_ascii=False, allow_nan=False)
+    done = 0
+    for m in re.finditer(f'"{tag}(\\d+)"', text):
+        write(text[done : m.start()])
+        write_matrix(arrays[int(m.group(1))], write)
+        done = m.end()
+    write(text[done:])
+
+
+def write_matrix(M: np.ndarray, write: Write) -> None:
+    """A float array as JSON nested lists, a block of rows per ``write``."""
+    if M.ndim == 1:
+        write_rows(M[None], write, bracket=False)
+    elif M.ndim == 2:
+        write_rows(M, write)
+    else:
+        write("[")
+        for k in range(M.shape[0]):
+            write(", " if k else "")
+            write_matrix(M[k], write)
+        write("]")
+
+
+def write_rows(M: np.ndarray, write: Write, *, bracket: bool = True) -> None:
+    """The rows of a 2-D float array, ``[r1, r2, …]`` (without the outer brackets when
+    ``bracket`` is False: one row on its own)."""
+    cols = M.shape[1]
+    spec = "%.9g" if M.dtype == np.float32 else "%r"
+    row = "[" + ", ".join([spec] * cols) + "]"
+    step = max(1, ROWS_PER_BLOCK // max(cols, 1))
+    if bracket:
+        write("[")
+    for lo in range(0, M.shape[0], step):
+        block = M[lo : lo + step]
+        text = ", ".join([row % tuple(r) for r in block.astype(np.float64, copy=False).tolist()])
+        if not np.isfinite(block).all():
+            text = _NON_FINITE.sub("null", text)
+        if spec != "%r" and np.any(block == np.trunc(block)):
+            text = _INTEGRAL.sub(r"\1.0", text)
+        write((", " if lo else "") + text)
+    if bracket:
+        write("]")

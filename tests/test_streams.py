@@ -1,0 +1,102 @@
+"""Streamed outputs say what the whole-document writers said: the same JSON values, the
+same npz bytes, written piece by piece."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from conftest import cli
+
+from attncli.core.pipeline import Settings, run
+from attncli.core.stats import head_stats
+from attncli.export import arrays, dumps, nested, save_npz, to_json
+from attncli.export_stream import write_json
+
+SENTENCE = "The cat sat on the mat ."
+
+
+def old_json(obj):
+    """The plain version: every matrix as nested lists of Python floats, one json.dumps."""
+
+    def lists(x):
+        if isinstance(x, dict):
+            return {k: lists(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [lists(v) for v in x]
+        return nested(x) if isinstance(x, np.ndarray) else x
+
+    return json.dumps(lists(obj), ensure_ascii=False, allow_nan=False)
+
+
+@pytest.mark.parametrize("float64", [False, True])
+@pytest.mark.parametrize("causal", [False, True])
+def test_streamed_json_has_the_values_of_the_whole_document(float64, causal):
+    result = run(SENTENCE, Settings(heads=3, causal=causal, float64=float64, positions="sinusoidal"))
+    obj = to_json(result, ["a.png"], stats=head_stats(result), mean_heads=True)
+    assert json.loads(dumps(obj)) == json.loads(old_json(obj))
+    if float64:  # float64 is written as json writes it: the very same text
+        assert dumps(obj) == old_json(obj)
+
+
+def test_streamed_json_comes_in_blocks_of_rows():
+    rng = np.random.default_rng(0)
+    M = rng.standard_normal((700, 700)).astype(np.float32)
+    M[3, 4], M[5, 6], M[7, 8] = -np.inf, np.nan, 2.0
+    pieces: list[str] = []
+    write_json({"M": M, "tag": "x"}, pieces.append)
+    assert json.loads("".join(pieces)) == json.loads(old_json({"M": M, "tag": "x"}))
+    assert max(len(p) for p in pieces) < 0.2 * len("".join(pieces))  # never the whole text at once
+
+
+def test_json_on_stdout_is_one_line_equal_to_dumps():
+    ran = cli("run", SENTENCE, "-H", "2", "--json", "--no-plot", "--mean-heads")
+    assert ran.code == 0
+    assert ran.stdout.count("\n") == 1
+    obj = json.loads(ran.stdout)
+    assert np.allclose(np.array(obj["heads"][0]["A_prime"]).sum(axis=0), 1, atol=1e-6)  # float32: to 1e-6
+
+
+def old_npz(path, data):
+    """The plain version: each member built in a BytesIO, then written whole."""
+    with open(path, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
+        for name, array in data.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.asarray(array), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, buf.getvalue())
+
+
+def test_npz_streamed_has_the_bytes_of_the_buffered_writer_and_loads_without_pickle(tmp_path):
+    result = run(SENTENCE, Settings(heads=4, positions="sinusoidal"))
+    data = arrays(result, mean_heads=True)
+    save_npz(tmp_path / "a.npz", data)
+    save_npz(tmp_path / "b.npz", data)
+    old_npz(tmp_path / "old.npz", data)
+    a = (tmp_path / "a.npz").read_bytes()
+    assert a == (tmp_path / "b.npz").read_bytes() == (tmp_path / "old.npz").read_bytes()
+    with np.load(tmp_path / "a.npz", allow_pickle=False) as z:
+        assert sorted(z.files) == sorted(data)
+        for k, v in data.items():
+            assert np.array_equal(z[k], v)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")]  # atomic: no temp left
+
+
+def test_float64_option_keeps_float64_and_float32_is_the_default(tmp_path):
+    assert cli("run", SENTENCE, "--no-plot", "--npz", "f32.npz").code == 0
+    assert cli("run", SENTENCE, "--no-plot", "--npz", "f64.npz", "--float64").code == 0
+    with np.load("f32.npz") as a, np.load("f64.npz") as b:
+        assert a["A_prime"].dtype == np.float32 and b["A_prime"].dtype == np.float64
+        assert np.allclose(a["A_prime"], b["A_prime"], atol=1e-6)
+        assert np.allclose(b["A_prime"].sum(axis=1), 1, atol=1e-12)
+
+
+def test_scores_are_dropped_only_when_no_view_reads_them():
+    lean = run(SENTENCE, Settings(heads=2, keep_scores=False))
+    full = run(SENTENCE, Settings(heads=2))
+    assert lean.A is None and np.array_equal(lean.A_prime, full.A_prime)
+    assert head_stats(lean) == head_stats(full)
