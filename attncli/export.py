@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 import numpy as np
 
 from attncli.files import atomic_open
+from attncli.labels import json_safe
 
 if TYPE_CHECKING:
     from attncli.core.explain import Explanation
@@ -124,7 +125,7 @@ def dumps(obj: dict) -> str:
     :mod:`attncli.export_stream` (float32 as ``%.9g``), everything else by :mod:`json`."""
     out: list[str] = []
     write_json(obj, out.append)
-    return "".join(out)
+    return json_safe("".join(out))
 
 
 def write_json(obj: dict, write: Callable[[str], Any]) -> None:

@@ -1,12 +1,22 @@
-"""Writing files whole or not at all, and naming them from indices only."""
+"""Writing files whole or not at all, and naming them from indices only.
+
+A regular file (or a path that does not exist yet) is written to a temporary file beside
+it and renamed into place only when complete; a link to one keeps its link (the file it
+points to is replaced). Anything else that already exists is not ours to replace: a
+character device (``/dev/null``, ``/dev/stdout``, a terminal) or a pipe that someone is
+reading is written in place; a folder, a socket, a disk device or a pipe with no reader
+is refused with one line."""
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Iterator, Optional
 
+from attncli import stop
 from attncli.errors import AttnError
 
 
@@ -22,35 +32,96 @@ def ensure_dir(folder: str | Path) -> Path:
     return path
 
 
+def _cannot(path: Path, why: str, code: int = 1) -> AttnError:
+    return AttnError(f"cannot write {str(path)!r}: {why}", code=code)
+
+
+def _in_place(path: Path) -> Optional[int]:
+    """An open descriptor when ``path`` exists and is not a regular file (nor a link to
+    one) but can be written where it is; None when it is a regular file or missing."""
+    special = str(path).startswith(("/dev/", "/proc/"))  # /dev/stdout, /proc/self/fd/1: write where they point
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise _cannot(path, exc.strerror or str(exc)) from None
+    mode = st.st_mode
+    if stat.S_ISDIR(mode):
+        raise _cannot(path, "it is a folder", 2)
+    if stat.S_ISREG(mode) and not special:
+        return None
+    if stat.S_ISSOCK(mode) or stat.S_ISBLK(mode):
+        raise _cannot(path, "it is a socket or a disk device, not a file; attncli writes only files and pipes", 2)
+    flags = os.O_WRONLY | (os.O_NONBLOCK if stat.S_ISFIFO(mode) else 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags | (os.O_TRUNC if stat.S_ISREG(mode) else 0))
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise _cannot(path, "it is a pipe (FIFO) that no one is reading", 2) from None
+        raise _cannot(path, exc.strerror or str(exc)) from None
+    if stat.S_ISFIFO(mode):
+        os.set_blocking(fd, True)
+    return fd
+
+
 @contextmanager
 def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
-    """Open a temporary file beside ``path``; rename it into place only on success."""
+    """Open a temporary file beside ``path``; rename it into place only on success.
+
+    A device or a pipe is written in place (see the module's notes); every write is
+    checked, so a full disk is an error (exit 1), never a short file."""
+    path = Path(path)
+    fd = _in_place(path)
+    if fd is not None:
+        try:
+            with os.fdopen(fd, mode) as fh:
+                yield fh
+        except OSError as exc:
+            raise _cannot(path, exc.strerror or str(exc)) from None
+        return
+    yield from _atomic(path, mode)
+
+
+def _atomic(path: Path, mode: str) -> Iterator[IO]:
     import tempfile  # here: a run that writes nothing (--json --no-plot) never needs it
 
-    path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".part")
-    except OSError as exc:
-        raise AttnError(f"cannot write {str(path)!r}: {exc.strerror or exc}", code=1) from None
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path  # keep the link, replace its file
+    with stop.deferred():  # a signal now is handled once the temporary file is on the list
+        try:
+            fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.", suffix=".part")
+        except OSError as exc:
+            raise _cannot(path, exc.strerror or str(exc)) from None
+        stop.temp_files.add(tmp)  # removed by the signal handler if we are stopped
     try:
         with os.fdopen(fd, mode) as fh:
             yield fh
         os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
         if isinstance(exc, OSError):
-            raise AttnError(f"cannot write {str(path)!r}: {exc.strerror or exc}", code=1) from None
+            raise _cannot(path, exc.strerror or str(exc)) from None
         raise
+    finally:
+        stop.temp_files.discard(tmp)
 
 
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name one file (existing or not)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
 
 
 def figure_name(stem: str, ext: str, sentence: int | None = None) -> str:

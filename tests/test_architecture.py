@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "attncli"
 
 # the layers, lowest first; a module may import from its own layer or a lower one
 LAYERS = {
-    "core": ["attncli.errors", "attncli.core"],
+    "core": ["attncli.errors", "attncli.limits", "attncli.stop", "attncli.core"],
     "views": [
         "attncli.labels",
         "attncli.files",

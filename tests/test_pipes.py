@@ -192,11 +192,12 @@ def test_no_partial_files_are_left_behind():
     assert not [p for p in Path("attn_out").iterdir() if p.name.startswith(".")]
 
 
-def test_non_utf8_stdin_names_the_line_and_encoding_fixes_it():
-    data = "caf\u00e9 ok\n".encode("utf-8") + "na\u00efve line\n".encode("latin-1")
+def test_non_utf8_stdin_names_the_line_runs_the_others_and_encoding_fixes_it():
+    data = "caf\u00e9 ok\n".encode("utf-8") + "na\u00efve line\n".encode("latin-1") + b"last one\n"
     proc = script("run", "--no-plot", "--json", input=data)
     assert proc.returncode == 2
-    assert "line 2" in one_error_line(proc.stderr.decode()) and proc.stdout == b""
+    assert "line 2" in one_error_line(proc.stderr.decode())
+    assert [json.loads(x)["line"] for x in proc.stdout.splitlines()] == [1, 3]
     proc = script("run", "--no-plot", "--json", "--encoding", "latin-1", input="na\u00efve\n".encode("latin-1"))
     assert proc.returncode == 0 and json.loads(proc.stdout)["tokens"] == ["na\u00efve"]
 

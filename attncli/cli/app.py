@@ -6,15 +6,16 @@ that ``attncli --help`` starts fast.
 
 from __future__ import annotations
 
+import errno
+import io
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, Optional
 
 import typer
 
-from attncli import __version__
+from attncli import __version__, stop
 from attncli.cli import flow
 from attncli.cli.inputs import Sentence, read_sentences
 from attncli.cli.options import (
@@ -66,7 +67,7 @@ from attncli.cli.options import (
     VminOpt,
     WeightsOpt,
 )
-from attncli.cli.output import FileProgress, ReaderGone, emit_line, out_console, warn
+from attncli.cli.output import FileProgress, ReaderGone, emit_line, out_console, say, warn, write_failed
 from attncli.errors import AttnError
 
 if TYPE_CHECKING:
@@ -342,7 +343,7 @@ def explain(
     console = out_console()
     progress = FileProgress(json)
     try:
-        pipeline.prefetch([s.text for s in sentences], settings, progress)
+        sentences.prefetching(lambda block: pipeline.prefetch([s.text for s in block], settings, progress))
 
         def work(sentence: Sentence) -> None:
             result = pipeline.run(sentence.text, settings, progress)
@@ -572,50 +573,109 @@ def tokens(
     flow.each_sentence(sentences, work, fail_fast=fail_fast, quiet=json)
 
 
-class _Interrupted(BaseException):
-    """Ctrl-C, raised from our own handler so no library turns it into something else."""
-
-
-def _on_sigint(signum: int, frame: object) -> None:
-    raise _Interrupted()
-
-
 def main(argv: Optional[list[str]] = None) -> None:
-    """Console-script entry: one-line errors, exit codes 0/1/2/130, quiet broken pipes."""
+    """Console-script entry: one-line errors, exit codes 0/1/2/130 (128 + n for other
+    signals, handled in :mod:`attncli.stop`), quiet broken pipes."""
     from attncli.cli.process import only
 
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args[: args.index("--")] if "--" in args else "--debug" in args
     if debug:
         args.remove("--debug")
-    signal.signal(signal.SIGINT, _on_sigint)
-    command = typer.main.get_command(only(app, args[0]) if args else app)
+    stop.install()
+    guard_streams()
+    if not debug:  # a library's warning (numpy's overflow) would be a second line: results are checked instead
+        import warnings
+
+        warnings.simplefilter("ignore")
     try:
+        command = typer.main.get_command(only(app, args[0]) if args else app)
         code = command.main(args, prog_name="attncli", standalone_mode=False)
-        sys.stdout.flush()
-    except AttnError as exc:
-        if debug:
-            raise
-        _fail(flow.in_option_terms(exc), exc.code)
-    except typer.Exit as exc:
-        code = exc.exit_code
-    except (typer.Abort, _Interrupted):
-        _fail("interrupted", 130)
+        _flush_stdout()
     except (BrokenPipeError, ReaderGone):
         _quiet_pipe()
-    except typer.exceptions.TyperException as exc:  # usage errors
-        if debug:
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except BaseException as exc:  # noqa: B036 (tokenizers' PanicException is a BaseException: one line too)
+        if debug and not isinstance(exc, (SystemExit, stop.Interrupted)):
             raise
-        if type(exc).__name__ == "NoArgsIsHelpError":  # `attncli` or `attncli model` alone: the help
-            sys.stdout.write(exc.format_message() + "\n")
-            sys.stdout.flush()
-            sys.exit(0)
-        _fail(exc.format_message().splitlines()[0], getattr(exc, "exit_code", 2))
-    except Exception as exc:  # a bug or an unforeseen failure: still one line
-        if debug:
-            raise
-        _fail(f"{type(exc).__name__}: {exc} (run again with --debug for the traceback)", 1)
+        _fail(*_one_line(exc))
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _one_line(exc: BaseException) -> tuple[str, int]:
+    """The ``error:`` message and exit code for anything that ends a command."""
+    if isinstance(exc, AttnError):
+        return flow.in_option_terms(exc), exc.code
+    if isinstance(exc, stop.Interrupted):
+        return exc.message, exc.code
+    if isinstance(exc, (typer.Abort, KeyboardInterrupt)):
+        return "interrupted", 130
+    if isinstance(exc, typer.exceptions.TyperException):  # usage errors
+        return _usage(exc)
+    if isinstance(exc, MemoryError):
+        return "out of memory (the input needs more than this machine or its limits allow)", 1
+    if isinstance(exc, RecursionError):
+        return "the input is nested too deeply to read", 2
+    if type(exc).__name__ == "PanicException":  # the Rust side of tokenizers gave up
+        return f"the tokenizer failed on this input (it panicked: {_first_line(exc)})", 2
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG):
+        where = f" {exc.filename}" if exc.filename else ""
+        return f"cannot write{where}: {exc.strerror}", 1
+    if not isinstance(exc, Exception):  # SystemExit and the like go on
+        raise exc
+    return f"{type(exc).__name__}: {exc} (run again with --debug for the traceback)", 1
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
+def _usage(exc) -> tuple[str, int]:
+    if type(exc).__name__ == "NoArgsIsHelpError":  # `attncli` or `attncli model` alone: the help
+        sys.stdout.write(exc.format_message() + "\n")
+        _flush_stdout()
+        sys.exit(0)
+    return (exc.format_message().splitlines() or [""])[0], getattr(exc, "exit_code", 2)
+
+
+def _flush_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        raise write_failed(exc) from None
+
+
+def guard_streams() -> None:
+    """Streams we can trust. A closed stdin, stdout or stderr (``>&-``) gets /dev/null on
+    its descriptor, so no file we open can take its number (stdout opened read-only:
+    every write to it fails, and says so); an unbuffered stdout (PYTHONUNBUFFERED) is
+    buffered again, because a raw write may write only part of what it is given and the
+    text layer does not check; a stdout whose encoding cannot show a character shows it
+    escaped (``PYTHONIOENCODING=ascii``) instead of failing."""
+    for fd, flags in ((0, os.O_RDONLY), (1, os.O_RDONLY), (2, os.O_WRONLY)):
+        try:
+            os.fstat(fd)
+        except OSError:
+            new = os.open(os.devnull, flags)
+            if new != fd:
+                os.dup2(new, fd)
+                os.close(new)
+            if fd == 1:
+                sys.stdout = open(1, "w", closefd=False)
+            elif fd == 2:
+                sys.stderr = open(2, "w", closefd=False)
+    out = sys.stdout
+    raw = getattr(out, "buffer", None)
+    if isinstance(raw, io.RawIOBase):  # PYTHONUNBUFFERED=1: put a checked buffer back
+        sys.stdout = io.TextIOWrapper(
+            io.BufferedWriter(raw), encoding=out.encoding, errors="backslashreplace", line_buffering=True
+        )
+    elif isinstance(out, io.TextIOWrapper) and out.errors == "strict":
+        try:
+            out.reconfigure(errors="backslashreplace")
+        except (ValueError, io.UnsupportedOperation):
+            pass
 
 
 def entry() -> None:
@@ -626,9 +686,10 @@ def entry() -> None:
 
 
 def _fail(message: str, code: int) -> None:
+    """One ``error:`` line (made safe: a newline in a path cannot forge a second line),
+    then exit with ``code``."""
     try:
-        sys.stderr.write(f"error: {message}\n")
-        sys.stderr.flush()
+        say("error", message)
     finally:
         sys.exit(code)
 

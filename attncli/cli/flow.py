@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
 from attncli.cli.inputs import Sentence, read_sentences
 from attncli.cli.output import FileProgress, ReaderGone, busy, deliver, out_console, warn
@@ -76,7 +76,9 @@ class Views:
         return drawn or self.values or self.json or self.npz is not None
 
 
-def each_sentence(sentences: list[Sentence], work: Callable[[Sentence], None], *, fail_fast: bool, quiet: bool) -> None:
+def each_sentence(
+    sentences: Iterable[Sentence], work: Callable[[Sentence], None], *, fail_fast: bool, quiet: bool
+) -> None:
     """:func:`attncli.cli.batch.run_batch`, its exit code, a closed pipe."""
     import typer
 
@@ -106,8 +108,8 @@ def show_results(
     console = out_console()
     progress = FileProgress(views.quiet)
     try:
-        if prefetch is not None:
-            prefetch(sentences, progress)
+        if prefetch is not None:  # per block of the stream (stdin is not read whole)
+            sentences.prefetching(lambda block: prefetch(block, progress))
 
         def work(sentence: Sentence) -> None:
             result = compute(sentence, progress)
@@ -115,7 +117,8 @@ def show_results(
                 warn(w if sentence.line is None or sentence.index is None else f"line {sentence.line}: {w}")
             deliver_result(result, sentence, views, console)
 
-        if views.html is not None and len(sentences) > 1:
+        if views.html is not None and not sentences.single:
+            sentences = sentences.kept()  # one page for the whole batch: stdin is held, not streamed
             from attncli.html import write_html
 
             results: list[AttentionResult] = []

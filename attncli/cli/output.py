@@ -3,10 +3,14 @@ for progress, spinners and warnings. Rich is imported only when something is dra
 
 from __future__ import annotations
 
+import errno
 import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
+
+from attncli.errors import AttnError
+from attncli.labels import UNSAFE, json_safe, safe
 
 
 class ReaderGone(BaseException):
@@ -14,8 +18,27 @@ class ReaderGone(BaseException):
     broken-pipe handling (exit 1) lets it through to :func:`main`, which ends quietly."""
 
 
+def write_failed(exc: OSError, where: str = "stdout") -> AttnError:
+    """The one line for a write that failed (full disk, closed stream): exit 1, never 0."""
+    if isinstance(exc, BrokenPipeError) and where == "stdout":
+        raise ReaderGone() from None
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno == errno.EBADF:
+        reason = "it is closed"
+    return AttnError(f"cannot write to {where}: {reason}", code=1)
+
+
+def _keep_newlines(m) -> str:
+    return m.group() if m.group() == "\n" else safe(m.group())
+
+
 class LazyConsole:
-    """Rich's console for stdout, imported on first use: --json and --quiet never pay for it."""
+    """Rich's console for stdout, imported on first use: --json and --quiet never pay for it.
+
+    Markup is off (text from input is never read as ``[bold]``), and every piece of text
+    it writes has its control characters shown escaped (:func:`attncli.labels.safe`), so a
+    token or a file name cannot reach the terminal as an escape sequence, whoever built the
+    table. A write that fails (full disk) is an error, not a silent loss."""
 
     def __init__(self) -> None:
         self._console = None
@@ -23,12 +46,27 @@ class LazyConsole:
     def __getattr__(self, name: str):
         if self._console is None:
             from rich.console import Console
+            from rich.segment import Segment
 
             class StdoutConsole(Console):
                 def on_broken_pipe(self) -> None:  # Rich's own answer is exit 1
                     raise ReaderGone()
 
-            self._console = StdoutConsole(highlight=False, soft_wrap=False)
+                def _render_buffer(self, buffer) -> str:
+                    clean = (
+                        Segment(UNSAFE.sub(_keep_newlines, text), style, None) if control is None else segment
+                        for segment in buffer
+                        for text, style, control in (segment,)
+                    )
+                    return super()._render_buffer(clean)
+
+                def _check_buffer(self) -> None:
+                    try:
+                        super()._check_buffer()
+                    except OSError as exc:
+                        raise write_failed(exc) from None
+
+            self._console = StdoutConsole(highlight=False, soft_wrap=False, markup=False, emoji=False)
         return getattr(self._console, name)
 
 
@@ -84,15 +122,39 @@ def busy(message: str, enabled: bool) -> Iterator[None]:
         yield
 
 
+def say(kind: str, message: str) -> None:
+    """One line on stderr, ``kind: message``, made safe (a newline or an escape sequence in
+    the message is shown escaped, so it can neither forge a second line nor drive the
+    terminal). A stderr that cannot be written to is let be: there is no one to tell."""
+    try:
+        sys.stderr.write(f"{kind}: {safe(message)}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def warn(message: str) -> None:
-    sys.stderr.write(f"warning: {message}\n")
-    sys.stderr.flush()
+    say("warning", message)
+
+
+def _out_piece(piece: str) -> None:
+    """A piece of a JSON line on stdout: unsafe characters in its strings escaped
+    (:func:`attncli.labels.json_safe`), the write checked."""
+    try:
+        sys.stdout.write(json_safe(piece))
+    except OSError as exc:
+        raise write_failed(exc) from None
 
 
 def emit_line(text: str) -> None:
-    """One line on stdout, flushed so a downstream ``head`` or ``jq`` sees it now."""
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+    """One line on stdout, made safe and flushed so a downstream ``head`` or ``jq`` sees it
+    now. JSON from :func:`attncli.export.dumps` has no control characters, so it is
+    unchanged; a failed write (full disk, closed stdout) is exit 1 with one line."""
+    try:
+        sys.stdout.write(safe(text) + "\n")
+        sys.stdout.flush()
+    except OSError as exc:
+        raise write_failed(exc) from None
 
 
 def deliver(
@@ -109,16 +171,20 @@ def deliver(
 ) -> None:
     """The common end of every sentence: the .npz, then one JSON line, the paths, or tables."""
     from attncli.export import npz_path, save_npz, write_json
+    from attncli.files import same_file
 
     if npz is not None:
         path = npz_path(npz, sentence.index)
+        clash = next((f for f in files if same_file(f, path)), None)
+        if clash is not None:
+            raise AttnError(f"--npz {str(path)!r} is {clash}, a figure this run writes; give another name")
         save_npz(path, arrays())
         files.append(str(path))
     if json:
         obj = make_json(files)
         if sentence.index is not None:
             obj["line"] = sentence.line
-        write_json(obj, sys.stdout.write)  # matrices row by row, never the whole text
+        write_json(obj, _out_piece)  # matrices row by row, never the whole text
         emit_line("")
     elif quiet:
         for f in files:

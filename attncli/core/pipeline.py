@@ -16,6 +16,7 @@ from attncli.core.attention import NORMS, MultiHead, multi_head
 from attncli.core.result import AttentionResult, Dims
 from attncli.core.tokenize import Tokens, check_text, tokenize
 from attncli.errors import AttnError
+from attncli.limits import check_memory
 
 Progress = Callable[[int, int], None]
 
@@ -141,6 +142,10 @@ def run(text: str, settings: Optional[Settings] = None, progress: Optional[Progr
     W: dict[str, Any] = {
         k: (w.astype(dtype, copy=False) if w is not None else None) for k, w in weights_for(r, settings).items()
     }
+    H = int(W["Wq"].shape[0])
+    check_memory(
+        n * n * H * np.dtype(dtype).itemsize * KEPT, f"{n} tokens × {H} heads", "lower --max-tokens or shorten the text"
+    )
     att = multi_head(
         I,
         W["Wq"],
@@ -153,11 +158,36 @@ def run(text: str, settings: Optional[Settings] = None, progress: Optional[Progr
         temperature=settings.temperature,
         keep_scores=settings.keep_scores,
     )
+    check_finite(I, att, settings)
     result = as_result(text, tokens, I, W, att, settings)
     result.warnings = warnings
     if P is not None:
         result.E, result.P = E.astype(dtype, copy=False), P.astype(dtype, copy=False)
     return result
+
+
+KEPT = 6  # n×n float64 matrices per head alive at the peak: A, A/T, exp, A', and the stacks of A and A'
+
+
+def check_finite(I: np.ndarray, att: MultiHead, settings: Settings) -> None:
+    """NaN or ±inf anywhere in a result is an error naming the stage where it first
+    appeared (never NaN in JSON or a blank figure). Masked scores (-inf) are the one
+    exception, by design."""
+    visible = np.triu(np.ones((I.shape[1],) * 2, dtype=bool)) if settings.causal else slice(None)
+    T = f"/{settings.temperature:g}" if settings.temperature != 1.0 else ""
+    stages = (
+        ("the input I", lambda: [I]),
+        ("Q, K, V = W I", lambda: [att.Q, att.K, att.V]),
+        ("the scores A = KᵀQ", lambda: [] if att.A is None else [att.A[:, visible]]),
+        (f"A′ = {settings.norm}(A{T})", lambda: [att.A_prime]),
+        ("O = V A′", lambda: [att.O_heads, att.O]),
+    )
+    for stage, matrices in stages:
+        if not all(np.isfinite(m).all() for m in matrices()):
+            raise AttnError(
+                f"NaN or infinite values after {stage}: the numbers overflow; use smaller vectors or"
+                " weights" + (", or a larger --temperature" if T else "")
+            )
 
 
 def as_result(

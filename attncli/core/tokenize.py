@@ -86,7 +86,9 @@ def load_tokenizer(spec: str | Path):
         tok = from_vocab_files(path) if path.is_dir() else Tokenizer.from_file(str(path))
     except AttnError:
         raise
-    except Exception as exc:  # the Rust side raises plain Exceptions
+    except BaseException as exc:  # noqa: B036  the Rust side raises plain Exceptions, or panics
+        if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+            raise
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         what = "its tokenizer files" if path.is_dir() else "not a valid tokenizer.json"
         raise AttnError(f"{path}: {what} ({reason})") from None
@@ -101,6 +103,8 @@ def _json_file(path: Path) -> dict:
         return {}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise AttnError(f"{path}: nested too deeply to read") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise AttnError(f"{path}: not valid JSON ({exc})") from None
     return data if isinstance(data, dict) else {}
@@ -210,7 +214,13 @@ def tokenize(text: str, spec: str | Path = "whitespace", special_tokens: bool = 
         pieces = _pre_tokenizer(spec).pre_tokenize_str(text)
         return Tokens([p for p, _ in pieces], [tuple(o) for _, o in pieces])
     tok = load_tokenizer(spec)
-    enc = tok.encode(text, add_special_tokens=special_tokens)
+    try:
+        enc = tok.encode(text, add_special_tokens=special_tokens)
+    except BaseException as exc:  # noqa: B036  a pathological tokenizer.json makes the Rust side panic
+        if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+            raise
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise AttnError(f"{tokenizer_path(spec)}: the tokenizer failed on this text ({reason})") from None
     return Tokens(
         list(enc.tokens),
         [tuple(o) for o in enc.offsets],

@@ -17,6 +17,8 @@ unpickled (``allow_pickle=False`` everywhere).
 
 from __future__ import annotations
 
+import codecs
+import math
 import re
 from pathlib import Path
 from typing import Callable, Iterable, Optional
@@ -28,6 +30,7 @@ from attncli.errors import AttnError
 
 Progress = Optional[Callable[[int, int], None]]  # (bytes done, bytes total)
 CHUNK = 8 << 20
+MAX_LINE = 64 << 20  # a row of 100,000 numbers is ~1.5 MB; a longer line is not a vectors row
 EMBEDDING_NAMES = (
     "word_embeddings.weight",
     "wte.weight",
@@ -68,10 +71,18 @@ def kind(path: Path) -> str:
     return "text"
 
 
+def regular_file(path: Path, option: str) -> None:
+    """Refuse a pipe, device or socket: reading one may wait forever, and vectors and
+    weights files are read more than once."""
+    if path.exists() and not path.is_dir() and not path.is_file():
+        raise AttnError(f"{option}: {path} is not a regular file (a pipe or a device); give a file")
+
+
 def open_vectors(spec: str) -> Path:
     path = Path(spec)
     if not path.exists():
         raise AttnError(f"--embeddings: {spec}: no such file or folder")
+    regular_file(path, "--embeddings")
     if path.is_file() and path.stat().st_size == 0:
         raise AttnError(f"{spec}: the file is empty")
     return path
@@ -134,7 +145,7 @@ def _check_encoding(data: bytes, path: Path, encoding: str) -> None:
 def _lines(path: Path, end: Optional[int] = None, blank: bool = True) -> int:
     """Newlines in the first ``end`` bytes (or non-blank lines of the whole file when
     ``blank`` is False): only used to word an error, so a second pass is fine."""
-    count, done, last = 0, 0, b"\n"
+    count, done, pending = 0, 0, False  # pending: the unfinished line so far is not blank
     with open(path, "rb") as fh:
         while end is None or done < end:
             chunk = fh.read(CHUNK if end is None else min(CHUNK, end - done))
@@ -143,12 +154,13 @@ def _lines(path: Path, end: Optional[int] = None, blank: bool = True) -> int:
             if blank:
                 count += chunk.count(b"\n")
             else:
-                count += sum(1 for line in (last + chunk).split(b"\n")[1:-1] if line.strip())
-                last = chunk[chunk.rfind(b"\n") :] if b"\n" in chunk else last + chunk
+                parts = chunk.split(b"\n")
+                if len(parts) > 1:
+                    count += (pending or bool(parts[0].strip())) + sum(1 for p in parts[1:-1] if p.strip())
+                    pending = False
+                pending = pending or bool(parts[-1].strip())
             done += len(chunk)
-    if not blank and last.strip():
-        count += 1
-    return count
+    return count + (not blank and pending)
 
 
 def scan_text(
@@ -160,81 +172,120 @@ def scan_text(
     word; only those rows, and the first row (to learn r), are parsed. Line numbers
     are worked out only when a row is wrong. The first chunk is decoded whole, so a
     file in another encoding than ``encoding`` is named with its line, not silently
-    missed."""
-    wanted = sorted({e for e in (_encode(w, encoding) for w in words) if e}, key=len, reverse=True)
-    pattern = re.compile(b"\n(" + b"|".join(re.escape(w) for w in wanted) + b")[ \t]") if wanted else None
-    size = path.stat().st_size
-    found: dict[str, np.ndarray] = {}
-
-    def where(offset: int) -> Callable[[], str]:
-        return lambda: f"{path} line {_lines(path, offset) + 1}"
-
-    def take(line: bytes, start: int) -> None:
-        """A line that starts at file offset ``start``: learn r from the first row, keep
-        it if its word is wanted (the first occurrence wins)."""
-        nonlocal r, first_row
-        if first_row and line.strip():
-            r = len(_parse_row(line, r, where(start)))
-            first_row = False
-        word = line.split(b" ", 1)[0].split(b"\t", 1)[0].decode(encoding, "replace")
-        if word in wanted_set and word not in found:
-            found[word] = _parse_row(line, r, where(start))
-
-    wanted_set = {w.decode(encoding) for w in wanted}
-    first_row = True
+    missed. A line longer than a chunk is kept in pieces and joined once (linear time)."""
+    scan = _TextScan(path, words, encoding)
     with open(path, "rb") as fh:
-        first = fh.readline()
-        header = _header(first)
-        r: Optional[int] = header[1] if header else None
-        if r is not None and r < 1:
-            raise AttnError(f"{path} line 1: the header says {r} dimensions")
-        # `rest` is the unfinished line carried from one chunk to the next; the chunks
-        # themselves are searched in place (no copies of the megabytes)
-        rest, offset = (b"", len(first)) if header else (first.rstrip(b"\n"), len(first))
-        if not header and first.endswith(b"\n"):
-            take(rest, 0)
-            rest = b""
-        newlines, done = 0, len(first)
+        scan.start(fh)
+        size, done = path.stat().st_size, scan.offset
         while True:
             chunk = fh.read(CHUNK)
             done += len(chunk)
             if progress:
                 progress(done, size)
             if not chunk:
-                if rest:
-                    take(rest, offset - len(rest))
-                    newlines += 1
+                scan.finish()
                 break
-            head = chunk.find(b"\n")
-            if head < 0:
-                rest += chunk
-                offset += len(chunk)
-                continue
-            take(rest + chunk[:head], offset - len(rest))  # the line across the boundary
-            cut = chunk.rfind(b"\n") + 1
-            if offset == len(first):  # the first chunk: is the file in the encoding we think?
-                _check_encoding(first + chunk[:cut], path, encoding)
-            if first_row:
-                end = chunk.find(b"\n", head + 1)
-                if end > 0:
-                    take(chunk[head + 1 : end], offset + head + 1)
-            if pattern is not None:
-                for m in pattern.finditer(chunk, head, cut):
-                    word = m.group(1).decode(encoding, "replace")
-                    if word not in found:
-                        end = chunk.find(b"\n", m.end())
-                        found[word] = _parse_row(chunk[m.start() + 1 : end], r, where(offset + m.start() + 1))
-            if header:
-                newlines += chunk.count(b"\n")
-            rest = chunk[cut:]
-            offset += len(chunk)
-    if r is None:
-        raise AttnError(f"{path}: no vectors in the file")
-    if header is not None and newlines != header[0]:
-        rows = _lines(path, blank=False) - 1
-        if rows != header[0]:
-            raise AttnError(f"{path} line 1: the header says {header[0]} words, the file has {rows} rows")
-    return found, r
+            scan.chunk(chunk)
+    return scan.result()
+
+
+class _TextScan:
+    """The state of :func:`scan_text` between chunks."""
+
+    def __init__(self, path: Path, words: Iterable[str], encoding: str) -> None:
+        self.path, self.encoding = path, encoding
+        wanted = sorted({e for e in (_encode(w, encoding) for w in words) if e}, key=len, reverse=True)
+        self.pattern = re.compile(b"\n(" + b"|".join(re.escape(w) for w in wanted) + b")[ \t]") if wanted else None
+        self.wanted = {w.decode(encoding) for w in wanted}
+        self.found: dict[str, np.ndarray] = {}
+        self.r: Optional[int] = None
+        self.first_row = True
+        self.newlines = 0
+        self.longer: list[bytes] = []  # pieces of a line longer than a chunk
+
+    def where(self, offset: int) -> Callable[[], str]:
+        return lambda: f"{self.path} line {_lines(self.path, offset) + 1}"
+
+    def take(self, line: bytes, start: int) -> None:
+        """A line that starts at file offset ``start``: learn r from the first row, keep
+        it if its word is wanted (the first occurrence wins)."""
+        if self.first_row and line.strip():
+            self.r = len(_parse_row(line, self.r, self.where(start)))
+            self.first_row = False
+        word = line.split(b" ", 1)[0].split(b"\t", 1)[0].decode(self.encoding, "replace")
+        if word in self.wanted and word not in self.found:
+            self.found[word] = _parse_row(line, self.r, self.where(start))
+
+    def start(self, fh) -> None:
+        """The first line: a ``count dim`` header, or the first row."""
+        first = fh.readline(MAX_LINE + 1)
+        if len(first) > MAX_LINE:
+            raise _too_long(self.path, 1)
+        text = first[3:] if first.startswith(codecs.BOM_UTF8) else first  # a byte-order mark is not a word
+        self.first, self.header = first, _header(text)
+        if self.header:
+            self.r = self.header[1]
+            if self.r < 1:
+                raise AttnError(f"{self.path} line 1: the header says {self.r} dimensions")
+        # `rest` is the unfinished line carried from one chunk to the next; the chunks
+        # themselves are searched in place (no copies of the megabytes)
+        self.rest, self.offset = (b"", len(first)) if self.header else (text.rstrip(b"\n"), len(first))
+        if not self.header and first.endswith(b"\n"):
+            self.take(self.rest, 0)
+            self.rest = b""
+
+    def chunk(self, chunk: bytes) -> None:
+        head = chunk.find(b"\n")
+        if head < 0:
+            self.longer.append(chunk)
+            self.offset += len(chunk)
+            if len(self.rest) + sum(map(len, self.longer)) > MAX_LINE:
+                raise _too_long(self.path, _lines(self.path, self.offset - len(chunk)) + 1)
+            return
+        if self.longer:
+            self.rest, self.longer = b"".join([self.rest, *self.longer]), []
+        self.take(self.rest + chunk[:head], self.offset - len(self.rest))  # the line across the boundary
+        cut = chunk.rfind(b"\n") + 1
+        if self.offset == len(self.first):  # the first chunk: is the file in the encoding we think?
+            _check_encoding(self.first + chunk[:cut], self.path, self.encoding)
+        if self.first_row:
+            end = chunk.find(b"\n", head + 1)
+            if end > 0:
+                self.take(chunk[head + 1 : end], self.offset + head + 1)
+        self.search(chunk, head, cut)
+        if self.header:
+            self.newlines += chunk.count(b"\n")
+        self.rest = chunk[cut:]
+        self.offset += len(chunk)
+
+    def search(self, chunk: bytes, head: int, cut: int) -> None:
+        if self.pattern is None:
+            return
+        for m in self.pattern.finditer(chunk, head, cut):
+            word = m.group(1).decode(self.encoding, "replace")
+            if word not in self.found:
+                end = chunk.find(b"\n", m.end())
+                where = self.where(self.offset + m.start() + 1)
+                self.found[word] = _parse_row(chunk[m.start() + 1 : end], self.r, where)
+
+    def finish(self) -> None:
+        rest = b"".join([self.rest, *self.longer])
+        if rest:
+            self.take(rest, self.offset - len(rest))
+            self.newlines += 1
+
+    def result(self) -> tuple[dict[str, np.ndarray], int]:
+        if self.r is None:
+            raise AttnError(f"{self.path}: no vectors in the file")
+        if self.header is not None and self.newlines != self.header[0]:
+            rows = _lines(self.path, blank=False) - 1
+            if rows != self.header[0]:
+                raise AttnError(f"{self.path} line 1: the header says {self.header[0]} words, the file has {rows} rows")
+        return self.found, self.r
+
+
+def _too_long(path: Path, line: int) -> AttnError:
+    return AttnError(f"{path} line {line}: longer than {MAX_LINE >> 20} MB; not a vectors file?")
 
 
 # ---- word2vec binary ----
@@ -276,22 +327,86 @@ def scan_bin(
 # ---- numpy ----
 
 
+NPY_MAGIC, ZIP_MAGIC = b"\x93NUMPY", (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def _magic(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(6)
+    except OSError as exc:
+        raise AttnError(f"{path}: {exc.strerror or exc}") from None
+
+
+def _not_numpy(path: Path, head: bytes, want: str) -> AttnError:
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return AttnError(f"{path}: a pickle (Python objects); attncli never loads pickles")
+    return AttnError(f"{path}: not a valid {want} file")
+
+
 def _np_load(path: Path, **kw):
+    """A .npy array (or, for a .npz, see :func:`read_npz`), told apart by its first bytes."""
+    head = _magic(path)
+    if not head.startswith(NPY_MAGIC):
+        if head.startswith(ZIP_MAGIC):
+            raise AttnError(f"{path}: a .npz archive where a single .npy array was expected")
+        raise _not_numpy(path, head, ".npy")
     try:
         return np.load(path, allow_pickle=False, **kw)
     except ValueError as exc:
         if "pickle" in str(exc):
             raise AttnError(f"{path}: holds Python objects; attncli never loads pickles") from None
-        raise AttnError(f"{path}: not a valid numpy file ({exc})") from None
+        raise AttnError(f"{path}: not a valid .npy file ({exc})") from None
     except (OSError, EOFError) as exc:
-        raise AttnError(f"{path}: not a valid numpy file ({exc})") from None
+        raise AttnError(f"{path}: not a valid .npy file ({exc})") from None
+
+
+def read_npz(path: Path, names: Iterable[str]) -> dict[str, np.ndarray]:
+    """The arrays ``names`` (those present) of a .npz, each checked before it is read: its
+    header's shape and dtype must fit the size the archive declares, and that size must be
+    under :data:`attncli.limits.NPZ_MEMBER_LIMIT` (a zip bomb stops there). No pickles."""
+    import zipfile
+    import zlib
+
+    head = _magic(path)
+    if not head.startswith(ZIP_MAGIC):
+        if head.startswith(NPY_MAGIC):
+            raise AttnError(f"{path}: a single .npy array; a .npz archive (numpy.savez) was expected")
+        raise _not_numpy(path, head, ".npz")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = {i.filename[:-4]: i for i in zf.infolist() if i.filename.endswith(".npy")}
+            return {n: _member(path, zf, members[n]) for n in names if n in members}
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError, OSError) as exc:
+        raise AttnError(f"{path}: not a valid .npz file ({exc})") from None
+
+
+def _member(path: Path, zf, info) -> np.ndarray:
+    from attncli.limits import NPZ_MEMBER_LIMIT, human
+
+    name = info.filename[:-4]
+    if info.file_size > NPZ_MEMBER_LIMIT:
+        size, limit = human(info.file_size), human(NPZ_MEMBER_LIMIT)
+        raise AttnError(f"{path}: array {name} expands to {size}, over the {limit} limit")
+    with zf.open(info) as fh:
+        version = np.lib.format.read_magic(fh)
+        read = {(1, 0): np.lib.format.read_array_header_1_0}.get(version, np.lib.format.read_array_header_2_0)
+        shape, _, dtype = read(fh)
+        if dtype.hasobject:
+            raise AttnError(f"{path}: array {name} holds Python objects; attncli never loads pickles")
+        if math.prod(shape) * dtype.itemsize > info.file_size:
+            raise AttnError(f"{path}: array {name} says {dtype} {list(shape)}, more than the archive holds")
+    with zf.open(info) as fh:
+        return np.lib.format.read_array(fh, allow_pickle=False)
 
 
 def _table(matrix: np.ndarray, vocab: list[str], path: Path, name: str) -> tuple[dict[str, int], np.ndarray]:
     if matrix.ndim != 2:
         raise AttnError(f"{path}: {name} must be a 2-D matrix (words × r), found shape {matrix.shape}")
-    if not np.issubdtype(matrix.dtype, np.number):
-        raise AttnError(f"{path}: {name} holds {matrix.dtype}, not numbers")
+    if matrix.dtype.kind not in "fiu":
+        raise AttnError(f"{path}: {name} holds {matrix.dtype}, not real numbers")
+    if 0 in matrix.shape:
+        raise AttnError(f"{path}: {name} has shape {matrix.shape}; no dimension may be 0")
     if len(vocab) != matrix.shape[0]:
         raise AttnError(f"{path}: {len(vocab)} words in the vocabulary but {matrix.shape[0]} rows in {name}")
     index: dict[str, int] = {}
@@ -306,7 +421,7 @@ def load_npy(path: Path, encoding: str = "utf-8") -> tuple[dict[str, int], np.nd
         raise AttnError(f"{path}: a .npy matrix needs vocab.txt beside it (one token per line, row order)")
     matrix = _np_load(path, mmap_mode="r")
     try:
-        vocab = vocab_path.read_text(encoding=encoding).splitlines()
+        vocab = vocab_path.read_text(encoding=encoding).removeprefix("\ufeff").splitlines()
     except UnicodeDecodeError as exc:
         line = vocab_path.read_bytes()[: exc.start].count(b"\n") + 1
         raise AttnError(f"{vocab_path} line {line}: not valid {encoding}; give --encoding") from None
@@ -314,16 +429,11 @@ def load_npy(path: Path, encoding: str = "utf-8") -> tuple[dict[str, int], np.nd
 
 
 def load_npz(path: Path) -> tuple[dict[str, int], np.ndarray]:
-    with _np_load(path) as z:
-        missing = [k for k in ("vocab", "vectors") if k not in z.files]
-        if missing:
-            raise AttnError(f"{path}: missing array {', '.join(missing)} (it needs vocab and vectors)")
-        try:
-            vocab_arr, vectors = z["vocab"], z["vectors"]
-        except ValueError as exc:
-            if "pickle" in str(exc):
-                raise AttnError(f"{path}: holds Python objects; attncli never loads pickles") from None
-            raise
+    z = read_npz(path, ("vocab", "vectors"))
+    missing = [k for k in ("vocab", "vectors") if k not in z]
+    if missing:
+        raise AttnError(f"{path}: missing array {', '.join(missing)} (it needs vocab and vectors)")
+    vocab_arr, vectors = z["vocab"], z["vectors"]
     if vocab_arr.dtype.kind not in "US":
         raise AttnError(f"{path}: vocab must be strings, found {vocab_arr.dtype}")
     vocab = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in vocab_arr.tolist()]
@@ -453,26 +563,32 @@ def _by_ids(path: Path, tokens: Tokens) -> np.ndarray:
 # ---- weights ----
 
 
+def _read_weights(path: Path) -> dict[str, np.ndarray]:
+    """Wq, Wk, Wv (and Wo if there) of a .npz: real, finite numbers, no dimension 0."""
+    if not path.exists():
+        raise AttnError(f"--weights: {path}: no such file")
+    regular_file(path, "--weights")
+    if path.is_dir():
+        raise AttnError(f"--weights: {path} is a folder; give a .npz file with Wq, Wk, Wv")
+    if path.stat().st_size == 0:
+        raise AttnError(f"{path}: the file is empty")
+    W = read_npz(path, ("Wq", "Wk", "Wv", "Wo"))
+    missing = [k for k in ("Wq", "Wk", "Wv") if k not in W]
+    if missing:
+        raise AttnError(f"{path}: missing array {', '.join(missing)} (it needs Wq, Wk, Wv and optionally Wo)")
+    for k, a in W.items():
+        if a.dtype.kind not in "fiu":
+            raise AttnError(f"{path}: {k} holds {a.dtype}, not real numbers")
+        if 0 in a.shape:
+            raise AttnError(f"{path}: {k} has shape {a.shape}; no dimension may be 0")
+        _check_finite(a, f"{path} array {k}")
+    return W
+
+
 def load_weights(spec: str, r: int, settings) -> dict:
     """The user's W^q, W^k (H×q×r or q×r), W^v (H×v×r or v×r) and optional W^o (r×H·v)."""
     path = Path(spec)
-    if not path.is_file():
-        raise AttnError(f"--weights: {spec}: no such file")
-    if path.stat().st_size == 0:
-        raise AttnError(f"{spec}: the file is empty")
-    with _np_load(path) as z:
-        names = z.files
-        missing = [k for k in ("Wq", "Wk", "Wv") if k not in names]
-        if missing:
-            raise AttnError(f"{path}: missing array {', '.join(missing)} (it needs Wq, Wk, Wv and optionally Wo)")
-        try:
-            W = {k: z[k] for k in ("Wq", "Wk", "Wv", "Wo") if k in names}
-        except ValueError:
-            raise AttnError(f"{path}: holds Python objects; attncli never loads pickles") from None
-    for k, a in W.items():
-        if not np.issubdtype(a.dtype, np.number):
-            raise AttnError(f"{path}: {k} holds {a.dtype}, not numbers")
-        _check_finite(a, f"{path} array {k}")
+    W = _read_weights(path)
     for k in ("Wq", "Wk", "Wv"):
         if W[k].ndim == 2:
             W[k] = W[k][None]

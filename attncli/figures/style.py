@@ -6,6 +6,7 @@ checks its options without importing the drawing code.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -64,6 +65,9 @@ class Style:
             check_pixels(*self.figsize, self.dpi)
         if self.font_size is not None and not 2 <= self.font_size <= 72:
             raise AttnError(f"--font-size must be between 2 and 72, not {self.font_size}")
+        for name, value in (("--vmin", self.vmin), ("--vmax", self.vmax)):
+            if value is not None and not math.isfinite(value):
+                raise AttnError(f"{name} must be a finite number, not {value}")
         if self.vmin is not None and self.vmax is not None and self.vmin >= self.vmax:
             raise AttnError(f"--vmin {self.vmin} must be smaller than --vmax {self.vmax}")
         if self.cmap is not None:

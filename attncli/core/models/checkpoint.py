@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import mmap
 import os
+import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,11 +78,11 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
             (length,) = struct.unpack("<Q", fh.read(8))
             if 8 + length > os.fstat(fh.fileno()).st_size:
                 raise ValueError(f"its header of {length} bytes runs past the end of the file")
-            header = json.loads(fh.read(length))
+            header = json.loads(fh.read(length), parse_constant=_no_constant)
             if not isinstance(header, dict):
                 raise ValueError("its header is not a JSON object")
             mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        except (struct.error, ValueError, OSError) as exc:
+        except (struct.error, ValueError, OSError, RecursionError) as exc:
             raise AttnError(f"{path}: not a valid safetensors file ({exc})") from None
     base = 8 + length
     tensors = {}
@@ -93,7 +95,7 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
                 raise ValueError("sizes and offsets must be whole numbers ≥ 0")
         except (KeyError, TypeError, ValueError):
             raise AttnError(f"{path}: tensor {name!r} has a header attncli cannot read") from None
-        count = int(np.prod(shape)) if shape else 1
+        count = math.prod(shape)  # exact: a shape whose product overflows int64 is still caught below
         if base + end > len(mm):
             raise AttnError(f"{path}: tensor {name!r} runs past the end of the file (truncated?)")
         itemsize = 2 if dtype == "bf16" else np.dtype(dtype).itemsize
@@ -130,9 +132,9 @@ def read_folder(folder: Path) -> dict[str, np.ndarray]:
             hint = " (a folder is read as a model folder; for .npy word vectors give the .npy file)"
         raise AttnError(f"{folder}: missing model.safetensors{hint}")
     try:
-        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+        weight_map = json.loads(index.read_text(encoding="utf-8"), parse_constant=_no_constant)["weight_map"]
         shards = sorted(set(weight_map.values()))
-    except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise AttnError(f"{index}: not a valid safetensors index ({type(exc).__name__}: {exc})") from None
     tensors: dict[str, np.ndarray] = {}
     for shard in shards:
@@ -199,7 +201,9 @@ def load(folder: str | Path) -> Checkpoint:
     if not (folder / "config.json").is_file():
         raise AttnError(f"{folder}: missing config.json")
     try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"), parse_constant=_no_constant)
+    except RecursionError:
+        raise AttnError(f"{folder}/config.json: nested too deeply to read") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise AttnError(f"{folder}/config.json: not valid JSON ({exc})") from None
     if not isinstance(config, dict):
@@ -209,4 +213,27 @@ def load(folder: str | Path) -> Checkpoint:
         raise AttnError(
             f"{folder}/config.json: model_type {kind!r} is not supported (attncli reads {', '.join(SUPPORTED)})"
         )
-    return Checkpoint(folder, config, read_folder(folder))
+    tensors = read_folder(folder)
+    check_layers(folder, config, tensors)
+    return Checkpoint(folder, config, tensors)
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+LAYER_KEYS = ("num_hidden_layers", "n_layer", "n_layers")
+_LAYER_INDEX = re.compile(r"(?:^|\.)(?:layer|layers|h|block|blocks)\.(\d+)\.")
+
+
+def check_layers(folder: Path, config: dict, tensors: dict) -> None:
+    """The layer count config.json states must be in the file, before a forward pass
+    allocates anything by it (a 150-byte config saying 10⁹ layers)."""
+    for key in LAYER_KEYS:
+        value = config.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            held = 1 + max((int(m.group(1)) for n in tensors for m in [_LAYER_INDEX.search(n)] if m), default=-1)
+            if value > held:
+                raise AttnError(f"{folder}/config.json: {key} is {value}, but the checkpoint holds {held} layers")
+            return
+
