@@ -17,7 +17,9 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from attncli.core.attention import attend_heads, causal_mask
+from attncli.core.models import llama
 from attncli.core.models.checkpoint import Checkpoint, load
+from attncli.core.models.config import LLAMA_FAMILY
 from attncli.core.models.spec import ROBERTA_LIKE, key_name, spec
 from attncli.core.result import AttentionResult, Dims, ModelInfo
 from attncli.core.tokenize import Tokens, tokenize
@@ -241,6 +243,7 @@ FORWARD: dict[str, Forward] = {
     "electra": _encoder,
     "distilbert": partial(_encoder, names=DISTILBERT),
     "gpt2": _gpt2,
+    **dict.fromkeys(LLAMA_FAMILY, llama.forward),
 }
 
 
@@ -249,6 +252,8 @@ def is_causal(ck: Checkpoint) -> bool:
 
 
 def word_embeddings(ck: Checkpoint) -> str:
+    if ck.model_type in LLAMA_FAMILY:
+        return "embed_tokens.weight"
     return "wte.weight" if ck.model_type == "gpt2" else "embeddings.word_embeddings.weight"
 
 
@@ -324,6 +329,8 @@ def forward(ck: Checkpoint, tokens: Tokens, keep: Keep, *, text: str = "", float
     A, A_prime, means = keep.stacks()
     H, r = n_heads(ck), I.shape[1]
     dims = Dims(r=r, q=r // H, v=r // H, heads=H, n=len(ids), layers=L)
+    if ck.model_type in LLAMA_FAMILY:  # head_dim from the config; G key/value heads
+        dims = llama.dims(ck, len(ids))
     info = ModelInfo(str(ck.folder), ck.model_type, model_name(ck), ck.config)
     return AttentionResult(
         text=text,
@@ -378,7 +385,7 @@ def run_model(
         check_text(text, select.max_tokens, Tokens([], []))
     tokens = tokenize(text, ck.folder, select.special_tokens)  # its tokenizer.json (or vocabulary files)
     check_text(text, select.max_tokens, tokens)
-    vocab = ck.get(word_embeddings(ck)).shape[0]
+    vocab = llama.shape_of(ck, word_embeddings(ck))[0]  # no table converted just to count its rows
     bad = [i for i in tokens.ids if i is None or not 0 <= i < vocab]
     if bad:
         raise AttnError(f"{folder}: token id {bad[0]} is outside the embedding table ({vocab} rows)")
