@@ -319,3 +319,26 @@ def test_generate_gives_transformers_greedy_tokens_and_one_forward_pass_attentio
         for k, P in enumerate(steps[layer][1:]):  # H × t × 1: the query at position len(prompt) + k
             A_prime[:, : P.shape[1], len(prompt) + k] = P[:, :, 0]
         assert np.abs(A_prime - full[layer]).max() < 1e-5
+
+
+@needs_hf
+def test_model_generate_marks_the_new_tokens_and_shows_one_pass_over_the_whole_sequence(tmp_path):
+    """`model --generate N` adds the model's greedy tokens (transformers' generate gives the
+    same ids), marks them in the JSON, and shows the attention of one forward pass over
+    prompt and continuation."""
+    import torch
+
+    model = hf_model("llama")
+    folder = save(model, tmp_path / "m")
+    ran = cli("model", str(folder), "The cat sat", "--generate", "3", "--json", "--no-plot", "--layer", "1")
+    assert ran.code == 0, ran.stderr
+    obj = json.loads(ran.stdout)
+    n_prompt = obj["generated"].index(True)
+    assert obj["generated"] == [False] * n_prompt + [True] * (obj["n"] - n_prompt) and obj["n"] > n_prompt
+    with torch.no_grad():
+        out = model.generate(torch.tensor([obj["ids"][:n_prompt]]), max_new_tokens=3, do_sample=False)
+    assert obj["ids"] == out[0, : obj["n"]].tolist()
+    full = hf_attention(model, obj["ids"])[0][0]  # layer 1, head 1, notes' layout
+    assert np.allclose(np.array(obj["layers"][0]["heads"][0]["A_prime"]), full, atol=1e-4)
+    bad = cli("model", str(folder), "The cat", "--generate", "-1")
+    assert bad.code == 2 and "--generate" in one_error_line(bad.stderr)

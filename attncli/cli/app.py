@@ -369,8 +369,9 @@ def model(
         typer.Argument(
             metavar="DIR",
             show_default=False,
-            help="A checkpoint folder: config.json, model.safetensors, tokenizer.json"
-            " (BERT, RoBERTa, XLM-R, CamemBERT, ELECTRA, DistilBERT or GPT-2).",
+            help="A checkpoint folder (config.json, model.safetensors, tokenizer.json) or a .gguf file."
+            " Architectures: BERT, RoBERTa, XLM-R, CamemBERT, ELECTRA, DistilBERT, GPT-2, Llama (2, 3, 3.x,"
+            " TinyLlama, SmolLM), Mistral, Qwen2, Qwen3, Gemma, Gemma 2, Gemma 3 (text).",
         ),
     ],
     text: TextArg = None,
@@ -404,6 +405,15 @@ def model(
         typer.Option("--hide-special", help="Leave [CLS], [SEP] and the like out of figures (columns renormalised)."),
     ] = False,
     float64: Float64Opt = False,
+    generate: Annotated[
+        int,
+        typer.Option(
+            "--generate",
+            metavar="N",
+            help="Decoders of the Llama family: continue the text greedily by N tokens first, and show the"
+            " attention over prompt and continuation (JSON: generated).",
+        ),
+    ] = 0,
     special: SpecialOpt = True,
     max_tokens: MaxTokensOpt = 512,
     encoding: EncodingOpt = "utf-8",
@@ -434,12 +444,17 @@ def model(
     quiet: QuietOpt = False,
     fail_fast: FailFastOpt = False,
 ) -> None:
-    """Show the real attention of a pretrained checkpoint in a local folder: every layer and
-    head, computed with numpy (no torch), in the notes' layout (keys down, queries across).
+    """Show the real attention of a checkpoint on disk (a Hugging Face folder or a GGUF file):
+    every layer and head, computed with numpy (no torch), in the notes' layout (keys down,
+    queries across). Grouped-query models say which query heads share a key/value head.
 
     Layers and heads are counted from 1 (--layer 1 is the first block, index 0 in Hugging Face).
 
-    Example: attncli model ./all-MiniLM-L6-v2 "The cat sat on the mat ." --layer 6 --head 1-4
+    Examples:
+
+      attncli model ./all-MiniLM-L6-v2 "The cat sat on the mat ." --layer 6 --head 1-4
+
+      attncli model ./SmolLM2-135M.Q4_0.gguf "The capital of France is" --generate 5 --layer 1
     """
     from attncli.core.models import load
     from attncli.core.models.forward import Select, n_heads, n_layers, run_model
@@ -471,6 +486,7 @@ def model(
         special_tokens=special,
         float64=float64,
         max_tokens=max_tokens,
+        generate=_not_negative(generate, "--generate"),
     )
     views = flow.Views(
         style=style,
@@ -489,6 +505,12 @@ def model(
     flow.show_results(
         text, encoding, lambda sentence, _: run_model(folder, sentence.text, select, ck), views, fail_fast=fail_fast
     )
+
+
+def _not_negative(value: int, option: str) -> int:
+    if value < 0:
+        raise AttnError(f"{option} must be 0 or more, not {value}")
+    return value
 
 
 def parse_indices(spec: Optional[str], upper: int, option: str) -> list[int]:

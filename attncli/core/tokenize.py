@@ -25,12 +25,15 @@ class Tokens:
     offsets: list[tuple[int, int]]  # character offsets into the text, end exclusive
     ids: list[Optional[int]] = field(default_factory=list)  # None without a vocabulary
     special: list[bool] = field(default_factory=list)  # [CLS], [SEP] and the like
+    generated: list[bool] = field(default_factory=list)  # continued by the model (model --generate)
 
     def __post_init__(self) -> None:
         if not self.ids:
             self.ids = [None] * len(self.tokens)
         if not self.special:
             self.special = [False] * len(self.tokens)
+        if not self.generated:
+            self.generated = [False] * len(self.tokens)
 
     def __len__(self) -> int:
         return len(self.tokens)

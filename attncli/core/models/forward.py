@@ -366,6 +366,7 @@ class Select:
     special_tokens: bool = True
     float64: bool = False
     max_tokens: int = 512
+    generate: int = 0  # continue the text greedily by this many tokens first (decoders)
 
 
 def run_model(
@@ -389,10 +390,43 @@ def run_model(
     bad = [i for i in tokens.ids if i is None or not 0 <= i < vocab]
     if bad:
         raise AttnError(f"{folder}: token id {bad[0]} is outside the embedding table ({vocab} rows)")
+    if select.generate:
+        tokens = continued(ck, tokens, select)
     layers = select.layers or list(range(1, n_layers(ck) + 1))
     heads = select.heads or list(range(1, n_heads(ck) + 1))
     keep = Keep(layers, heads, mean=select.mean_heads, rollout=select.rollout)
     return forward(ck, tokens, keep, text=text, float64=select.float64)
+
+
+def continued(ck: Checkpoint, tokens: Tokens, select: Select) -> Tokens:
+    """The prompt's tokens and up to ``select.generate`` more, chosen greedily by the model
+    (a key/value cache: each new token costs one position). The attention shown is then one
+    forward pass over the whole sequence, which equals what the model computed step by step:
+    a generated token's column is what the model looked at when it chose the next one."""
+    from attncli.core.models.config import LLAMA_FAMILY
+    from attncli.core.tokenize import load_tokenizer
+
+    if ck.model_type not in LLAMA_FAMILY:
+        raise AttnError(
+            f"generate: {ck.model_type} is not a decoder attncli continues (it does for {', '.join(LLAMA_FAMILY)})",
+            setting="generate",
+        )
+    ids = [int(i) for i in tokens.ids if i is not None]
+    if len(ids) + select.generate > select.max_tokens:
+        raise AttnError(
+            f"generate: {len(ids)} tokens and {select.generate} more exceed --max-tokens {select.max_tokens}",
+            setting="generate",
+        )
+    new = llama.generate(ck, ids, select.generate, np.float64 if select.float64 else np.float32)
+    tok = load_tokenizer(ck.folder)
+    end = tokens.offsets[-1][1] if tokens.offsets else 0
+    return Tokens(
+        tokens.tokens + [tok.id_to_token(i) or f"<{i}>" for i in new],
+        tokens.offsets + [(end, end)] * len(new),
+        tokens.ids + list(new),
+        tokens.special + [False] * len(new),
+        tokens.generated + [True] * len(new),
+    )
 
 
 def rollout_step(R: Optional[np.ndarray], A_prime: np.ndarray) -> np.ndarray:
