@@ -342,3 +342,21 @@ def test_model_generate_marks_the_new_tokens_and_shows_one_pass_over_the_whole_s
     assert np.allclose(np.array(obj["layers"][0]["heads"][0]["A_prime"]), full, atol=1e-4)
     bad = cli("model", str(folder), "The cat", "--generate", "-1")
     assert bad.code == 2 and "--generate" in one_error_line(bad.stderr)
+
+
+def test_grouped_query_heads_say_their_key_value_group_in_titles(tmp_path):
+    """Figures name the key/value head each query head reads (heads 1–2 share K,V 1, …)."""
+    from results import model_result
+
+    from attncli.core.result import Dims
+    from attncli.view import Shown
+
+    result = model_result(["a", "b", "c"], layers=1, heads=4)
+    result.dims = Dims(r=16, q=4, v=4, heads=4, n=3, layers=1, kv_heads=2)
+    titles = [p.title for p in Shown(result).panels()]
+    assert [t.split(":")[0] for t in titles] == [
+        "layer 1, head 1 (K,V 1)",
+        "layer 1, head 2 (K,V 1)",
+        "layer 1, head 3 (K,V 2)",
+        "layer 1, head 4 (K,V 2)",
+    ]
