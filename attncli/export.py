@@ -54,6 +54,8 @@ def to_json(
     if result.is_model:
         obj["ids"] = result.tokens.ids
     obj["n"] = result.n
+    if any(result.tokens.generated):
+        obj["generated"] = result.tokens.generated  # which tokens the model added (model --generate)
     if result.checkpoint is not None:
         obj["model_type"] = result.checkpoint.model_type
     obj["dims"] = {"r": d.r, "q": d.q, "v": d.v, "heads": d.heads}

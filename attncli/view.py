@@ -96,11 +96,9 @@ class Shown:
             for b, h in enumerate(r.heads):
                 M = self.shown(stack[a, b], weights)
                 if r.is_model:
-                    out.append(
-                        Panel(
-                            M, f"layer {l}, head {h}: {self.formula()}{self.note}", f"layer_{l}_head_{h}", f"head {h}"
-                        )
-                    )
+                    g = f" (K,V {r.dims.group(h)})" if r.dims.groups != r.dims.heads else ""
+                    title = f"layer {l}, head {h}{g}: {self.formula()}{self.note}"
+                    out.append(Panel(M, title, f"layer_{l}_head_{h}", f"head {h}{g}"))
                 else:
                     out.append(Panel(M, f"head {h}: {self.formula()}{self.note}", f"head_{h}", f"head {h}"))
         return out

@@ -512,8 +512,9 @@ def model(
         typer.Argument(
             metavar="DIR",
             show_default=False,
-            help="A checkpoint folder: config.json, model.safetensors, tokenizer.json"
-            " (BERT, RoBERTa, XLM-R, CamemBERT, ELECTRA, DistilBERT or GPT-2).",
+            help="A checkpoint folder (config.json, model.safetensors, tokenizer.json) or a .gguf file."
+            " Architectures: BERT, RoBERTa, XLM-R, CamemBERT, ELECTRA, DistilBERT, GPT-2, Llama (2, 3, 3.x,"
+            " TinyLlama, SmolLM), Mistral, Qwen2, Qwen3, Gemma, Gemma 2, Gemma 3 (text).",
         ),
     ],
     text: TextArg = None,
@@ -547,6 +548,15 @@ def model(
         typer.Option("--hide-special", help="Leave [CLS], [SEP] and the like out of figures (columns renormalised)."),
     ] = False,
     float64: Float64Opt = False,
+    generate: Annotated[
+        int,
+        typer.Option(
+            "--generate",
+            metavar="N",
+            help="Decoders of the Llama family: continue the text greedily by N tokens first, and show the"
+            " attention over prompt and continuation (JSON: generated).",
+        ),
+    ] = 0,
     special: SpecialOpt = True,
     max_tokens: MaxTokensOpt = 512,
     encoding: EncodingOpt = "utf-8",
@@ -591,12 +601,17 @@ def model(
     style_file: StyleOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Show the real attention of a pretrained checkpoint in a local folder: every layer and
-    head, computed with numpy (no torch), in the notes' layout (keys down, queries across).
+    """Show the real attention of a checkpoint on disk (a Hugging Face folder or a GGUF file):
+    every layer and head, computed with numpy (no torch), in the notes' layout (keys down,
+    queries across). Grouped-query models say which query heads share a key/value head.
 
     Layers and heads are counted from 1 (--layer 1 is the first block, index 0 in Hugging Face).
 
-    Example: attncli model ./all-MiniLM-L6-v2 "The cat sat on the mat ." --layer 6 --head 1-4
+    Examples:
+
+      attncli model ./all-MiniLM-L6-v2 "The cat sat on the mat ." --layer 6 --head 1-4
+
+      attncli model ./SmolLM2-135M.Q4_0.gguf "The capital of France is" --generate 5 --layer 1
     """
     options = dict(locals())
     from attncli.core.models import load
@@ -614,6 +629,7 @@ def model(
         special_tokens=special,
         float64=float64,
         max_tokens=max_tokens,
+        generate=_not_negative(generate, "--generate"),
     )
     views = flow.Views(
         style=style,
@@ -707,6 +723,12 @@ def compare(
     style = style_from(ctx, options, style_file, grid=False)
     views = CompareViews(style, out, head, plot, json, quiet, clean)
     compare_results(text, encoding, base, lists, views)
+
+
+def _not_negative(value: int, option: str) -> int:
+    if value < 0:
+        raise AttnError(f"{option} must be 0 or more, not {value}")
+    return value
 
 
 def parse_indices(spec: Optional[str], upper: int, option: str) -> list[int]:

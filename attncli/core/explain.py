@@ -129,7 +129,11 @@ def explain_model(result: AttentionResult, query: int, head: int) -> Explanation
     forward pass computed them (biases included), α = q^j · k^i × its scale (masked for
     a decoder), α' = softmax, b^j = Σ α' v^i; checked against its A' and output."""
     if result.Q is None or result.K is None or result.V is None or result.O_heads is None or result.scale is None:
-        raise AttnError("explain needs the layer's q, k, v: run the model with vectors=True")
+        kind = result.checkpoint.model_type if result.checkpoint else "this"
+        raise AttnError(
+            f"explain --model walks BERT-family and GPT-2 checkpoints; {kind} checkpoints do not keep"
+            " their q, k, v yet (run the model with vectors=True)"
+        )
     if head not in result.heads:
         raise AttnError(f"--head {head}: not among the heads computed ({result.heads})")
     b, j, n = result.heads.index(head), query - 1, result.n

@@ -83,7 +83,7 @@ def tokenizer_spec(settings: Settings) -> str:
     if settings.tokenizer is not None:
         return settings.tokenizer
     if settings.embeddings != "random":
-        from attncli.core.vectors import model_tokenizer
+        from attncli.core.tokenize import model_tokenizer
 
         found = model_tokenizer(settings.embeddings)
         if found:
@@ -106,7 +106,7 @@ def weights_for(r: int, settings: Settings) -> dict[str, Any]:
     if settings.weights is None:
         H, q, v = head_sizes(r, settings)
         return embed.random_weights(r, H, q, v, settings.seed)
-    from attncli.core.vectors import load_weights
+    from attncli.core.weights import load_weights
 
     return load_weights(settings.weights, r, settings)
 

@@ -25,12 +25,15 @@ class Tokens:
     offsets: list[tuple[int, int]]  # character offsets into the text, end exclusive
     ids: list[Optional[int]] = field(default_factory=list)  # None without a vocabulary
     special: list[bool] = field(default_factory=list)  # [CLS], [SEP] and the like
+    generated: list[bool] = field(default_factory=list)  # continued by the model (model --generate)
 
     def __post_init__(self) -> None:
         if not self.ids:
             self.ids = [None] * len(self.tokens)
         if not self.special:
             self.special = [False] * len(self.tokens)
+        if not self.generated:
+            self.generated = [False] * len(self.tokens)
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -293,3 +296,17 @@ def check_text(text: str, max_tokens: int, tokens: Tokens) -> None:
             f"the text has {len(tokens)} tokens, more than --max-tokens {max_tokens}"
             " (raise --max-tokens or shorten the text)"
         )
+
+
+def model_tokenizer(spec: str) -> Optional[str]:
+    """The tokenizer that comes with a model folder or sits beside a .safetensors: its
+    tokenizer.json, or the folder when it has a slow tokenizer's vocabulary files."""
+    from attncli.core.vectors import kind
+
+    path = Path(spec)
+    if kind(path) not in ("model", "safetensors"):
+        return None
+    try:
+        return str(tokenizer_path(path if path.is_dir() else path.parent))
+    except AttnError:
+        return None

@@ -458,20 +458,6 @@ def embedding_table(path: Path) -> tuple[np.ndarray, str]:
     return table, name
 
 
-def model_tokenizer(spec: str) -> Optional[str]:
-    """The tokenizer that comes with a model folder or sits beside a .safetensors: its
-    tokenizer.json, or the folder when it has a slow tokenizer's vocabulary files."""
-    from attncli.core.tokenize import tokenizer_path
-
-    path = Path(spec)
-    if kind(path) not in ("model", "safetensors"):
-        return None
-    try:
-        return str(tokenizer_path(path if path.is_dir() else path.parent))
-    except AttnError:
-        return None
-
-
 # ---- look-up ----
 
 
@@ -558,66 +544,3 @@ def _by_ids(path: Path, tokens: Tokens) -> np.ndarray:
     E = np.asarray(table[np.array(tokens.ids)], dtype=np.float64).T
     _check_finite(E, f"{path} ({name})")
     return E
-
-
-# ---- weights ----
-
-
-def _read_weights(path: Path) -> dict[str, np.ndarray]:
-    """Wq, Wk, Wv (and Wo if there) of a .npz: real, finite numbers, no dimension 0."""
-    if not path.exists():
-        raise AttnError(f"--weights: {path}: no such file")
-    regular_file(path, "--weights")
-    if path.is_dir():
-        raise AttnError(f"--weights: {path} is a folder; give a .npz file with Wq, Wk, Wv")
-    if path.stat().st_size == 0:
-        raise AttnError(f"{path}: the file is empty")
-    W = read_npz(path, ("Wq", "Wk", "Wv", "Wo"))
-    missing = [k for k in ("Wq", "Wk", "Wv") if k not in W]
-    if missing:
-        raise AttnError(f"{path}: missing array {', '.join(missing)} (it needs Wq, Wk, Wv and optionally Wo)")
-    for k, a in W.items():
-        if a.dtype.kind not in "fiu":
-            raise AttnError(f"{path}: {k} holds {a.dtype}, not real numbers")
-        if 0 in a.shape:
-            raise AttnError(f"{path}: {k} has shape {a.shape}; no dimension may be 0")
-        _check_finite(a, f"{path} array {k}")
-    return W
-
-
-def load_weights(spec: str, r: int, settings) -> dict:
-    """The user's W^q, W^k (H×q×r or q×r), W^v (H×v×r or v×r) and optional W^o (r×H·v)."""
-    path = Path(spec)
-    W = _read_weights(path)
-    for k in ("Wq", "Wk", "Wv"):
-        if W[k].ndim == 2:
-            W[k] = W[k][None]
-        if W[k].ndim != 3:
-            raise AttnError(f"{path}: {k} has shape {W[k].shape}; expected H×d×r or d×r")
-        W[k] = W[k].astype(np.float64)
-    H, q, rq = W["Wq"].shape
-    if W["Wk"].shape != (H, q, rq):
-        raise AttnError(f"{path}: Wk has shape {W['Wk'].shape}, expected {(H, q, rq)} like Wq")
-    Hv, v, rv = W["Wv"].shape
-    if Hv != H or rv != rq:
-        raise AttnError(f"{path}: Wv has shape {W['Wv'].shape}, expected ({H}, v, {rq})")
-    if rq != r:
-        raise AttnError(
-            f"{path}: Wq has shape {W['Wq'].shape}, whose r = {rq} does not match the vectors' r = {r}"
-            f" (for random vectors, give --dim {rq})"
-        )
-    for option, given, actual in (
-        ("--heads", settings.heads, H),
-        ("--q-dim", settings.q_dim, q),
-        ("--v-dim", settings.v_dim, v),
-    ):
-        if given is not None and given != actual:
-            raise AttnError(
-                f"{option} {given} clashes with {path}: it holds {actual} (Wq {W['Wq'].shape}, Wv {W['Wv'].shape})"
-            )
-    Wo = W.get("Wo")
-    if Wo is not None:
-        Wo = Wo.astype(np.float64)
-        if Wo.shape != (r, H * v):
-            raise AttnError(f"{path}: Wo has shape {Wo.shape}, expected {(r, H * v)} (r × H·v)")
-    return {"Wq": W["Wq"], "Wk": W["Wk"], "Wv": W["Wv"], "Wo": Wo}

@@ -3,7 +3,9 @@
 A checkpoint folder in the layout Hugging Face uses: ``config.json``,
 ``model.safetensors`` (memory-mapped, never copied whole) and ``tokenizer.json``.
 Supported: BERT-family encoders (``model_type`` bert, roberta, xlm-roberta, camembert,
-electra, distilbert) and GPT-2 decoders (gpt2).
+electra, distilbert), GPT-2 decoders (gpt2) and Llama-family decoders (llama, mistral,
+qwen2, qwen3, gemma, gemma2, gemma3_text: :mod:`attncli.core.models.llama`), also from
+GGUF files (:mod:`attncli.core.models.gguf`).
 """
 
 from attncli.core.models.checkpoint import Checkpoint, load

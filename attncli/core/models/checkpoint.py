@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from attncli.core.models.config import LLAMA_FAMILY
 from attncli.errors import AttnError
 
-SUPPORTED = ("bert", "roberta", "xlm-roberta", "camembert", "electra", "distilbert", "gpt2")
+SUPPORTED = ("bert", "roberta", "xlm-roberta", "camembert", "electra", "distilbert", "gpt2", *LLAMA_FAMILY)
 DTYPES = {
     "F64": np.float64,
     "F32": np.float32,
@@ -30,10 +31,44 @@ DTYPES = {
 }
 
 
+class BF16:
+    """A bfloat16 tensor left in the memory map: ``shape``, rows by index and
+    ``np.asarray(t, dtype)`` widen only what is asked for (bf16 is the top half of float32)."""
+
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, raw: np.ndarray) -> None:
+        self.raw = raw  # uint16 view into the file
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.raw.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.raw.ndim
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    @staticmethod
+    def widen(raw: np.ndarray) -> np.ndarray:
+        wide = raw.astype(np.uint32)
+        wide <<= 16  # in place: one new array, not two
+        return wide.view(np.float32)
+
+    def __getitem__(self, index) -> np.ndarray:
+        return self.widen(np.asarray(self.raw[index]))
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = self.widen(self.raw)
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+
 def read_safetensors(path: Path) -> dict[str, np.ndarray]:
     """Every tensor of a .safetensors file as a read-only view into a memory map (the
     format is an 8-byte header length, a JSON header, then raw little-endian data).
-    bfloat16 tensors are widened to float32 (a copy of that tensor only)."""
+    bfloat16 tensors are widened to float32 when used (see :class:`BF16`)."""
     try:
         fh = open(path, "rb")
     except OSError as exc:
@@ -69,11 +104,11 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
                 f"{path}: tensor {name!r} holds {end - start} bytes, but {info['dtype']} {list(shape)} needs"
                 f" {count * itemsize}"
             )
-        if dtype == "bf16":
+        if dtype == "bf16":  # widened when asked for, one tensor at a time (a 1B model would be 4 GB)
             raw = np.frombuffer(mm, dtype="<u2", count=count, offset=base + start)
-            arr = (raw.astype(np.uint32) << 16).view(np.float32)
-        else:
-            arr = np.frombuffer(mm, dtype=np.dtype(dtype).newbyteorder("<"), count=count, offset=base + start)
+            tensors[name] = BF16(raw.reshape(shape))
+            continue
+        arr = np.frombuffer(mm, dtype=np.dtype(dtype).newbyteorder("<"), count=count, offset=base + start)
         tensors[name] = arr.reshape(shape)
     return tensors
 
@@ -154,6 +189,11 @@ class Checkpoint:
 
 def load(folder: str | Path) -> Checkpoint:
     folder = Path(folder)
+    if folder.is_file():
+        from attncli.core.models.gguf import is_gguf, load_gguf_with_tokenizer
+
+        if is_gguf(folder):  # until the lead wires GGUF files in: tokenizer registered by path
+            return load_gguf_with_tokenizer(folder)
     if not folder.is_dir():
         raise AttnError(
             f"{folder}: not a folder (a checkpoint folder holds config.json, model.safetensors, tokenizer.json)"

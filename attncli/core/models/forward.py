@@ -17,7 +17,9 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from attncli.core.attention import attend_heads, causal_mask
+from attncli.core.models import llama
 from attncli.core.models.checkpoint import Checkpoint, load
+from attncli.core.models.config import LLAMA_FAMILY
 from attncli.core.models.spec import ROBERTA_LIKE, key_name, spec
 from attncli.core.result import AttentionResult, Dims, ModelInfo
 from attncli.core.tokenize import Tokens, tokenize
@@ -256,6 +258,7 @@ FORWARD: dict[str, Forward] = {
     "electra": _encoder,
     "distilbert": partial(_encoder, names=DISTILBERT),
     "gpt2": _gpt2,
+    **dict.fromkeys(LLAMA_FAMILY, llama.forward),
 }
 
 
@@ -264,6 +267,8 @@ def is_causal(ck: Checkpoint) -> bool:
 
 
 def word_embeddings(ck: Checkpoint) -> str:
+    if ck.model_type in LLAMA_FAMILY:
+        return "embed_tokens.weight"
     return "wte.weight" if ck.model_type == "gpt2" else "embeddings.word_embeddings.weight"
 
 
@@ -345,6 +350,8 @@ def forward(ck: Checkpoint, tokens: Tokens, keep: Keep, *, text: str = "", float
     A, A_prime, means = keep.stacks()
     H, r = n_heads(ck), I.shape[1]
     dims = Dims(r=r, q=r // H, v=r // H, heads=H, n=len(ids), layers=L)
+    if ck.model_type in LLAMA_FAMILY:  # head_dim from the config; G key/value heads
+        dims = llama.dims(ck, len(ids))
     info = ModelInfo(str(ck.folder), ck.model_type, model_name(ck), ck.config)
     return AttentionResult(
         text=text,
@@ -401,6 +408,7 @@ class Select:
     float64: bool = False
     max_tokens: int = 512
     vectors: bool = False  # keep q, k, v of the first selected layer (explain --model)
+    generate: int = 0  # continue the text greedily by this many tokens first (decoders)
 
 
 def run_model(
@@ -420,14 +428,47 @@ def run_model(
         check_text(text, select.max_tokens, Tokens([], []))
     tokens = tokenize(text, ck.folder, select.special_tokens)  # its tokenizer.json (or vocabulary files)
     check_text(text, select.max_tokens, tokens)
-    vocab = ck.get(word_embeddings(ck)).shape[0]
+    vocab = llama.shape_of(ck, word_embeddings(ck))[0]  # no table converted just to count its rows
     bad = [i for i in tokens.ids if i is None or not 0 <= i < vocab]
     if bad:
         raise AttnError(f"{folder}: token id {bad[0]} is outside the embedding table ({vocab} rows)")
+    if select.generate:
+        tokens = continued(ck, tokens, select)
     layers = select.layers or list(range(1, n_layers(ck) + 1))
     heads = select.heads or list(range(1, n_heads(ck) + 1))
     keep = Keep(layers, heads, mean=select.mean_heads, rollout=select.rollout, vectors=select.vectors)
     return forward(ck, tokens, keep, text=text, float64=select.float64)
+
+
+def continued(ck: Checkpoint, tokens: Tokens, select: Select) -> Tokens:
+    """The prompt's tokens and up to ``select.generate`` more, chosen greedily by the model
+    (a key/value cache: each new token costs one position). The attention shown is then one
+    forward pass over the whole sequence, which equals what the model computed step by step:
+    a generated token's column is what the model looked at when it chose the next one."""
+    from attncli.core.models.config import LLAMA_FAMILY
+    from attncli.core.tokenize import load_tokenizer
+
+    if ck.model_type not in LLAMA_FAMILY:
+        raise AttnError(
+            f"generate: {ck.model_type} is not a decoder attncli continues (it does for {', '.join(LLAMA_FAMILY)})",
+            setting="generate",
+        )
+    ids = [int(i) for i in tokens.ids if i is not None]
+    if len(ids) + select.generate > select.max_tokens:
+        raise AttnError(
+            f"generate: {len(ids)} tokens and {select.generate} more exceed --max-tokens {select.max_tokens}",
+            setting="generate",
+        )
+    new = llama.generate(ck, ids, select.generate, np.float64 if select.float64 else np.float32)
+    tok = load_tokenizer(ck.folder)
+    end = tokens.offsets[-1][1] if tokens.offsets else 0
+    return Tokens(
+        tokens.tokens + [tok.id_to_token(i) or f"<{i}>" for i in new],
+        tokens.offsets + [(end, end)] * len(new),
+        tokens.ids + list(new),
+        tokens.special + [False] * len(new),
+        tokens.generated + [True] * len(new),
+    )
 
 
 def rollout_step(R: Optional[np.ndarray], A_prime: np.ndarray) -> np.ndarray:

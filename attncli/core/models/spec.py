@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from attncli.core.models.checkpoint import Checkpoint
+from attncli.core.models.config import LLAMA_FAMILY
 from attncli.errors import AttnError
 
 ACTIVATION_NAMES = ("gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "relu", "silu", "swish")
@@ -133,7 +134,7 @@ def read(ck: Checkpoint) -> Spec:
         width=_whole(ck, keys["width"]),
         eps=eps,
         activation=act,
-        causal=kind == "gpt2" or bool(ck.config.get("is_decoder", False)),
+        causal=kind == "gpt2" or kind in LLAMA_FAMILY or bool(ck.config.get("is_decoder", False)),
         max_positions=limit,
         pad_id=int(ck.config.get("pad_token_id", 1)) if kind in ROBERTA_LIKE else None,
         scale_attn_weights=bool(ck.config.get("scale_attn_weights", True)),
