@@ -653,7 +653,7 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
-def _usage(exc) -> tuple[str, int]:
+def _usage(exc: typer.exceptions.TyperException) -> tuple[str, int]:
     if type(exc).__name__ == "NoArgsIsHelpError":  # `attncli` or `attncli model` alone: the help
         sys.stdout.write(exc.format_message() + "\n")
         _flush_stdout()
@@ -721,6 +721,8 @@ def _quiet_pipe() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     sys.exit(141)
+
+
 from attncli.cli.survey import survey as _survey  # noqa: E402  (survey.py does not import app: no cycle)
 
 app.command()(_survey)
