@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING, Annotated, Literal, Optional
 import typer
 
 from attncli import __version__, stop
-from attncli.cli import flow
-from attncli.cli.inputs import Sentence, read_sentences
 from attncli.cli.options import (
     AnnotateOpt,
     CausalOpt,
@@ -71,6 +69,7 @@ from attncli.cli.output import FileProgress, ReaderGone, emit_line, out_console,
 from attncli.errors import AttnError
 
 if TYPE_CHECKING:
+    from attncli.cli.inputs import Sentence
     from attncli.figures.style import Style
 
 app = typer.Typer(
@@ -118,6 +117,7 @@ def _style(
     shared_scale: Optional[bool],
 ) -> Style:
     """The figure style, option by option."""
+    from attncli.cli import flow
     from attncli.figures.style import Style
 
     style = Style(
@@ -204,6 +204,7 @@ def run(
 
       cat sentences.txt | attncli run --json --no-plot | jq .n
     """
+    from attncli.cli import flow
     from attncli.core import pipeline
     from attncli.core.pipeline import Settings
 
@@ -312,6 +313,8 @@ def explain(
 
     Example: attncli explain "The cat sat on the mat ." --query 3
     """
+    from attncli.cli import flow
+    from attncli.cli.inputs import read_sentences
     from attncli.core import pipeline
     from attncli.core.explain import explain as explain_query
     from attncli.core.pipeline import Settings
@@ -456,6 +459,7 @@ def model(
 
       attncli model ./SmolLM2-135M.Q4_0.gguf "The capital of France is" --generate 5 --layer 1
     """
+    from attncli.cli import flow
     from attncli.core.models import load
     from attncli.core.models.forward import Select, n_heads, n_layers, run_model
 
@@ -551,6 +555,8 @@ def tokens(
 
     Example: attncli tokens "Don't panic." -t bert
     """
+    from attncli.cli import flow
+    from attncli.cli.inputs import read_sentences
     from attncli.core.tokenize import tokenize
     from attncli.export import dumps
 
@@ -628,7 +634,9 @@ def main(argv: Optional[list[str]] = None) -> None:
 def _one_line(exc: BaseException) -> tuple[str, int]:
     """The ``error:`` message and exit code for anything that ends a command."""
     if isinstance(exc, AttnError):
-        return flow.in_option_terms(exc), exc.code
+        from attncli.cli.flow import in_option_terms
+
+        return in_option_terms(exc), exc.code
     if isinstance(exc, stop.Interrupted):
         return exc.message, exc.code
     if isinstance(exc, (typer.Abort, KeyboardInterrupt)):
