@@ -28,14 +28,14 @@ def float32_digits(M: np.ndarray) -> np.ndarray:
     return np.where(finite, np.round(x * scale) / scale, x)
 
 
-def nested(M: np.ndarray) -> list:
+def nested(M: np.ndarray) -> list[Any]:
     """A matrix as nested lists; masked (±inf) and NaN entries become null."""
     M = np.asarray(M)
     out = (float32_digits(M) if M.dtype == np.float32 else M).tolist()
     if np.all(np.isfinite(M)):
         return out
 
-    def clean(x):
+    def clean(x: Any) -> Any:
         if isinstance(x, list):
             return [clean(y) for y in x]
         return x if np.isfinite(x) else None
@@ -122,7 +122,7 @@ def float32_json(M: np.ndarray) -> str:
     return "".join(out)
 
 
-def dumps(obj: dict) -> str:
+def dumps(obj: dict[str, Any]) -> str:
     """The JSON text of ``obj``; numpy float arrays in it are written a row at a time by
     :mod:`attncli.export_stream` (float32 as ``%.9g``), everything else by :mod:`json`."""
     out: list[str] = []
@@ -130,14 +130,14 @@ def dumps(obj: dict) -> str:
     return json_safe("".join(out))
 
 
-def write_json(obj: dict, write: Callable[[str], Any]) -> None:
+def write_json(obj: dict[str, Any], write: Callable[[str], Any]) -> None:
     """:func:`dumps` without the whole text: pieces go to ``write`` as they are made."""
     from attncli.export_stream import write_json as stream
 
     stream(obj, write)
 
 
-def matrix(M: np.ndarray):
+def matrix(M: np.ndarray) -> np.ndarray | list[Any]:
     """A matrix for a JSON object: a float array stays an array (streamed by
     :func:`write_json`), anything else becomes nested lists."""
     from attncli.export_stream import streamable

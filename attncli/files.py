@@ -14,7 +14,7 @@ import os
 import stat
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator, Optional
+from typing import IO, Any, Iterator, Optional
 
 from attncli import stop
 from attncli.errors import AttnError
@@ -66,7 +66,7 @@ def _in_place(path: Path) -> Optional[int]:
 
 
 @contextmanager
-def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
+def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path``; rename it into place only on success.
 
     A device or a pipe is written in place (see the module's notes); every write is
@@ -83,7 +83,7 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     yield from _atomic(path, mode)
 
 
-def _atomic(path: Path, mode: str) -> Iterator[IO]:
+def _atomic(path: Path, mode: str) -> Iterator[IO[Any]]:
     import tempfile  # here: a run that writes nothing (--json --no-plot) never needs it
 
     target = Path(os.path.realpath(path)) if path.is_symlink() else path  # keep the link, replace its file

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from types import FrameType  # already loaded by signal (via enum): costs nothing at start-up
 
 SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
 NAMES = {"SIGINT": "interrupted", "SIGTERM": "terminated", "SIGHUP": "hung up"}
@@ -79,7 +80,7 @@ def _ended(pid: int) -> bool:
         return True
 
 
-def _handler(signum: int, frame) -> None:
+def _handler(signum: int, frame: FrameType | None) -> None:
     if _first:  # already stopping
         return
     _first.append(signum)
@@ -91,7 +92,7 @@ def _handler(signum: int, frame) -> None:
     os._exit(128 + signum)
 
 
-def _child_handler(signum: int, frame) -> None:
+def _child_handler(signum: int, frame: FrameType | None) -> None:
     """In a drawing child: remove the file it was writing and end, quietly."""
     if _first:
         return
@@ -127,7 +128,7 @@ class deferred:
     def __enter__(self) -> None:
         self.old = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, self.old)
 
 

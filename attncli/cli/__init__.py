@@ -19,7 +19,7 @@ def entry() -> None:
     run_entry()
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:  # object, as attncli's own: no typing import at start-up
     if name in ("app", "main"):
         from attncli.cli import app as module
 

@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal, Optional
 import typer
 
 from attncli import __version__, stop
-from attncli.cli import flow
-from attncli.cli.inputs import Sentence, read_sentences
 from attncli.cli.options import (
     AnnotateOpt,
     CausalOpt,
@@ -79,6 +77,7 @@ from attncli.cli.output import ReaderGone, emit_line, out_console, say, write_fa
 from attncli.errors import AttnError
 
 if TYPE_CHECKING:
+    from attncli.cli.inputs import Sentence
     from attncli.core.pipeline import Settings
     from attncli.core.result import AttentionResult
     from attncli.figures.style import Style
@@ -178,6 +177,7 @@ def _style(
     font: Optional[str] = None,
 ) -> Style:
     """The figure style, option by option."""
+    from attncli.cli import flow
     from attncli.figures.style import Style
 
     style = Style(
@@ -294,6 +294,7 @@ def run(
       cat sentences.txt | attncli run --json --no-plot | jq .n
     """
     options = dict(locals())
+    from attncli.cli import flow
     from attncli.core import pipeline
     from attncli.core.pipeline import Settings
 
@@ -614,6 +615,7 @@ def model(
       attncli model ./SmolLM2-135M.Q4_0.gguf "The capital of France is" --generate 5 --layer 1
     """
     options = dict(locals())
+    from attncli.cli import flow
     from attncli.core.models import load
     from attncli.core.models.forward import Select, n_heads, n_layers, run_model
 
@@ -770,6 +772,8 @@ def tokens(
 
     Example: attncli tokens "Don't panic." -t bert
     """
+    from attncli.cli import flow
+    from attncli.cli.inputs import read_sentences
     from attncli.core.tokenize import tokenize
     from attncli.export import dumps
 
@@ -847,7 +851,9 @@ def main(argv: Optional[list[str]] = None) -> None:
 def _one_line(exc: BaseException) -> tuple[str, int]:
     """The ``error:`` message and exit code for anything that ends a command."""
     if isinstance(exc, AttnError):
-        return flow.in_option_terms(exc), exc.code
+        from attncli.cli.flow import in_option_terms
+
+        return in_option_terms(exc), exc.code
     if isinstance(exc, stop.Interrupted):
         return exc.message, exc.code
     if isinstance(exc, (typer.Abort, KeyboardInterrupt)):
@@ -872,7 +878,7 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
-def _usage(exc) -> tuple[str, int]:
+def _usage(exc: typer.exceptions.TyperException) -> tuple[str, int]:
     if type(exc).__name__ == "NoArgsIsHelpError":  # `attncli` or `attncli model` alone: the help
         sys.stdout.write(exc.format_message() + "\n")
         _flush_stdout()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable, Optional
 
 from attncli.cli.inputs import Sentence
 from attncli.cli.output import say
 from attncli.errors import AttnError
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 
 def where(sentence: Sentence) -> str:
@@ -21,7 +24,7 @@ def _single(sentences: Iterable[Sentence]) -> bool:
     return single if single is not None else len(sentences) == 1  # type: ignore[arg-type]
 
 
-def _bar(sentences: Iterable[Sentence], progress: bool, quiet: bool):
+def _bar(sentences: Iterable[Sentence], progress: bool, quiet: bool) -> tuple[Optional[Progress], Optional[TaskID]]:
     """A bar on a terminal stderr, unless stdout goes to the same screen (it would cut
     through); its total is known only for a list (stdin is a stream)."""
     if not (progress and not quiet and sys.stderr.isatty() and not sys.stdout.isatty()):
@@ -74,7 +77,7 @@ def run_batch(
                 say("error", f"{where(sentence)}{exc.message}")
                 if fail_fast:
                     return 2
-            if bar is not None:
+            if bar is not None and task is not None:  # both or neither
                 bar.advance(task)
     finally:
         if bar is not None:

@@ -10,9 +10,11 @@ import codecs
 import os
 import sys
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Iterable, Iterator, Optional
+from typing import BinaryIO, Callable, Iterable, Iterator, Optional, TypeVar, cast
 
 from attncli.errors import AttnError
+
+T = TypeVar("T")
 
 BLOCK = 1024  # sentences whose vectors are read in one pass over a large vectors file
 
@@ -180,7 +182,7 @@ def read_sentences(text: Optional[str], encoding: str = "utf-8", stdin: Optional
     if stream is None or (text is None and stream.isatty()):
         raise AttnError("no text: give TEXT, or pipe sentences on stdin (one per line)")
     check_encoding(encoding)
-    binary = getattr(stream, "buffer", stream)
+    binary = cast(BinaryIO, getattr(stream, "buffer", stream))  # a text stream's bytes underneath
     if ascii_compatible(encoding):
         lines = _numbered(_decoded(iter(binary.readline, b""), encoding))
     else:
@@ -202,7 +204,7 @@ def read_sentences(text: Optional[str], encoding: str = "utf-8", stdin: Optional
     return Sentences(batch(), single=False)
 
 
-def _chain(first, second, rest):
+def _chain(first: T, second: T, rest: Iterator[T]) -> Iterator[T]:
     yield first
     yield second
     yield from rest

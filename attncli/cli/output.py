@@ -4,13 +4,19 @@ for progress, spinners and warnings. Rich is imported only when something is dra
 from __future__ import annotations
 
 import errno
+import re
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional
 
 from attncli.errors import AttnError
 from attncli.labels import UNSAFE, json_safe, safe
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+    from rich.segment import Segment
 
 
 class ReaderGone(BaseException):
@@ -28,7 +34,7 @@ def write_failed(exc: OSError, where: str = "stdout") -> AttnError:
     return AttnError(f"cannot write to {where}: {reason}", code=1)
 
 
-def _keep_newlines(m) -> str:
+def _keep_newlines(m: re.Match[str]) -> str:
     return m.group() if m.group() == "\n" else safe(m.group())
 
 
@@ -41,9 +47,9 @@ class LazyConsole:
     table. A write that fails (full disk) is an error, not a silent loss."""
 
     def __init__(self) -> None:
-        self._console = None
+        self._console: Optional[Console] = None
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         if self._console is None:
             from rich.console import Console
             from rich.segment import Segment
@@ -52,7 +58,7 @@ class LazyConsole:
                 def on_broken_pipe(self) -> None:  # Rich's own answer is exit 1
                     raise ReaderGone()
 
-                def _render_buffer(self, buffer) -> str:
+                def _render_buffer(self, buffer: Iterable[Segment]) -> str:
                     clean = (
                         Segment(UNSAFE.sub(_keep_newlines, text), style, None) if control is None else segment
                         for segment in buffer
@@ -96,7 +102,8 @@ class FileProgress:
 
     def __init__(self, quiet: bool = False) -> None:
         self.enabled = not quiet and sys.stderr.isatty()
-        self.bar = None
+        self.bar: Optional[Progress] = None
+        self.task: TaskID
 
     def __call__(self, done: int, total: int) -> None:
         if not self.enabled or total < (4 << 20):

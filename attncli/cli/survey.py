@@ -10,7 +10,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -34,6 +34,14 @@ from attncli.cli.options import (
 from attncli.cli.output import emit_line, out_console, warn
 from attncli.errors import AttnError
 
+if TYPE_CHECKING:
+    from distributed import Client
+    from rich.progress import Progress, TaskID
+
+    from attncli.core.survey import Acc, Summary
+    from attncli.core.survey_run import Job
+    from attncli.core.survey_source import Info, Spec
+
 RANDOM = "random"
 
 
@@ -47,7 +55,8 @@ class SurveyProgress:
         self.sentences = 0
         self.start = time.perf_counter()
         self.told_long = False
-        self.bar = None
+        self.bar: Optional[Progress] = None
+        self.task: TaskID
 
     def __enter__(self) -> "SurveyProgress":
         if self.enabled:
@@ -67,11 +76,11 @@ class SurveyProgress:
             self.task = self.bar.add_task("survey", total=self.total, sentences=0, rate=0.0)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.stop()
 
-    def __call__(self, job, acc) -> None:
+    def __call__(self, job: Job, acc: Acc) -> None:
         if acc.first_long and not self.told_long:
             where, n, limit = acc.first_long
             self._warn(
@@ -91,7 +100,7 @@ class SurveyProgress:
             warn(message)
 
 
-def _spec(folder: str, given: dict):
+def _spec(folder: str, given: dict[str, Any]) -> Spec:
     """The source spec: a checkpoint folder (absolute, for workers elsewhere) or random weights."""
     from attncli.core.survey_source import Spec
 
@@ -123,7 +132,7 @@ def _spec(folder: str, given: dict):
     return Spec(model=str(Path(folder).resolve()), **common)
 
 
-def _check(given: dict) -> None:
+def _check(given: dict[str, Any]) -> None:
     checks = {
         "--workers": (given["workers"], 1),
         "--top": (given["top"], 0),
@@ -150,13 +159,13 @@ def _corpus(corpus: Optional[list[str]]) -> list[str]:
     return paths
 
 
-def _run(spec, paths: list[str], given: dict, progress: SurveyProgress):
+def _run(spec: Spec, paths: list[str], given: dict[str, Any], progress: SurveyProgress) -> tuple[Info, Acc, bool]:
     """(info, accumulator, partial?) from local workers or the cluster."""
     from attncli.core.survey_run import Interrupted, chunks, describe, nonempty, read_lines, survey_local
 
     jobs = nonempty(chunks(read_lines(paths, given["encoding"])))
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    client = None
+    client: Optional[Client] = None
     try:
         if given["dask"]:
             from attncli.core.survey_dask import check_workers, client_for, survey_dask
@@ -178,10 +187,10 @@ def _run(spec, paths: list[str], given: dict, progress: SurveyProgress):
     finally:
         signal.signal(signal.SIGINT, previous)
         if client is not None:
-            client.close()
+            client.close()  # type: ignore[no-untyped-call]  # distributed's Client.close is not annotated
 
 
-def _render(summary, info, given: dict) -> None:
+def _render(summary: Summary, info: Info, given: dict[str, Any]) -> None:
     from attncli.export import dumps
     from attncli.show.survey import table, to_json, write_csv
 

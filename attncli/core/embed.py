@@ -66,7 +66,7 @@ def random_weights(r: int, heads: int, q: int, v: int, seed: int) -> dict[str, O
 
 
 @lru_cache(maxsize=4)
-def _weights(r: int, heads: int, q: int, v: int, seed: int) -> tuple:
+def _weights(r: int, heads: int, q: int, v: int, seed: int) -> tuple[tuple[str, Optional[np.ndarray]], ...]:
     rng = stable_rng("weights", seed, r, heads, q, v)
     Wq = rng.standard_normal((heads, q, r)) / np.sqrt(r)
     Wk = rng.standard_normal((heads, q, r)) / np.sqrt(r)

@@ -177,7 +177,7 @@ def check_finite(I: np.ndarray, att: MultiHead, settings: Settings) -> None:
     exception, by design."""
     visible = np.triu(np.ones((I.shape[1],) * 2, dtype=bool)) if settings.causal else slice(None)
     T = f"/{settings.temperature:g}" if settings.temperature != 1.0 else ""
-    stages = (
+    stages: tuple[tuple[str, Callable[[], list[np.ndarray]]], ...] = (
         ("the input I", lambda: [I]),
         ("Q, K, V = W I", lambda: [att.Q, att.K, att.V]),
         ("the scores A = KᵀQ", lambda: [] if att.A is None else [att.A[:, visible]]),

@@ -81,7 +81,7 @@ class Acc:
     total: np.ndarray
     squares: np.ndarray
     tallies: dict[str, int] = field(default_factory=dict)
-    first_long: Optional[tuple[str, int]] = None  # (where, tokens) of the first line cut into windows
+    first_long: Optional[tuple[str, int, int]] = None  # (where, tokens, window) of the first line cut into windows
 
     @classmethod
     def zeros(cls, layers: int, heads: int) -> "Acc":
@@ -238,7 +238,7 @@ def add_sequence(acc: Acc, A_prime: np.ndarray, seq: Seq) -> None:
     acc.add("separator", share(p, sep), seen)
     acc.add("punctuation", share(p, seq.punctuation()), everyone)
     D = seq.duplicates()
-    acc.add("duplicate", np.einsum("lhij,ij->lhj", p, D.astype(np.float64)), D.any(axis=0))
+    acc.add("duplicate", np.einsum("lhij,ij->lhj", p, D.astype(np.float64)), np.asarray(D.any(axis=0)))
 
 
 def add_induction(acc: Acc, A_prime: np.ndarray, start: int, T: int) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import deque
 from itertools import islice
 from pathlib import Path
-from typing import Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Optional, Protocol
 
 from attncli.core.survey import Acc
 from attncli.core.survey_run import (
@@ -24,24 +24,37 @@ from attncli.core.survey_run import (
     Progress,
     describe,
     induction_jobs,
+    merged,
     run_job,
     run_partition,
 )
 from attncli.core.survey_source import Info, Spec
 from attncli.errors import AttnError
 
+if TYPE_CHECKING:
+    from distributed import Client
+
 INSTALL = 'pip install "attncli[dask]"'
 CONNECT_TIMEOUT = 10.0  # seconds to reach the scheduler
 
 
-def client_for(address: str, timeout: Optional[float] = None):
+class Task(Protocol):
+    """A submitted job's ``distributed.Future`` (typed here: its ``cancel`` is not annotated)."""
+
+    def result(self) -> Acc: ...
+
+    def cancel(self) -> object: ...
+
+
+def client_for(address: str, timeout: Optional[float] = None) -> Client:
     """A connected ``distributed.Client``, or one clear error."""
     try:
         from distributed import Client
     except ImportError:
         raise AttnError(f"--dask needs the dask and distributed packages: {INSTALL}") from None
+    connect: Callable[..., Client] = Client  # its __init__ is not annotated
     try:
-        return Client(address, timeout=timeout or CONNECT_TIMEOUT, set_as_default=False)
+        return connect(address, timeout=timeout or CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError, ValueError, TypeError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise AttnError(f"--dask {address}: cannot reach the scheduler ({reason})") from None
@@ -67,7 +80,7 @@ def can_read(folder: Optional[str]) -> Optional[str]:
     return None
 
 
-def check_workers(client, spec: Spec) -> Info:
+def check_workers(client: Client, spec: Spec) -> Info:
     """Every worker can see the checkpoint (a tiny task on each); then the model's sizes."""
     try:
         answers = client.run(can_read, spec.model)
@@ -94,12 +107,12 @@ def partitions(jobs: Iterable[Job], size: int) -> Iterator[list[Job]]:
 
 
 def survey_dask(
-    client, spec: Spec, jobs: Iterable[Job], progress: Optional[Progress] = None, level: int = PARTITION_LEVEL
+    client: Client, spec: Spec, jobs: Iterable[Job], progress: Optional[Progress] = None, level: int = PARTITION_LEVEL
 ) -> Acc:
     """The merged accumulator, equal to :func:`attncli.core.survey_run.survey_local`'s."""
     merger = Merger(progress)
     window = 2 * max(1, len(client.scheduler_info().get("workers", {}))) + 2
-    pending: deque = deque()
+    pending: deque[tuple[list[Job], Task]] = deque()
     tail: Optional[Acc] = None
     try:
         for job in induction_jobs(spec):
@@ -114,10 +127,10 @@ def survey_dask(
         for _, future in pending:
             future.cancel()
         raise Interrupted(merger.total(tail)) from None
-    return merger.total(tail)
+    return merged(merger.total(tail))
 
 
-def _collect(merger: Merger, item, level: int, tail: Optional[Acc]) -> Optional[Acc]:
+def _collect(merger: Merger, item: tuple[list[Job], Task], level: int, tail: Optional[Acc]) -> Optional[Acc]:
     """Push one finished partition; a short one (the corpus's last) becomes the tail."""
     part, future = item
     acc = _result(future)
@@ -133,7 +146,7 @@ def _collect(merger: Merger, item, level: int, tail: Optional[Acc]) -> Optional[
     return tail
 
 
-def _result(future) -> Acc:
+def _result(future: Task) -> Acc:
     try:
         return future.result()
     except AttnError:

@@ -16,11 +16,14 @@ from collections import deque
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, BinaryIO, Callable, ContextManager, Iterable, Iterator, Optional, cast
 
 from attncli.core.survey import Acc, Seq, Tree, add_induction, add_sequence
-from attncli.core.survey_source import Info, Spec, source
+from attncli.core.survey_source import Info, Source, Spec, source
 from attncli.errors import AttnError
+
+if TYPE_CHECKING:
+    from multiprocessing.pool import AsyncResult, Pool
 
 CHUNK = 32  # lines per chunk: fixed, so the merge tree does not depend on the workers
 INDUCTION_CHUNK = 8  # induction sequences per job
@@ -71,7 +74,7 @@ def run_job(spec: Spec, job: Job) -> Acc:
     return acc
 
 
-def add_line(acc: Acc, src, where: str, text: str) -> None:
+def add_line(acc: Acc, src: Source, where: str, text: str) -> None:
     windows, n = src.windows(text)
     if n == 0:
         acc.tally("empty_lines")
@@ -91,7 +94,14 @@ def run_partition(spec: Spec, jobs: list[Job]) -> Acc:
     tree = Tree()
     for job in jobs:
         tree.push(run_job(spec, job))
-    return tree.total()
+    return merged(tree.total())
+
+
+def merged(acc: Optional[Acc]) -> Acc:
+    """The total of a run, which always merges at least one job (a partition is never
+    empty; a survey refuses an empty corpus before it starts)."""
+    assert acc is not None, "no job was merged"
+    return acc
 
 
 def induction_jobs(spec: Spec) -> list[Job]:
@@ -136,9 +146,9 @@ def read_lines(paths: list[str], encoding: str = "utf-8") -> Iterator[tuple[str,
                     yield f"{name} line {number}", text, done
 
 
-def _open(p: str):
+def _open(p: str) -> ContextManager[BinaryIO]:
     if p == "-":
-        stream = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin
+        stream = cast(BinaryIO, sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin)
         return _NoClose(stream)
     try:
         return open(p, "rb")
@@ -147,13 +157,13 @@ def _open(p: str):
 
 
 class _NoClose:
-    def __init__(self, stream) -> None:
+    def __init__(self, stream: BinaryIO) -> None:
         self.stream = stream
 
-    def __enter__(self):
+    def __enter__(self) -> BinaryIO:
         return self.stream
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         return None
 
 
@@ -221,7 +231,7 @@ def _worker_init() -> None:
 _ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _pool(workers: int):
+def _pool(workers: int) -> Pool:
     """Worker processes (spawned: no inherited threads), one BLAS thread each."""
     import multiprocessing
 
@@ -247,7 +257,7 @@ def _in_order(spec: Spec, jobs: Iterable[Job], workers: int) -> Iterator[tuple[J
         return
     pool = _pool(workers)
     try:
-        pending: deque = deque()
+        pending: deque[tuple[Job, AsyncResult[Acc]]] = deque()
         for job in jobs:
             pending.append((job, pool.apply_async(run_job, (spec, job))))
             if len(pending) > 2 * workers + 2:
@@ -269,4 +279,4 @@ def survey_local(spec: Spec, jobs: Iterable[Job], workers: int = 0, progress: Op
             merger.add(job, acc)
     except KeyboardInterrupt:
         raise Interrupted(merger.total()) from None
-    return merger.total()
+    return merged(merger.total())

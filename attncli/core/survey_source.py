@@ -10,12 +10,18 @@ Each process (a local worker or a Dask worker) keeps one source per spec, loaded
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional, TypeVar, Union, cast
 
 import numpy as np
 
 from attncli.core.tokenize import Tokens
 from attncli.errors import AttnError
+
+if TYPE_CHECKING:
+    from attncli.core.models.checkpoint import Checkpoint
+    from attncli.core.pipeline import Settings
+
+Item = TypeVar("Item")
 
 
 @dataclass(frozen=True)
@@ -23,7 +29,7 @@ class Spec:
     """Everything a worker needs to rebuild the source (small, picklable)."""
 
     model: Optional[str] = None  # an absolute checkpoint folder; None: random weights
-    settings: Optional[object] = None  # attncli.core.pipeline.Settings of a random baseline
+    settings: Optional[Settings] = None  # the settings of a random baseline
     window: Optional[int] = None  # tokens per window; None: the model's limit (--max-tokens for random)
     seed: int = 0
     induction: int = 32  # random repeated sequences for the induction score
@@ -43,10 +49,10 @@ class Info:
     window: int
 
 
-def model_limit(ck) -> int:
+def model_limit(ck: Checkpoint) -> int:
     """The longest input a checkpoint takes (its position table; RoBERTa counts from
     padding_idx + 1)."""
-    from attncli.core.models.forward import ROBERTA_LIKE
+    from attncli.core.models.spec import ROBERTA_LIKE
 
     if ck.model_type == "gpt2":
         return int(ck.cfg("n_positions", "max_position_embeddings", default=1024))
@@ -75,7 +81,7 @@ def cut(tokens: Tokens, limit: int) -> list[Tokens]:
         raise AttnError(f"a window of {limit} tokens leaves no room for text between the special tokens")
     body = range(before, len(tokens) - after)
     head, tail = list(range(before)), list(range(len(tokens) - after, len(tokens)))
-    out = []
+    out: list[Tokens] = []
     for start in range(body.start, body.stop, size):
         idx = head + list(range(start, min(start + size, body.stop))) + tail
         out.append(
@@ -95,7 +101,12 @@ def draw(candidates: np.ndarray, T: int, seed: int, index: int) -> np.ndarray:
     return rng.choice(candidates, size=T, replace=len(candidates) < T)
 
 
-def repeated(pick: list, T: int, frame_tokens: tuple[list, list]) -> tuple[list, int]:
+def token_ids(tokens: Tokens) -> list[int]:
+    """``tokens.ids`` of tokens that all have one (a checkpoint's tokenizer gives every token an id)."""
+    return cast("list[int]", tokens.ids)
+
+
+def repeated(pick: list[Item], T: int, frame_tokens: tuple[list[Item], list[Item]]) -> tuple[list[Item], int]:
     """prefix + pick + pick + suffix, and where the first copy starts."""
     before, after = frame_tokens
     return before + pick + pick + after, len(before)
@@ -109,6 +120,7 @@ class ModelSource:
         from attncli.core.models.forward import is_causal, n_heads, n_layers, word_embeddings
         from attncli.core.tokenize import load_tokenizer
 
+        assert spec.model is not None, "a checkpoint source needs the model folder"
         self.spec = spec
         self.ck = load(spec.model)
         self.tok = load_tokenizer(spec.model)
@@ -130,7 +142,10 @@ class ModelSource:
     def encode(self, text: str) -> Tokens:
         enc = self.tok.encode(text, add_special_tokens=self.spec.special)
         return Tokens(
-            list(enc.tokens), [tuple(o) for o in enc.offsets], list(enc.ids), [bool(s) for s in enc.special_tokens_mask]
+            list(enc.tokens),
+            [(start, end) for start, end in enc.offsets],
+            list(enc.ids),
+            [bool(s) for s in enc.special_tokens_mask],
         )
 
     def windows(self, text: str) -> tuple[list[Tokens], int]:
@@ -140,7 +155,7 @@ class ModelSource:
     def attention(self, tokens: Tokens) -> np.ndarray:
         from attncli.core.models.forward import Keep, forward
 
-        bad = [i for i in tokens.ids if not 0 <= i < self.rows]
+        bad = [i for i in token_ids(tokens) if not 0 <= i < self.rows]
         if bad:
             raise AttnError(f"token id {bad[0]} is outside the embedding table ({self.rows} rows)")
         keep = Keep(list(range(1, self.layers + 1)), list(range(1, self.heads + 1)))
@@ -148,17 +163,19 @@ class ModelSource:
 
     def candidates(self) -> np.ndarray:
         special = {int(i) for i, t in self.tok.get_added_tokens_decoder().items() if t.special}
-        special |= {self.probe.ids[k] for k in self.frame[0] + self.frame[1]}
+        special |= {token_ids(self.probe)[k] for k in self.frame[0] + self.frame[1]}
         return np.array([i for i in range(min(self.rows, self.tok.get_vocab_size())) if i not in special])
 
     def induction(self, index: int, T: int) -> tuple[Tokens, int]:
         if not hasattr(self, "_candidates"):
             self._candidates = self.candidates()
         pick = [int(i) for i in draw(self._candidates, T, self.spec.seed, index)]
-        frame_ids = ([self.probe.ids[k] for k in self.frame[0]], [self.probe.ids[k] for k in self.frame[1]])
+        probe_ids = token_ids(self.probe)
+        frame_ids = ([probe_ids[k] for k in self.frame[0]], [probe_ids[k] for k in self.frame[1]])
         ids, start = repeated(pick, T, frame_ids)
         special = [k < start or k >= start + 2 * T for k in range(len(ids))]
-        return Tokens([self.tok.id_to_token(i) or "" for i in ids], [(0, 0)] * len(ids), ids, special), start
+        words = [self.tok.id_to_token(i) or "" for i in ids]
+        return Tokens(words, [(0, 0)] * len(ids), cast("list[Optional[int]]", ids), special), start
 
 
 class RandomSource:
@@ -167,6 +184,7 @@ class RandomSource:
     def __init__(self, spec: Spec) -> None:
         from attncli.core.pipeline import tokenizer_spec
 
+        assert spec.settings is not None, "a random baseline needs its settings"
         self.spec = spec
         self.settings = spec.settings
         self.settings.check()
@@ -224,10 +242,11 @@ class RandomSource:
         return Tokens(words, [(0, 0)] * len(words)), start
 
 
-_SOURCES: dict[str, object] = {}
+Source = Union[ModelSource, RandomSource]
+_SOURCES: dict[str, Source] = {}
 
 
-def source(spec: Spec):
+def source(spec: Spec) -> Source:
     """The process's source for ``spec``, built once."""
     key = repr(spec)
     if key not in _SOURCES:

@@ -12,9 +12,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from attncli.errors import AttnError
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+    from tokenizers.pre_tokenizers import PreTokenizer
 
 BUILTIN = ("whitespace", "bert", "char")
 
@@ -39,7 +43,7 @@ class Tokens:
         return len(self.tokens)
 
 
-def _pre_tokenizer(spec: str):
+def _pre_tokenizer(spec: str) -> PreTokenizer:
     from tokenizers import Regex, pre_tokenizers
 
     if spec == "whitespace":
@@ -73,10 +77,10 @@ def tokenizer_path(spec: str | Path) -> Path:
     return path
 
 
-_LOADED: dict[Path, object] = {}
+_LOADED: dict[Path, Tokenizer] = {}
 
 
-def load_tokenizer(spec: str | Path):
+def load_tokenizer(spec: str | Path) -> Tokenizer:
     """A ``tokenizers.Tokenizer`` from a file (or a model folder's vocabulary files), with
     padding and truncation switched off so that settings stored in the file never change
     which tokens are shown."""
@@ -101,7 +105,7 @@ def load_tokenizer(spec: str | Path):
     return tok
 
 
-def _json_file(path: Path) -> dict:
+def _json_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
@@ -113,14 +117,14 @@ def _json_file(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def _token_text(value) -> Optional[str]:
+def _token_text(value: object) -> Optional[str]:
     """A special token as tokenizer_config.json writes it: a string or {"content": ...}."""
     if isinstance(value, dict):
         value = value.get("content")
     return value if isinstance(value, str) else None
 
 
-def from_vocab_files(folder: Path):
+def from_vocab_files(folder: Path) -> Tokenizer:
     """The fast tokenizer Hugging Face ``transformers`` builds from a slow tokenizer's files
     (its BertConverter, GPT2Converter and RobertaConverter), for folders saved without a
     tokenizer.json: ``vocab.txt`` is BERT's WordPiece; ``vocab.json`` + ``merges.txt`` is
@@ -137,11 +141,11 @@ def from_vocab_files(folder: Path):
     return _byte_level(folder, cfg, model_type)
 
 
-def _special(cfg: dict, key: str, default: str) -> str:
+def _special(cfg: dict[str, Any], key: str, default: str) -> str:
     return _token_text(cfg.get(key)) or default
 
 
-def _wordpiece(folder: Path, cfg: dict):
+def _wordpiece(folder: Path, cfg: dict[str, Any]) -> Tokenizer:
     """BERT: lower-casing, accents and Chinese characters as tokenizer_config.json says
     (lower-case by default), and ``[CLS] … [SEP]`` around the text."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
@@ -175,7 +179,7 @@ def _wordpiece(folder: Path, cfg: dict):
     return tok
 
 
-def _byte_level(folder: Path, cfg: dict, model_type: str):
+def _byte_level(folder: Path, cfg: dict[str, Any], model_type: str) -> Tokenizer:
     """GPT-2 (nothing around the text) or RoBERTa (``<s> … </s>``)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 
@@ -190,18 +194,22 @@ def _byte_level(folder: Path, cfg: dict, model_type: str):
     prefix_space = bool(cfg.get("add_prefix_space", False))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=prefix_space)
     tok.decoder = decoders.ByteLevel()
-    known = lambda names: [t for t in names if tok.token_to_id(t) is not None]  # noqa: E731
+
+    def known(names: Iterable[str]) -> list[str]:
+        return [t for t in names if tok.token_to_id(t) is not None]
+
     if model_type == "gpt2":
         tok.post_processor = processors.ByteLevel(trim_offsets=False)
-        names = {_token_text(cfg.get(k)) for k in ("unk_token", "bos_token", "eos_token")} - {None}
+        texts = (_token_text(cfg.get(k)) for k in ("unk_token", "bos_token", "eos_token"))
+        names = {t for t in texts if t is not None}
         tok.add_special_tokens(known(sorted(names or {"<|endoftext|>"})))
         return tok
     cls, sep = _special(cfg, "cls_token", "<s>"), _special(cfg, "sep_token", "</s>")
-    for name in (cls, sep):
-        if tok.token_to_id(name) is None:
-            raise AttnError(f"{folder / 'vocab.json'}: no {name} token")
+    cls_id, sep_id = tok.token_to_id(cls), tok.token_to_id(sep)
+    if cls_id is None or sep_id is None:
+        raise AttnError(f"{folder / 'vocab.json'}: no {cls if cls_id is None else sep} token")
     tok.post_processor = processors.RobertaProcessing(
-        (sep, tok.token_to_id(sep)), (cls, tok.token_to_id(cls)), trim_offsets=True, add_prefix_space=prefix_space
+        (sep, sep_id), (cls, cls_id), trim_offsets=True, add_prefix_space=prefix_space
     )
     defaults = (("bos", "<s>"), ("pad", "<pad>"), ("eos", "</s>"), ("unk", "<unk>"), ("mask", "<mask>"))
     tok.add_special_tokens(known([_special(cfg, k + "_token", d) for k, d in defaults]))
@@ -269,7 +277,7 @@ def tokenize(text: str, spec: str | Path = "whitespace", special_tokens: bool = 
     """
     if isinstance(spec, str) and spec in BUILTIN:  # a Path named "bert" is a folder, not the built-in
         pieces = _pre_tokenizer(spec).pre_tokenize_str(text)
-        return Tokens(*graphemes(text, [tuple(o) for _, o in pieces]))
+        return Tokens(*graphemes(text, [(start, end) for _, (start, end) in pieces]))
     tok = load_tokenizer(spec)
     try:
         enc = tok.encode(text, add_special_tokens=special_tokens)
@@ -280,7 +288,7 @@ def tokenize(text: str, spec: str | Path = "whitespace", special_tokens: bool = 
         raise AttnError(f"{tokenizer_path(spec)}: the tokenizer failed on this text ({reason})") from None
     return Tokens(
         list(enc.tokens),
-        [tuple(o) for o in enc.offsets],
+        [(start, end) for start, end in enc.offsets],
         list(enc.ids),
         [bool(s) for s in enc.special_tokens_mask],
     )

@@ -21,12 +21,17 @@ import codecs
 import math
 import re
 from pathlib import Path
-from typing import Callable, Iterable, Optional
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Optional
 
 import numpy as np
 
 from attncli.core.tokenize import Tokens
 from attncli.errors import AttnError
+
+if TYPE_CHECKING:
+    import zipfile
+
+    from attncli.core.pipeline import Settings
 
 Progress = Optional[Callable[[int, int], None]]  # (bytes done, bytes total)
 CHUNK = 8 << 20
@@ -41,11 +46,13 @@ EMBEDDING_NAMES = (
     "embeddings.weight",
 )
 
-_CACHE: dict[tuple, dict[str, Optional[np.ndarray]]] = {}  # per file: word -> row (None: absent)
-_DIMS: dict[tuple, int] = {}
+FileKey = tuple[str, int, int]  # resolved path, size, modification time (ns)
+CacheKey = tuple[str, int, int, str]  # a file's key and the encoding it is read with
+_CACHE: dict[CacheKey, dict[str, Optional[np.ndarray]]] = {}  # per file: word -> row (None: absent)
+_DIMS: dict[CacheKey, int] = {}
 
 
-def _key(path: Path) -> tuple:
+def _key(path: Path) -> FileKey:
     st = path.stat()
     return (str(path.resolve()), st.st_size, st.st_mtime_ns)
 
@@ -216,7 +223,7 @@ class _TextScan:
         if word in self.wanted and word not in self.found:
             self.found[word] = _parse_row(line, self.r, self.where(start))
 
-    def start(self, fh) -> None:
+    def start(self, fh: BinaryIO) -> None:
         """The first line: a ``count dim`` header, or the first row."""
         first = fh.readline(MAX_LINE + 1)
         if len(first) > MAX_LINE:
@@ -229,7 +236,8 @@ class _TextScan:
                 raise AttnError(f"{self.path} line 1: the header says {self.r} dimensions")
         # `rest` is the unfinished line carried from one chunk to the next; the chunks
         # themselves are searched in place (no copies of the megabytes)
-        self.rest, self.offset = (b"", len(first)) if self.header else (text.rstrip(b"\n"), len(first))
+        self.rest: bytes = b"" if self.header else text.rstrip(b"\n")
+        self.offset = len(first)
         if not self.header and first.endswith(b"\n"):
             self.take(self.rest, 0)
             self.rest = b""
@@ -344,7 +352,7 @@ def _not_numpy(path: Path, head: bytes, want: str) -> AttnError:
     return AttnError(f"{path}: not a valid {want} file")
 
 
-def _np_load(path: Path, **kw):
+def _np_load(path: Path, **kw: Any) -> np.ndarray:
     """A .npy array (or, for a .npz, see :func:`read_npz`), told apart by its first bytes."""
     head = _magic(path)
     if not head.startswith(NPY_MAGIC):
@@ -381,7 +389,7 @@ def read_npz(path: Path, names: Iterable[str]) -> dict[str, np.ndarray]:
         raise AttnError(f"{path}: not a valid .npz file ({exc})") from None
 
 
-def _member(path: Path, zf, info) -> np.ndarray:
+def _member(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
     from attncli.limits import NPZ_MEMBER_LIMIT, human
 
     name = info.filename[:-4]
@@ -461,7 +469,7 @@ def embedding_table(path: Path) -> tuple[np.ndarray, str]:
 # ---- look-up ----
 
 
-def lookup(spec: str, tokens: Tokens, settings, warnings: list[str], progress: Progress = None) -> np.ndarray:
+def lookup(spec: str, tokens: Tokens, settings: Settings, warnings: list[str], progress: Progress = None) -> np.ndarray:
     """E (r×n): each token's row, exact then lower-case; ``settings.oov`` for the rest."""
     path = open_vectors(spec)
     k = kind(path)
@@ -486,7 +494,7 @@ def lookup(spec: str, tokens: Tokens, settings, warnings: list[str], progress: P
     return np.stack(cols, axis=1)
 
 
-def _oov(word: str, r: int, settings) -> np.ndarray:
+def _oov(word: str, r: int, settings: Settings) -> np.ndarray:
     if settings.oov == "zero":
         return np.zeros(r)
     from attncli.core.embed import token_vector
@@ -533,14 +541,15 @@ def prefetch(spec: str, token_lists: Iterable[list[str]], progress: Progress = N
 
 def _by_ids(path: Path, tokens: Tokens) -> np.ndarray:
     table, name = embedding_table(path)  # first: is it a checkpoint at all?
-    if any(i is None for i in tokens.ids):
+    ids = [i for i in tokens.ids if i is not None]
+    if len(ids) != len(tokens.ids):
         raise AttnError(
             f"--embeddings {path}: a checkpoint's table is looked up by token ids; give --tokenizer "
             "a tokenizer.json (a model folder brings its own)"
         )
-    bad = [i for i in tokens.ids if not 0 <= i < table.shape[0]]
+    bad = [i for i in ids if not 0 <= i < table.shape[0]]
     if bad:
         raise AttnError(f"{path}: token id {bad[0]} is outside {name} ({table.shape[0]} rows)")
-    E = np.asarray(table[np.array(tokens.ids)], dtype=np.float64).T
+    E = np.asarray(table[np.array(ids)], dtype=np.float64).T
     _check_finite(E, f"{path} ({name})")
     return E

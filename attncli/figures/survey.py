@@ -5,11 +5,16 @@ files are written whole or not at all."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from attncli.core.survey import INDEX, LABELS, METRICS, NAMES, Summary
 from attncli.files import atomic_open, ensure_dir
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 CODES = {
     "previous-token": "PT",
@@ -36,7 +41,7 @@ SHARES = {
 }
 
 
-def _figure(L: int, H: int):
+def _figure(L: int, H: int) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -45,7 +50,7 @@ def _figure(L: int, H: int):
     return fig
 
 
-def _axes(ax, summary: Summary) -> None:
+def _axes(ax: Axes, summary: Summary) -> None:
     ax.set_xticks(range(len(summary.heads)), [str(h) for h in summary.heads])
     ax.set_yticks(range(len(summary.layers)), [str(l) for l in summary.layers])
     ax.set_xlabel("head")
@@ -112,7 +117,7 @@ def labels_figure(summary: Summary, path: Path, dpi: int = 150) -> Path:
     return _save(fig, path, dpi)
 
 
-def _save(fig, path: Path, dpi: int) -> Path:
+def _save(fig: Figure, path: Path, dpi: int) -> Path:
     fmt = path.suffix.lstrip(".")
     with atomic_open(path) as fh:
         fig.savefig(fh, format=fmt, dpi=dpi)

@@ -7,10 +7,13 @@ import csv
 import io
 import math
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from attncli.core.survey import INDEX, LABELS, METRICS, NAMES, Summary
 from attncli.core.survey_source import Info
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 SHOWN = ("previous", "first", "separator", "duplicate", "induction", "entropy_norm", "distance")
 HEADERS = {
@@ -35,7 +38,7 @@ def _cell(metric: str, mean: float) -> str:
     return f"{mean:.1f}" if metric == "distance" else f"{mean:.2f}"
 
 
-def table(summary: Summary, info: Info, top: int = 20):
+def table(summary: Summary, info: Info, top: int = 20) -> Table:
     """The heads ranked by how clearly they do something (the largest score/threshold)."""
     from rich.table import Table
     from rich.text import Text
@@ -72,7 +75,7 @@ def _caption() -> str:
     )
 
 
-def to_json(summary: Summary, info: Info, files: list[str]) -> dict:
+def to_json(summary: Summary, info: Info, files: list[str]) -> dict[str, Any]:
     """One object: the source, the tallies, the metric definitions and thresholds, and per
     layer and head its labels and every metric's mean, spread and count."""
     heads = []
@@ -111,7 +114,7 @@ def csv_text(summary: Summary) -> str:
     w.writerow(["layer", "head", "labels"] + [f"{m}_{s}" for m in NAMES for s in ("mean", "std", "count")])
     for l, layer in enumerate(summary.layers):
         for h, head in enumerate(summary.heads):
-            row: list = [layer, head, ";".join(summary.labels(l, h))]
+            row: list[Any] = [layer, head, ";".join(summary.labels(l, h))]
             for k in range(len(NAMES)):
                 mean, std = summary.mean[l, h, k], summary.std[l, h, k]
                 row += [
