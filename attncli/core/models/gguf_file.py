@@ -69,7 +69,7 @@ class Cursor:
             raise ValueError(f"unknown metadata type {kind}")
         return self.scalar(SCALARS[kind])
 
-    def array(self) -> list:
+    def array(self) -> list[Any]:
         """Strings one by one; numbers in one frombuffer."""
         kind, count = self.scalar("<I"), self.scalar("<Q")
         if kind in SCALARS and kind != 7:
@@ -139,8 +139,15 @@ def _tensor(buf: mmap.mmap, start: int, name: str, ne: tuple[int, ...], kind: in
     if at + nbytes > len(buf):
         raise Truncated
     numpy_shape = tuple(reversed(ne)) or (1,)
-    typed = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I8": np.int8, "I16": np.int16,
-             "I32": np.int32, "I64": np.int64}.get(qtype.name)
+    typed = {
+        "F32": np.float32,
+        "F16": np.float16,
+        "F64": np.float64,
+        "I8": np.int8,
+        "I16": np.int16,
+        "I32": np.int32,
+        "I64": np.int64,
+    }.get(qtype.name)
     if typed is not None:
         data = np.frombuffer(buf, dtype=typed, count=count, offset=at).reshape(numpy_shape)
     else:
