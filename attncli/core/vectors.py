@@ -31,6 +31,7 @@ from attncli.errors import AttnError
 if TYPE_CHECKING:
     import zipfile
 
+    from attncli.core.models.checkpoint import Weight
     from attncli.core.pipeline import Settings
 
 Progress = Optional[Callable[[int, int], None]]  # (bytes done, bytes total)
@@ -451,7 +452,7 @@ def load_npz(path: Path) -> tuple[dict[str, int], np.ndarray]:
 # ---- checkpoints ----
 
 
-def embedding_table(path: Path) -> tuple[np.ndarray, str]:
+def embedding_table(path: Path) -> tuple[Weight, str]:
     """The token-embedding matrix (vocab × r) of a safetensors file or model folder,
     memory-mapped (only the looked-up rows are ever read), and the tensor's name."""
     from attncli.core.models.checkpoint import read_folder, read_safetensors

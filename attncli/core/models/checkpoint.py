@@ -8,16 +8,23 @@ import mmap
 import os
 import re
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, Optional, TypeAlias
 
 import numpy as np
 
 from attncli.core.models.config import LLAMA_FAMILY
 from attncli.errors import AttnError
 
+if TYPE_CHECKING:
+    from numpy.typing import DTypeLike
+
+    from attncli.core.models.config import LlamaConfig
+
 SUPPORTED = ("bert", "roberta", "xlm-roberta", "camembert", "electra", "distilbert", "gpt2", *LLAMA_FAMILY)
-DTYPES = {
+DTYPES: dict[str, type[np.generic] | str] = {
     "F64": np.float64,
     "F32": np.float32,
     "F16": np.float16,
@@ -57,15 +64,18 @@ class BF16:
         wide <<= 16  # in place: one new array, not two
         return wide.view(np.float32)
 
-    def __getitem__(self, index) -> np.ndarray:
+    def __getitem__(self, index: Any) -> np.ndarray:
         return self.widen(np.asarray(self.raw[index]))
 
-    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+    def __array__(self, dtype: Optional[DTypeLike] = None, copy: Optional[bool] = None) -> np.ndarray:
         out = self.widen(self.raw)
         return out if dtype is None else out.astype(dtype, copy=False)
 
 
-def read_safetensors(path: Path) -> dict[str, np.ndarray]:
+Weight: TypeAlias = "np.ndarray | BF16"  # a tensor as read: an array, or bfloat16 widened when used
+
+
+def read_safetensors(path: Path) -> dict[str, Weight]:
     """Every tensor of a .safetensors file as a read-only view into a memory map (the
     format is an 8-byte header length, a JSON header, then raw little-endian data).
     bfloat16 tensors are widened to float32 when used (see :class:`BF16`)."""
@@ -85,7 +95,7 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
         except (struct.error, ValueError, OSError, RecursionError) as exc:
             raise AttnError(f"{path}: not a valid safetensors file ({exc})") from None
     base = 8 + length
-    tensors = {}
+    tensors: dict[str, Weight] = {}
     for name, info in header.items():
         if name == "__metadata__":
             continue
@@ -98,13 +108,13 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
         count = math.prod(shape)  # exact: a shape whose product overflows int64 is still caught below
         if base + end > len(mm):
             raise AttnError(f"{path}: tensor {name!r} runs past the end of the file (truncated?)")
-        itemsize = 2 if dtype == "bf16" else np.dtype(dtype).itemsize
+        itemsize = 2 if isinstance(dtype, str) else np.dtype(dtype).itemsize  # str: only "bf16"
         if end - start != count * itemsize:
             raise AttnError(
                 f"{path}: tensor {name!r} holds {end - start} bytes, but {info['dtype']} {list(shape)} needs"
                 f" {count * itemsize}"
             )
-        if dtype == "bf16":  # widened when asked for, one tensor at a time (a 1B model would be 4 GB)
+        if isinstance(dtype, str):  # "bf16": widened when asked for, one tensor at a time (a 1B model would be 4 GB)
             raw = np.frombuffer(mm, dtype="<u2", count=count, offset=base + start)
             tensors[name] = BF16(raw.reshape(shape))
             continue
@@ -113,7 +123,7 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
     return tensors
 
 
-def read_folder(folder: Path) -> dict[str, np.ndarray]:
+def read_folder(folder: Path) -> dict[str, Weight]:
     """Every tensor of a model folder: ``model.safetensors``, or the shards listed in
     ``model.safetensors.index.json`` (how ``save_pretrained`` splits large models)."""
     single, index = folder / "model.safetensors", folder / "model.safetensors.index.json"
@@ -136,7 +146,7 @@ def read_folder(folder: Path) -> dict[str, np.ndarray]:
         shards = sorted(set(weight_map.values()))
     except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise AttnError(f"{index}: not a valid safetensors index ({type(exc).__name__}: {exc})") from None
-    tensors: dict[str, np.ndarray] = {}
+    tensors: dict[str, Weight] = {}
     for shard in shards:
         path = folder / shard
         if Path(shard).name != shard or not path.is_file():
@@ -151,11 +161,14 @@ def read_folder(folder: Path) -> dict[str, np.ndarray]:
 @dataclass
 class Checkpoint:
     folder: Path
-    config: dict
-    tensors: dict[str, np.ndarray]
+    config: dict[str, Any]
+    tensors: Mapping[str, Weight]
     prefixes: tuple[str, ...] = field(
         default=("", "bert.", "roberta.", "electra.", "distilbert.", "transformer.", "model.")
     )
+    if TYPE_CHECKING:  # the Llama-family settings, cached on the instance by llama_config()/load_gguf;
+        # declared for the type checker only, so the dataclass's fields stay as they are
+        llama: LlamaConfig = field(init=False)
 
     @property
     def model_type(self) -> str:
@@ -164,7 +177,7 @@ class Checkpoint:
     def has(self, name: str) -> bool:
         return any(prefix + name in self.tensors for prefix in self.prefixes)
 
-    def get(self, name: str, dtype=np.float32) -> np.ndarray:
+    def get(self, name: str, dtype: DTypeLike = np.float32) -> np.ndarray:
         """A tensor by its name without the model prefix (``bert.``, ``transformer.``);
         LayerNorm weight/bias also answer to the old gamma/beta names."""
         aliases = [name]
@@ -178,7 +191,7 @@ class Checkpoint:
                     return np.asarray(self.tensors[prefix + alias], dtype=dtype)
         raise AttnError(f"{self.folder}: missing tensor {name!r} in model.safetensors")
 
-    def cfg(self, *keys: str, default=None):
+    def cfg(self, *keys: str, default: Any = None) -> Any:
         for k in keys:
             if k in self.config:
                 return self.config[k]
@@ -218,7 +231,7 @@ def load(folder: str | Path) -> Checkpoint:
     return Checkpoint(folder, config, tensors)
 
 
-def _no_constant(name: str):
+def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a JSON number")
 
 
@@ -226,7 +239,7 @@ LAYER_KEYS = ("num_hidden_layers", "n_layer", "n_layers")
 _LAYER_INDEX = re.compile(r"(?:^|\.)(?:layer|layers|h|block|blocks)\.(\d+)\.")
 
 
-def check_layers(folder: Path, config: dict, tensors: dict) -> None:
+def check_layers(folder: Path, config: dict[str, Any], tensors: Mapping[str, object]) -> None:
     """The layer count config.json states must be in the file, before a forward pass
     allocates anything by it (a 150-byte config saying 10⁹ layers)."""
     for key in LAYER_KEYS:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from attncli.errors import AttnError
 
@@ -65,7 +65,7 @@ class LlamaConfig:
         return self.H // self.G
 
 
-def _whole(config: dict, where: str, key: str, default: Optional[int] = None) -> int:
+def _whole(config: dict[str, Any], where: str, key: str, default: Optional[int] = None) -> int:
     value = config.get(key, default)
     if value is None:
         raise AttnError(f"{where}: missing {key!r}")
@@ -74,7 +74,7 @@ def _whole(config: dict, where: str, key: str, default: Optional[int] = None) ->
     return value
 
 
-def _number(config: dict, where: str, key: str, default: float) -> float:
+def _number(config: dict[str, Any], where: str, key: str, default: float) -> float:
     value = config.get(key)
     if value is None:
         return default
@@ -83,7 +83,7 @@ def _number(config: dict, where: str, key: str, default: float) -> float:
     return float(value)
 
 
-def _rope(spec: Optional[dict], base: float, where: str, key: str) -> Rope:
+def _rope(spec: object, base: float, where: str, key: str) -> Rope:
     """One rotation from a ``rope_scaling``/``rope_parameters`` entry (None: the default)."""
     if spec is None:
         return Rope(base)
@@ -108,7 +108,7 @@ def _rope(spec: Optional[dict], base: float, where: str, key: str) -> Rope:
     )
 
 
-def _ropes(config: dict, where: str) -> tuple[Rope, Rope]:
+def _ropes(config: dict[str, Any], where: str) -> tuple[Rope, Rope]:
     """(global, local) rotations. Gemma 3 rotates sliding layers with rope_local_base_freq
     (10 000) and no scaling; every other family uses one rotation for all layers."""
     base = _number(config, where, "rope_theta", 10000.0)
@@ -126,7 +126,7 @@ def _ropes(config: dict, where: str) -> tuple[Rope, Rope]:
     return glob, (Rope(local_base) if config["model_type"] == "gemma3_text" else glob)
 
 
-def _sliding(config: dict, where: str, L: int) -> tuple[bool, ...]:
+def _sliding(config: dict[str, Any], where: str, L: int) -> tuple[bool, ...]:
     """Which layers use the sliding window, as ``transformers`` decides it."""
     kind, window = config["model_type"], config.get("sliding_window")
     types = config.get("layer_types")
@@ -147,7 +147,7 @@ def _sliding(config: dict, where: str, L: int) -> tuple[bool, ...]:
     return tuple(bool((i + 1) % pattern) for i in range(L))  # gemma3_text: 5 local, 1 global
 
 
-def _activation(config: dict, where: str) -> str:
+def _activation(config: dict[str, Any], where: str) -> str:
     keys = ("hidden_activation", "hidden_act") if config["model_type"] in ("gemma2", "gemma3_text") else ("hidden_act",)
     name = next((config[k] for k in keys if config.get(k) is not None), "silu")
     if name not in ACTIVATIONS:
@@ -155,7 +155,7 @@ def _activation(config: dict, where: str) -> str:
     return name
 
 
-def read_config(config: dict, where: str) -> LlamaConfig:
+def read_config(config: dict[str, Any], where: str) -> LlamaConfig:
     """A LlamaConfig from config.json's settings; ``where`` names the file in errors
     (``{folder}/config.json``)."""
     kind = config.get("model_type")

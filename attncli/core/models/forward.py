@@ -98,6 +98,7 @@ def attention(
     n = q.shape[1]
     Q, K, V = (x.transpose(0, 2, 1) for x in (q, k, v))  # H×d×n
     A, A_prime, O = attend_heads(Q, K, V, scale=scale, mask=causal_mask(n) if causal else None)
+    assert A is not None  # kept: keep_scores is on
     return A, A_prime, O.transpose(0, 2, 1)
 
 

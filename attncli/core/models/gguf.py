@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import numpy as np
 
@@ -27,6 +27,10 @@ from attncli.core.models.checkpoint import Checkpoint
 from attncli.core.models.config import read_config
 from attncli.core.models.gguf_file import Tensor, read_gguf
 from attncli.errors import AttnError
+
+if TYPE_CHECKING:
+    from numpy.typing import DTypeLike
+    from tokenizers import Tokenizer
 
 PERMUTED = ("llama", "mistral")  # llama.cpp's converter interleaves the q/k rows of these
 QUANTS = ("F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K")
@@ -80,7 +84,7 @@ def unpermute(w: np.ndarray, heads: int) -> np.ndarray:
     return w.reshape(heads, rows // heads // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
-class GGUFTensors(Mapping):
+class GGUFTensors(Mapping[str, np.ndarray]):
     """The file's tensors under Hugging Face names, dequantised to float32 when asked for."""
 
     def __init__(self, path: Path, table: list[Tensor], arch: str, heads: int, kv_heads: int) -> None:
@@ -164,10 +168,12 @@ class GGUFCheckpoint(Checkpoint):
     """A Checkpoint over a GGUF file: ``get``/``has`` by Hugging Face names, plus
     ``shape(name)`` and ``rows(name, ids, dtype)`` so nothing is dequantised just to look."""
 
+    tensors: GGUFTensors
+
     def shape(self, name: str) -> tuple[int, ...]:
         return self.tensors.shape(self._name(name))
 
-    def rows(self, name: str, ids: list[int], dtype) -> np.ndarray:
+    def rows(self, name: str, ids: list[int], dtype: DTypeLike) -> np.ndarray:
         return self.tensors.rows(self._name(name), ids).astype(dtype, copy=False)
 
     def _name(self, name: str) -> str:
@@ -183,11 +189,11 @@ class GGUFCheckpoint(Checkpoint):
                 return f"blk.{layer}.{gg}.{name.rsplit('.', 1)[-1]}"
         return TOP_NAMES.get("model." + name, TOP_NAMES.get(name, name))
 
-    def get(self, name: str, dtype=np.float32) -> np.ndarray:
+    def get(self, name: str, dtype: DTypeLike = np.float32) -> np.ndarray:
         return np.asarray(self.tensors[self._name(name)], dtype=dtype)
 
 
-def load_gguf(path: str | Path):
+def load_gguf(path: str | Path) -> tuple[GGUFCheckpoint, Tokenizer]:
     """(checkpoint, tokenizer) from a GGUF file: a GGUFCheckpoint the Llama-family forward
     pass reads like a safetensors folder, and a ``tokenizers.Tokenizer`` rebuilt from the
     file's vocabulary."""
@@ -202,7 +208,7 @@ def load_gguf(path: str | Path):
     meta, table = read_gguf(path)
     arch, config = config_from_metadata(path, meta, {t.name for t in table})
     tensors = GGUFTensors(path, table, arch, config["num_attention_heads"], config["num_key_value_heads"])
-    ck = GGUFCheckpoint(path, config, tensors)  # type: ignore[arg-type]
+    ck = GGUFCheckpoint(path, config, tensors)
     cfg = read_config(config, f"{path} (metadata)")
     if "rope_freqs.weight" in tensors.raw:  # llama 3.1's scaling, baked into per-frequency factors
         factors = tuple(float(f) for f in dequantize(path, tensors.raw["rope_freqs.weight"]).ravel())

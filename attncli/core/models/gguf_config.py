@@ -42,7 +42,7 @@ def one(value: Any) -> Any:
     return value
 
 
-def config_from_metadata(path: Path, meta: dict, tensor_names: set[str]) -> tuple[str, dict]:
+def config_from_metadata(path: Path, meta: dict[str, Any], tensor_names: set[str]) -> tuple[str, dict[str, Any]]:
     """(llama.cpp architecture, config dict) from a GGUF file's metadata."""
     arch = meta.get("general.architecture")
     if arch not in ARCHES:
@@ -67,7 +67,7 @@ def config_from_metadata(path: Path, meta: dict, tensor_names: set[str]) -> tupl
     return arch, config
 
 
-def rope_scaling(path: Path, meta: dict, arch: str) -> dict:
+def rope_scaling(path: Path, meta: dict[str, Any], arch: str) -> dict[str, Any]:
     kind = meta.get(f"{arch}.rope.scaling.type", "none")
     if kind in ("none", None):
         return {}
@@ -81,7 +81,7 @@ def rope_scaling(path: Path, meta: dict, arch: str) -> dict:
     )
 
 
-def gemma_settings(meta: dict, arch: str, config: dict) -> dict:
+def gemma_settings(meta: dict[str, Any], arch: str, config: dict[str, Any]) -> dict[str, Any]:
     """Gemma 2/3: which layers slide, and the query scale llama.cpp derives (1/√head_dim, but
     1/√(hidden/heads) for the 27B models: 46 and 62 layers)."""
     if arch not in ("gemma2", "gemma3"):

@@ -69,7 +69,7 @@ class Cursor:
             raise ValueError(f"unknown metadata type {kind}")
         return self.scalar(SCALARS[kind])
 
-    def array(self) -> list:
+    def array(self) -> list[Any]:
         """Strings one by one; numbers in one frombuffer."""
         kind, count = self.scalar("<I"), self.scalar("<Q")
         if kind in SCALARS and kind != 7:

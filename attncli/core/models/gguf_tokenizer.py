@@ -14,9 +14,12 @@ Control and user-defined tokens (types 3 and 4) are special; BOS/EOS are added w
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attncli.errors import AttnError
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 CONTROL, USER_DEFINED, BYTE = 3, 4, 6
 LLAMA3 = (
@@ -30,7 +33,7 @@ WHOLE_WORDS = ("llama-bpe", "llama3", "smaug-bpe")  # Llama 3: a word in the voc
 SPLITS = {"llama-bpe": LLAMA3, "llama3": LLAMA3, "smaug-bpe": LLAMA3, "qwen2": QWEN2, "deepseek-r1-qwen": QWEN2}
 
 
-def tokenizer_from_metadata(path: Path, meta: dict):
+def tokenizer_from_metadata(path: Path, meta: dict[str, Any]) -> Tokenizer:
     model = meta.get("tokenizer.ggml.model")
     tokens = meta.get("tokenizer.ggml.tokens")
     if not isinstance(tokens, list) or not tokens:
@@ -48,7 +51,7 @@ def tokenizer_from_metadata(path: Path, meta: dict):
     return tok
 
 
-def _byte_level(path: Path, meta: dict, tokens: list[str]):
+def _byte_level(path: Path, meta: dict[str, Any], tokens: list[str]) -> Tokenizer:
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 
     merges = meta.get("tokenizer.ggml.merges")
@@ -83,17 +86,18 @@ def sentencepiece_merges(tokens: list[str], scores: list[float | None]) -> list[
     vocab = {t: i for i, t in enumerate(tokens)}
     found = []
     for piece, pid in vocab.items():
-        if scores[pid] is None:
+        score = scores[pid]
+        if score is None:
             continue
         for cut in range(1, len(piece)):
             left, right = piece[:cut], piece[cut:]
             if left in vocab and right in vocab:
-                found.append((-scores[pid], vocab[left], vocab[right], left, right))
+                found.append((-score, vocab[left], vocab[right], left, right))
     found.sort()
     return [(left, right) for _, _, _, left, right in found]
 
 
-def _sentencepiece(meta: dict, tokens: list[str]):
+def _sentencepiece(meta: dict[str, Any], tokens: list[str]) -> Tokenizer:
     from tokenizers import Tokenizer, decoders, models, normalizers
 
     scores = meta.get("tokenizer.ggml.scores") or [0.0] * len(tokens)
@@ -104,7 +108,7 @@ def _sentencepiece(meta: dict, tokens: list[str]):
     )
     vocab = {t: i for i, t in enumerate(tokens)}
     tok = Tokenizer(models.BPE(vocab, merges, unk_token=tokens[unk_id], byte_fallback=True, fuse_unk=True))
-    steps = [normalizers.Replace(" ", "▁")]
+    steps: list[normalizers.Normalizer] = [normalizers.Replace(" ", "▁")]
     if meta.get("tokenizer.ggml.add_space_prefix", True):
         steps.insert(0, normalizers.Prepend("▁"))
     tok.normalizer = normalizers.Sequence(steps)
@@ -114,7 +118,7 @@ def _sentencepiece(meta: dict, tokens: list[str]):
     return tok
 
 
-def _specials(tok: Any, meta: dict, tokens: list[str]) -> None:
+def _specials(tok: Any, meta: dict[str, Any], tokens: list[str]) -> None:
     from tokenizers import AddedToken
 
     types = meta.get("tokenizer.ggml.token_type") or []
@@ -129,7 +133,7 @@ def _tag(token: str) -> bool:
     return len(token) > 2 and token.startswith("<") and token.endswith(">")
 
 
-def _post_processor(tok: Any, meta: dict, tokens: list[str], default_bos: bool) -> None:
+def _post_processor(tok: Any, meta: dict[str, Any], tokens: list[str], default_bos: bool) -> None:
     from tokenizers import processors
 
     bos, eos = meta.get("tokenizer.ggml.bos_token_id"), meta.get("tokenizer.ggml.eos_token_id")
@@ -137,7 +141,9 @@ def _post_processor(tok: Any, meta: dict, tokens: list[str], default_bos: bool) 
     add_eos = bool(meta.get("tokenizer.ggml.add_eos_token", False)) and eos is not None
     if not (add_bos or add_eos):
         return
-    single = " ".join(([tokens[bos]] if add_bos else []) + ["$A"] + ([tokens[eos]] if add_eos else []))
-    pair = " ".join(([tokens[bos]] if add_bos else []) + ["$A", "$B:1"] + ([tokens[eos]] if add_eos else []))
-    used = {tokens[i]: i for i in ((bos,) if add_bos else ()) + ((eos,) if add_eos else ())}
+    first: list[Any] = [bos] if add_bos else []  # token ids, as the metadata gives them
+    last: list[Any] = [eos] if add_eos else []
+    single = " ".join([tokens[i] for i in first] + ["$A"] + [tokens[i] for i in last])
+    pair = " ".join([tokens[i] for i in first] + ["$A", "$B:1"] + [tokens[i] for i in last])
+    used = {tokens[i]: i for i in first + last}
     tok.post_processor = processors.TemplateProcessing(single=single, pair=pair, special_tokens=list(used.items()))

@@ -170,7 +170,9 @@ def project(b: Block, h: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.nd
     return q.transpose(1, 2, 0), k.transpose(1, 2, 0), v.transpose(1, 2, 0)  # rows → columns
 
 
-def block(b: Block, x: np.ndarray, pos: np.ndarray, record: Optional[Record], cache: Optional[Cache] = None):
+def block(
+    b: Block, x: np.ndarray, pos: np.ndarray, record: Optional[Record], cache: Optional[Cache] = None
+) -> np.ndarray:
     """x (m×r) at positions ``pos`` through one block; keys and values of earlier positions
     come from ``cache``. ``record(layer, A, A')`` gets H×t×m stacks (t keys, m queries)."""
     cfg = b.cfg
@@ -181,6 +183,7 @@ def block(b: Block, x: np.ndarray, pos: np.ndarray, record: Optional[Record], ca
     window = cfg.window if cfg.sliding[b.layer] else None
     A, A_prime, O = attend_heads(Q, K, V, scale=cfg.scale, mask=visible(keys, pos, window), softcap=cfg.softcap)
     if record is not None:
+        assert A is not None  # kept: keep_scores is on
         record(b.layer, A, A_prime)
     o = b.linear("self_attn.o_proj", O.transpose(2, 0, 1).reshape(len(pos), cfg.H * cfg.q))  # m×r
     if cfg.sandwich:
@@ -222,7 +225,7 @@ def shape_of(ck: Checkpoint, name: str) -> tuple[int, ...]:
     raise AttnError(f"{ck.folder}: missing tensor {name!r} in model.safetensors")
 
 
-def embed(ck: Checkpoint, cfg: LlamaConfig, ids: list[int], dtype) -> np.ndarray:
+def embed(ck: Checkpoint, cfg: LlamaConfig, ids: list[int], dtype: type) -> np.ndarray:
     """The ids' rows of the embedding table (n×r), × √r for Gemma (√r rounded to the
     weights' dtype first, as transformers does). Only those rows are converted."""
     rows = getattr(ck, "rows", None)
@@ -246,7 +249,7 @@ def positions(cfg: LlamaConfig, ck: Checkpoint, n: int) -> np.ndarray:
     return np.arange(n)
 
 
-def forward(ck: Checkpoint, ids: list[int], dtype, last: int, record: Record) -> tuple[np.ndarray, np.ndarray]:
+def forward(ck: Checkpoint, ids: list[int], dtype: type, last: int, record: Record) -> tuple[np.ndarray, np.ndarray]:
     """Run blocks 0..last-1. For each block call record(layer_index0, A, A_prime) with H×n×n
     stacks in the notes' layout. Return (I, x): the input of block 0 and the output of the
     last block computed, both n×r (rows are tokens); after the last block of the model the
@@ -262,7 +265,7 @@ def forward(ck: Checkpoint, ids: list[int], dtype, last: int, record: Record) ->
     return I, x
 
 
-def logits(ck: Checkpoint, cfg: LlamaConfig, x: np.ndarray, dtype) -> np.ndarray:
+def logits(ck: Checkpoint, cfg: LlamaConfig, x: np.ndarray, dtype: type) -> np.ndarray:
     """Next-token scores of the final-normed rows x (m×r): x Eᵀ, E the output embedding
     (lm_head, or the input embedding when tied)."""
     name = "lm_head.weight" if not cfg.tie and ck.has("lm_head.weight") else "embed_tokens.weight"
@@ -275,7 +278,7 @@ def eos_ids(ck: Checkpoint) -> set[int]:
 
 
 def generate(
-    ck: Checkpoint, ids: list[int], n_new: int, dtype=np.float32, record: Optional[Record] = None
+    ck: Checkpoint, ids: list[int], n_new: int, dtype: type = np.float32, record: Optional[Record] = None
 ) -> list[int]:
     """Greedy continuation by up to ``n_new`` tokens (stopping after an end-of-sequence id,
     as transformers' generate does), with a key/value cache: the prompt runs once, then each
@@ -284,7 +287,8 @@ def generate(
     cfg = llama_config(ck)
     check_shapes(ck, cfg)
     positions(cfg, ck, len(ids) + n_new)
-    cache, new, step, stop = Cache(), [], list(ids), eos_ids(ck)
+    new: list[int] = []
+    cache, step, stop = Cache(), list(ids), eos_ids(ck)
     final = ck.get("norm.weight", dtype)
     start = 0
     while len(new) < n_new:
