@@ -10,7 +10,8 @@ import pytest
 from conftest import cli, one_error_line
 from PIL import Image
 
-from attncli.figures.heatmap import HeatmapFigure, Scale, Style, text_colour
+from attncli.figures.common import Scale, text_colour
+from attncli.figures.heatmap import HeatmapFigure, Style
 from attncli.labels import token_labels
 
 SENTENCE = "The cat sat on the mat ."
@@ -186,7 +187,7 @@ def test_annotations_default_on_for_short_off_for_long(tmp_path):
 
 
 def test_shared_scale_and_vmin_vmax():
-    from attncli.figures.heatmap import scales
+    from attncli.figures.common import scales
 
     a, b = np.array([[0.0, 0.2]]), np.array([[0.0, 0.8]])
     assert scales([a, b], Style(), bounded=True)[0] == scales([a, b], Style(), bounded=True)[1]

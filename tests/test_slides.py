@@ -14,7 +14,9 @@ from conftest import cli
 from PIL import Image
 
 from attncli.figures import fonts
-from attncli.figures.heatmap import Grid, HeatmapFigure, Scale, grid_figure, scales
+from attncli.figures.common import Scale, scales
+from attncli.figures.grid import grid_figure
+from attncli.figures.heatmap import Grid, HeatmapFigure
 from attncli.figures.style import Style
 
 LONG = "Lecture 5: self-attention on a toy sentence, with a title that goes on and on and on"

@@ -19,7 +19,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from attncli.core.explain import Explanation, formulas
-from attncli.figures.heatmap import METADATA, _cmap, _rc, cell_text, text_colour
+from attncli.figures.common import METADATA, _cmap, _rc, cell_text, text_colour
 from attncli.figures.style import THEMES, Style, check_pixels
 from attncli.files import atomic_open, figure_name
 from attncli.labels import token_labels
@@ -156,7 +156,7 @@ def label_size(base: float, cell: float) -> float:
 
 def label_room(labels: Sequence[str], size: float) -> float:
     """Inches that rotated token labels take above a block."""
-    from attncli.figures.heatmap import text_width
+    from attncli.figures.common import text_width
 
     return text_width(list(labels), size) + 0.1
 

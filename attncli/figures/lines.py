@@ -112,7 +112,7 @@ class Geometry:
     """Where everything goes, in inches: two label columns with the lines between them."""
 
     def __init__(self, plan: Plan, style: Style, legend_rows: int) -> None:
-        from attncli.figures.heatmap import text_width
+        from attncli.figures.common import text_width
 
         n = len(plan.keep)
         self.base = base = style.font_size or 11.0
@@ -227,7 +227,7 @@ def lines_figure(plan: Plan, style: Style, *, overlay: bool, width: bool, hidden
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from attncli.figures.heatmap import _rc
+    from attncli.figures.common import _rc
 
     legend_rows = math.ceil(len(plan.heads) / 8) if overlay and len(plan.heads) > 1 else 0
     fg = THEMES[style.theme]["fg"]
@@ -267,7 +267,7 @@ def lines_figure(plan: Plan, style: Style, *, overlay: bool, width: bool, hidden
 def _save(fig: Figure, path: Path, style: Style) -> None:
     import matplotlib
 
-    from attncli.figures.heatmap import METADATA, _rc
+    from attncli.figures.common import METADATA, _rc
 
     fmt = style.image_format
     with matplotlib.rc_context(_rc(style)), atomic_open(path) as fh:
