@@ -89,7 +89,9 @@ def _grid_plan(
     height = style.figsize[1] if style.figsize else bottom + nrows * (ph + gap_y) + top
     cell_pt = pw * 72 / nc
     readable = cell_pt * 0.3 >= ANNOT_SMALLEST
-    annotate = (cell_pt >= 21 and n <= 40) if style.annotate is None else (style.annotate and readable)
+    # numbers in the overview only when asked: a few hundred text artists per grid are most
+    # of a batch's drawing time (bench/bench_batch_figures.py); the per-head figures have them
+    annotate = bool(style.annotate) and readable
     annot = min(small, cell_pt * 0.3) if annotate else 0.0
     return GridPlan(
         ncols,

@@ -288,7 +288,10 @@ def render(
         grid_figure(mats, grid, rows, cols, style, bounded=bounded, cbar_label=cbar_label, path=path)
         return [path]
 
-    workers = worker_count(len(panels))
+    # In a batch (sentence k) the figures are drawn here, in one process: matplotlib's font
+    # and text caches stay warm from sentence to sentence, which beats forking fresh, cold
+    # children for every sentence (bench/bench_batch_figures.py).
+    workers = worker_count(len(panels)) if sentence is None else 1
     with_grid = grid is not None and style.grid and len(panels) > 1
     chunks = max(1, min(workers - int(with_grid), len(panels) // 6))
     jobs = [heads(range(len(panels))[c::chunks]) for c in range(chunks)] + ([overview] if with_grid else [])
