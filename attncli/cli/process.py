@@ -27,11 +27,30 @@ _finished: list[int] = []  # main()'s exit code, once it has one
 def only(app: typer.Typer, name: str) -> typer.Typer:
     """The app with just the command named, if it names one (the group and its help are
     the same). Anything else (an option, a typo) gets the whole app and its messages."""
+    if name in ("--help", "-h"):
+        return listing(app)
     chosen = [c for c in app.registered_commands if (c.name or getattr(c.callback, "__name__", "")) == name]
     if not chosen:
         return app
     sub = copy.copy(app)
     sub.registered_commands = chosen
+    return sub
+
+
+def listing(app: typer.Typer) -> typer.Typer:
+    """The app for ``attncli --help``: the same commands and one-line descriptions, but
+    without building every command's options (the list never shows them)."""
+    sub = copy.copy(app)
+    sub.registered_commands = [copy.copy(c) for c in app.registered_commands]
+    for c in sub.registered_commands:
+        original = c.callback
+
+        def stub() -> None:  # never run: --help ends before any command
+            raise AssertionError("the command listing only shows help")
+
+        stub.__doc__, stub.__name__ = getattr(original, "__doc__", None), getattr(original, "__name__", "command")
+        c.name = c.name or stub.__name__
+        c.callback = stub
     return sub
 
 
