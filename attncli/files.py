@@ -29,7 +29,41 @@ def ensure_dir(folder: str | Path) -> Path:
         raise AttnError(f"cannot create folder {str(path)!r}: {exc.strerror or exc}", code=1) from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise AttnError(f"cannot write to folder {str(path)!r}: permission denied", code=1)
+    _take_turns(path)
     return path
+
+
+_HELD: dict[str, int] = {}  # output folders this process holds, by real path
+
+
+def _take_turns(folder: Path) -> None:
+    """Runs writing figures into one folder take turns: this process holds an exclusive
+    lock on the folder itself (no lock file is left behind) from its first figure to its
+    exit, and a second run waits for it, so a folder never holds a mix of two runs'
+    figures. Where folders cannot be locked (some network file systems) runs go ahead."""
+    key = os.path.realpath(folder)
+    if key in _HELD or os.name != "posix":
+        return
+    import fcntl
+
+    try:
+        fd = os.open(key, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        import sys
+
+        from attncli.labels import safe
+
+        sys.stderr.write(f"waiting: another attncli run is writing figures to {safe(key)}\n")
+        sys.stderr.flush()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError:
+        os.close(fd)
+        return
+    _HELD[key] = fd  # released when the process ends
 
 
 def _cannot(path: Path, why: str, code: int = 1) -> AttnError:

@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from attncli.core.pipeline import Settings, run
-from attncli.figures.heatmap import Panel, Style, render
+from attncli.figures.select import figures
+from attncli.figures.style import Style
+from attncli.view import Shown
 
 N, H = 64, 12
 WORDS = "the a cat dog sat ran on under mat rug big small red quick brown fox".split()
@@ -41,9 +43,8 @@ def seaborn_loop(mats, tokens, out: Path) -> None:
         plt.close(fig)
 
 
-def attncli_render(mats, tokens, out: Path, grid: bool) -> None:
-    panels = [Panel(M, f"head {h + 1}", f"head_{h + 1}", f"head {h + 1}") for h, M in enumerate(mats)]
-    render(panels, tokens, out, Style(grid=grid))
+def attncli_render(result, tokens, out: Path, grid: bool) -> None:
+    figures(Shown(result), out, Style(grid=grid))  # what `attncli run` draws
 
 
 def timed(fn, *args) -> float:
@@ -57,7 +58,7 @@ if __name__ == "__main__":
     rng = np.random.default_rng(0)
     text = " ".join(rng.choice(WORDS) for _ in range(N))
     result = run(text, Settings(heads=H, dim=48))
-    mats = [h.A_prime for h in result.heads]
+    mats = list(result.A_prime[0])
     tokens = result.tokens.tokens
     import matplotlib
     import seaborn  # noqa: F401  (imports outside the timing)
@@ -66,8 +67,8 @@ if __name__ == "__main__":
     sea, ours, ours_grid = [], [], []
     for _ in range(3):
         sea.append(timed(seaborn_loop, mats, tokens))
-        ours.append(timed(attncli_render, mats, tokens, False))
-        ours_grid.append(timed(attncli_render, mats, tokens, True))
+        ours.append(timed(attncli_render, result, tokens, False))
+        ours_grid.append(timed(attncli_render, result, tokens, True))
     s, o, g = (statistics.median(x) for x in (sea, ours, ours_grid))
     print(f"seaborn.heatmap loop, {H} heads x {N} tokens: {s * 1000:.0f} ms")
     print(f"attncli heads only:          {o * 1000:.0f} ms -> {s / o:.1f}x faster  (target >= 8x)")

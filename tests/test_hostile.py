@@ -254,3 +254,29 @@ def test_non_utf8_argument_and_bom_and_utf16():
     assert json.loads(ran.stdout)["tokens"] == ["hello", "there"]
     ran = cli("tokens", "--json", "--encoding", "utf-16", input="one\ntwo words\n".encode("utf-16"))
     assert [json.loads(x)["n"] for x in ran.stdout.splitlines()] == [1, 2]
+
+
+def test_runs_into_one_folder_take_turns(tmp_path):
+    """A second run into a folder another run is writing to waits for it (one line on
+    stderr), so the folder never holds a mix of two runs' figures; no lock file is left."""
+    import fcntl
+    import os
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "shared"
+    out.mkdir()
+    fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # another run, holding the folder
+    exe = Path(sys.executable).with_name("attncli")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "attncli"]
+    child = subprocess.Popen(
+        cmd + ["run", "a b c", "-q", "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    time.sleep(1.5)
+    assert child.poll() is None and not list(out.glob("*.png"))  # still waiting, nothing written
+    os.close(fd)  # the other run ends
+    stdout, stderr = child.communicate(timeout=60)
+    assert child.returncode == 0 and b"waiting: another attncli run" in stderr
+    assert sorted(p.name for p in out.iterdir()) == ["attncli-manifest.json", "head_1.png"]
