@@ -703,7 +703,9 @@ def compare(
     vmax: VmaxOpt = None,
     style_file: StyleOpt = None,
     clean: CleanOpt = False,
-    json: JsonOpt = False,
+    json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per setting on stdout (JSON Lines), nothing else.")
+    ] = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:

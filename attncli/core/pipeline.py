@@ -145,6 +145,11 @@ def run(text: str, settings: Optional[Settings] = None, progress: Optional[Progr
         k: (w.astype(dtype, copy=False) if w is not None else None) for k, w in weights_for(r, settings).items()
     }
     H = int(W["Wq"].shape[0])
+    if settings.weights is None and r % H and not (settings.q_dim and settings.v_dim):
+        warnings.append(
+            f"r = {r} is not divisible by {H} heads: q = v = {r // H} (r // H), so W^o maps {H * (r // H)} → {r};"
+            " give --q-dim/--v-dim, or a --dim divisible by --heads"
+        )
     check_memory(
         n * n * H * np.dtype(dtype).itemsize * KEPT, f"{n} tokens × {H} heads", "lower --max-tokens or shorten the text"
     )

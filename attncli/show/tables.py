@@ -32,7 +32,8 @@ def trace_table(result: AttentionResult, title: Optional[str] = None) -> Table:
             title = f"dimension trace of every layer and head  (r={d.r}, q={d.q}, v={d.v}, n={d.n}, H={d.heads}{kv})"
         if same:
             title += f"; heads h = 1–{same} have the same shapes, shown once"
-    table = Table(title=Text(title), title_justify="left", header_style="bold")
+    # at least as wide as its title, so the title (with the sizes) never wraps
+    table = Table(title=Text(title), title_justify="left", header_style="bold", min_width=len(title) + 2)
     table.add_column("head", justify="right", no_wrap=True)
     table.add_column("matrix", style="bold cyan", no_wrap=True)
     table.add_column("=", style="dim")
