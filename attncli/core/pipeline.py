@@ -134,7 +134,17 @@ def run(text: str, settings: Optional[Settings] = None, progress: Optional[Progr
     tokens = tokenize(text, spec, settings.special_tokens)
     check_text(text, settings.max_tokens, tokens)
     hint = one_long_token(text, tokens, spec)
-    warnings: list[str] = [hint] if hint else []
+    result = attend_tokens(tokens, settings, progress, text=text)
+    if hint:
+        result.warnings.insert(0, hint)
+    return result
+
+
+def attend_tokens(
+    tokens: Tokens, settings: Settings, progress: Optional[Progress] = None, *, text: str = ""
+) -> AttentionResult:
+    """Embed tokens already split and run self-attention (the second half of :func:`run`)."""
+    warnings: list[str] = []
     E = embeddings(tokens, settings, warnings, progress)
     r, n = E.shape
     P = embed.sinusoidal(r, n) if settings.positions == "sinusoidal" else None

@@ -214,27 +214,10 @@ class RandomSource:
         return cut(tokens, self.limit), len(tokens)
 
     def attention(self, tokens: Tokens) -> np.ndarray:
-        """A' (1×H×n×n) of the random weights, as ``pipeline.run`` computes it."""
-        from attncli.core import embed, pipeline
-        from attncli.core.attention import multi_head
+        """A' (1×H×n×n) of the random weights: ``pipeline.run`` after its tokenising."""
+        from attncli.core.pipeline import attend_tokens
 
-        s = self.settings
-        E = pipeline.embeddings(tokens, s, [])
-        r, n = E.shape
-        I = E + embed.sinusoidal(r, n) if s.positions == "sinusoidal" else E
-        W = pipeline.weights_for(r, s)
-        att = multi_head(
-            I,
-            W["Wq"],
-            W["Wk"],
-            W["Wv"],
-            W["Wo"],
-            norm=s.norm,
-            scale=s.scale,
-            causal=s.causal,
-            temperature=s.temperature,
-        )
-        return np.stack([h.A_prime for h in att.heads])[None]
+        return attend_tokens(tokens, self.settings).A_prime
 
     def induction(self, index: int, T: int) -> tuple[Tokens, int]:
         pick = [self.vocab[int(k)] for k in draw(np.arange(len(self.vocab)), T, self.spec.seed, index)]
