@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from attncli.cli import flow
-from attncli.cli.inputs import Sentence, read_sentences
-from attncli.cli.output import FileProgress, emit_line, out_console, warn
+from attncli.cli.output import emit_line, warn
 
 if TYPE_CHECKING:
+    from attncli.cli.inputs import Sentence
     from attncli.core.result import AttentionResult
     from attncli.figures.style import Style
 
@@ -39,31 +39,12 @@ def explain_results(
     prefetch: Optional[Callable[[list[Sentence], Any], None]] = None,
 ) -> None:
     """Read → compute → explain query j of head h → tables, JSON and figures."""
-    sentences = read_sentences(text, encoding)
-    console = out_console()
-    progress = FileProgress(views.json)
-    written: list[str] = []
-    if views.out is not None and views.clean:
-        from attncli.cli import manifest
+    loop = flow.Loop(quiet=views.json, out=views.out, clean=views.clean, command="explain")
 
-        manifest.clean(views.out)
-    try:
-        if prefetch is not None:  # per block of the stream (stdin is not read whole)
-            sentences.prefetching(lambda block: prefetch(block, progress))
+    def deliver(result: AttentionResult, sentence: Sentence, console: Any) -> list[str]:
+        return explain_one(result, sentence, views, console)
 
-        def work(sentence: Sentence) -> None:
-            result = compute(sentence, progress)
-            for w in result.warnings:
-                warn(w)
-            written.extend(explain_one(result, sentence, views, console))
-
-        flow.each_sentence(sentences, work, fail_fast=fail_fast, quiet=views.json)
-    finally:
-        progress.close()
-        if views.out is not None and written:
-            from attncli.cli import manifest
-
-            manifest.write(views.out, "explain", written)
+    flow.each_result(text, encoding, compute, deliver, loop, fail_fast=fail_fast, prefetch=prefetch)
 
 
 def explain_one(result: AttentionResult, sentence: Sentence, views: ExplainViews, console: Any) -> list[str]:

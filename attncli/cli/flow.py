@@ -97,6 +97,56 @@ def each_sentence(
         raise typer.Exit(code)
 
 
+@dataclass(frozen=True)
+class Loop:
+    """The part of a command's output options every sentence loop needs."""
+
+    quiet: bool  # no progress bar, no tables
+    out: Optional[Path]  # the folder figures go to (its manifest), if any
+    clean: bool = False  # remove the previous run's figures first
+    command: str = "run"  # named in the manifest
+
+
+def each_result(
+    text: Optional[str],
+    encoding: str,
+    compute: Callable[[Sentence, Any], AttentionResult],
+    deliver: Callable[[AttentionResult, Sentence, Any], list[str]],
+    loop: Loop,
+    *,
+    fail_fast: bool = False,
+    prefetch: Optional[Callable[[list[Sentence], Any], None]] = None,
+) -> None:
+    """Every command's skeleton: read the sentences → ``compute(sentence, progress)`` →
+    ``deliver(result, sentence, console)`` (which returns the files it wrote) → the
+    manifest of the figures."""
+    sentences = read_sentences(text, encoding)
+    console = out_console()
+    progress = FileProgress(loop.quiet)
+    written: list[str] = []
+    if loop.clean and loop.out is not None:
+        from attncli.cli import manifest
+
+        manifest.clean(loop.out)
+    try:
+        if prefetch is not None:  # per block of the stream (stdin is not read whole)
+            sentences.prefetching(lambda block: prefetch(block, progress))
+
+        def work(sentence: Sentence) -> None:
+            result = compute(sentence, progress)
+            for w in result.warnings:
+                warn(w if sentence.line is None or sentence.index is None else f"line {sentence.line}: {w}")
+            written.extend(deliver(result, sentence, console))
+
+        each_sentence(sentences, work, fail_fast=fail_fast, quiet=loop.quiet)
+    finally:
+        progress.close()  # a bar cut short by an error must still give the cursor back
+        if loop.out is not None and written and loop.out.is_dir():
+            from attncli.cli import manifest
+
+            manifest.write(loop.out, loop.command, written)
+
+
 def show_results(
     text: Optional[str],
     encoding: str,
@@ -108,47 +158,23 @@ def show_results(
 ) -> None:
     """Read → compute → deliver, for `run` and `model` alike. ``compute(sentence,
     progress)`` gives the result; ``prefetch(sentences, progress)`` may read shared
-    inputs for a whole batch first."""
-    sentences = read_sentences(text, encoding)
-    console = out_console()
-    progress = FileProgress(views.quiet)
-    written: list[str] = []
-    if views.clean:
-        from attncli.cli import manifest
+    inputs for a whole batch first. A batch with ``--html`` keeps its results for one
+    page with a sentence picker, written at the end."""
+    page: list[AttentionResult] = []
+    each_view = replace(views, html=None) if views.html is not None else views
 
-        manifest.clean(views.out)
-    try:
-        if prefetch is not None:  # per block of the stream (stdin is not read whole)
-            sentences.prefetching(lambda block: prefetch(block, progress))
+    def deliver(result: AttentionResult, sentence: Sentence, console: Any) -> list[str]:
+        if views.html is not None and sentence.index is not None:
+            page.append(result)
+            return deliver_result(result, sentence, each_view, console)
+        return deliver_result(result, sentence, views, console)
 
-        def work(sentence: Sentence) -> None:
-            result = compute(sentence, progress)
-            for w in result.warnings:
-                warn(w if sentence.line is None or sentence.index is None else f"line {sentence.line}: {w}")
-            written.extend(deliver_result(result, sentence, views, console))
+    loop = Loop(quiet=views.quiet, out=views.out if views.plot else None, clean=views.clean, command=views.command)
+    each_result(text, encoding, compute, deliver, loop, fail_fast=fail_fast, prefetch=prefetch)
+    if page and views.html is not None:
+        from attncli.html import write_html
 
-        if views.html is not None and not sentences.single:
-            sentences = sentences.kept()  # one page for the whole batch: stdin is held, not streamed
-            from attncli.html import write_html
-
-            results: list[AttentionResult] = []
-            each_sentence(sentences, lambda s: results.append(compute(s, progress)), fail_fast=fail_fast, quiet=True)
-            if results:
-                path = write_html(results, views.html)
-                deliver_note(str(path), views, console)
-            views = replace(views, html=None)
-        each_sentence(sentences, work, fail_fast=fail_fast, quiet=views.quiet)
-    finally:
-        progress.close()  # a bar cut short by an error must still give the cursor back
-        record(views, written)
-
-
-def record(views: Views, written: list[str]) -> None:
-    """The manifest of the figures this run wrote (when it wrote any)."""
-    if views.plot and written and views.out.is_dir():
-        from attncli.cli import manifest
-
-        manifest.write(views.out, views.command, written)
+        deliver_note(str(write_html(page, views.html)), views, out_console())
 
 
 def deliver_note(path: str, views: Views, console: Any) -> None:
