@@ -42,16 +42,9 @@ class Sentences:
         self._before = before
         return self
 
-    def kept(self) -> "Sentences":
-        """The same sentences held in memory, to be gone through more than once (one HTML
-        page for a whole batch needs them all)."""
-        held = Sentences(list(self), self.single)
-        held._before = self._before
-        return held
-
     def __len__(self) -> int:
         if not isinstance(self._items, list):
-            raise TypeError("the sentences of stdin are a stream; use .single, or .kept() first")
+            raise TypeError("the sentences of stdin are a stream: use .single")
         return len(self._items)
 
     def __iter__(self) -> Iterator[Sentence]:
