@@ -114,14 +114,26 @@ def explain(result: AttentionResult, query: int = 1, head: int = 1) -> Explanati
         alpha = np.array([x if i <= j else -np.inf for i, x in enumerate(alpha)])
     alpha_prime = get_norm(s.norm)(alpha / s.temperature if s.temperature != 1.0 else alpha, 0)
     b_j = sum(alpha_prime[i] * v[i] for i in range(n))
-    A, A_prime, O = result.scores[0, h], result.A_prime[0, h], result.O_heads[h]
+    difference = largest_difference(
+        alpha, alpha_prime, b_j, (result.scores[0, h], result.A_prime[0, h], result.O_heads[h]), j
+    )
+    return Explanation(result, head, query, q_j, k, v, alpha, alpha_prime, b_j, difference)
+
+
+def largest_difference(
+    alpha: np.ndarray, alpha_prime: np.ndarray, b_j: np.ndarray, matrices: tuple[np.ndarray, ...], j: int
+) -> float:
+    """The largest |vector − matrix| perspective gap: α against column j of A, α' against
+    column j of A', b^j against column j of O (masked scores are left out)."""
+    A, A_prime, O = matrices
     finite = np.isfinite(alpha)
-    diffs = [
-        np.abs(alpha[finite] - A[finite, j]).max(initial=0.0),
-        np.abs(alpha_prime - A_prime[:, j]).max(),
-        np.abs(b_j - O[:, j]).max(),
-    ]
-    return Explanation(result, head, query, q_j, k, v, alpha, alpha_prime, b_j, float(max(diffs)))
+    return float(
+        max(
+            np.abs(alpha[finite] - A[finite, j]).max(initial=0.0),
+            np.abs(alpha_prime - A_prime[:, j]).max(),
+            np.abs(b_j - O[:, j]).max(),
+        )
+    )
 
 
 def explain_model(result: AttentionResult, query: int, head: int) -> Explanation:
@@ -146,12 +158,8 @@ def explain_model(result: AttentionResult, query: int, head: int) -> Explanation
         alpha = np.array([x if i <= j else -np.inf for i, x in enumerate(alpha)])
     alpha_prime = get_norm("softmax")(alpha, 0)
     b_j = sum(alpha_prime[i] * v[i] for i in range(n))
-    A, A_prime, O = result.scores[0, b], result.A_prime[0, b], result.O_heads[b]
-    finite = np.isfinite(alpha)
-    diffs = [
-        np.abs(alpha[finite] - A[finite, j]).max(initial=0.0),
-        np.abs(alpha_prime - A_prime[:, j]).max(),
-        np.abs(b_j - O[:, j]).max(),
-    ]
+    difference = largest_difference(
+        alpha, alpha_prime, b_j, (result.scores[0, b], result.A_prime[0, b], result.O_heads[b]), j
+    )
     tolerance = 1e-9 if result.A_prime.dtype == np.float64 else 1e-4
-    return Explanation(result, head, query, q_j, k, v, alpha, alpha_prime, b_j, float(max(diffs)), tolerance)
+    return Explanation(result, head, query, q_j, k, v, alpha, alpha_prime, b_j, difference, tolerance)

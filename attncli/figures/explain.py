@@ -69,6 +69,10 @@ class Canvas:
         with matplotlib.rc_context(self.rc):
             self.ax.text(x, y, s, **{"fontsize": self.base, "parse_math": False, **kw})
 
+    def heading(self, s: str) -> None:
+        """The slide's title, centred at the top."""
+        self.text(self.size[0] / 2, self.size[1] - 0.15, s, ha="center", va="top", fontsize=self.base * 1.15)
+
     def block(self, b: Block, x: float, y: float, cell: float) -> None:
         """Draw ``b`` with its lower-left corner at (x, y), ``cell`` inches a cell."""
         import matplotlib
@@ -193,14 +197,7 @@ def step1(e: Explanation, style: Style) -> Canvas:
         y,
         cell,
     )
-    c.text(
-        c.size[0] / 2,
-        c.size[1] - 0.15,
-        f"Step 1: query, keys and values for j = {j} ({labels[j - 1]})",
-        ha="center",
-        va="top",
-        fontsize=c.base * 1.15,
-    )
+    c.heading(f"Step 1: query, keys and values for j = {j} ({labels[j - 1]})")
     return c
 
 
@@ -293,14 +290,7 @@ def step3(e: Explanation, style: Style) -> Canvas:
     x2 = x1 + n * cell + 1.2
     c.text(x2 - 0.6, y + rows * cell / 2, "Σ_i →", ha="center", va="center")
     c.block(Block(e.b_j[:, None], f"b^{j}", f"{e.result.dims.v} numbers"), x2, y, cell)
-    c.text(
-        c.size[0] / 2,
-        c.size[1] - 0.15,
-        f"Step 3: b^{j} = Σ_i α'_{{{j},i}} v^i, the output for {labels[j - 1]}",
-        ha="center",
-        va="top",
-        fontsize=c.base * 1.15,
-    )
+    c.heading(f"Step 3: b^{j} = Σ_i α'_{{{j},i}} v^i, the output for {labels[j - 1]}")
     return c
 
 
