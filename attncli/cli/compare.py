@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from attncli.cli import flow
-from attncli.cli.inputs import Sentence, read_sentences
-from attncli.cli.output import FileProgress, emit_line, out_console, warn
+from attncli.cli.output import emit_line, warn
 
 if TYPE_CHECKING:
+    from attncli.cli.inputs import Sentence
     from attncli.core.pipeline import Settings
     from attncli.core.result import AttentionResult
     from attncli.figures.style import Style
@@ -35,30 +35,18 @@ def compare_results(
     from attncli.core import pipeline
     from attncli.core.compare import compare
 
-    sentences = read_sentences(text, encoding)
-    console = out_console()
-    progress = FileProgress(views.quiet or views.json)
-    written: list[str] = []
-    if views.clean:
-        from attncli.cli import manifest
-
-        manifest.clean(views.out)
-    try:
-        sentences.prefetching(lambda block: pipeline.prefetch([s.text for s in block], base, progress))
-
-        def work(sentence: Sentence) -> None:
-            results = compare(sentence.text, base, lists, progress)
-            for w in dict.fromkeys(w for _, r in results for w in r.warnings):
-                warn(w)
-            written.extend(deliver(results, sentence, views, console))
-
-        flow.each_sentence(sentences, work, fail_fast=False, quiet=views.quiet or views.json)
-    finally:
-        progress.close()
-        if views.plot and written:
-            from attncli.cli import manifest
-
-            manifest.write(views.out, "compare", written)
+    loop = flow.Loop(
+        quiet=views.quiet or views.json, out=views.out if views.plot else None, clean=views.clean, command="compare"
+    )
+    flow.each_result(
+        text,
+        encoding,
+        lambda sentence, progress: compare(sentence.text, base, lists, progress),
+        lambda results, sentence, console: deliver(results, sentence, views, console),
+        loop,
+        prefetch=lambda block, progress: pipeline.prefetch([s.text for s in block], base, progress),
+        warnings=lambda results: dict.fromkeys(w for _, r in results for w in r.warnings),
+    )
 
 
 def deliver(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, TypeVar
 
 from attncli.cli.inputs import Sentence, read_sentences
 from attncli.cli.output import FileProgress, ReaderGone, busy, deliver, out_console, warn
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from attncli.core.result import AttentionResult
     from attncli.figures.style import Style
     from attncli.view import Shown
+
+R = TypeVar("R")  # what a command computes per sentence (a result, or a list of them)
 
 # The library names settings; the command line names options.
 OPTIONS = {"special_tokens": "--special/--no-special", "image_format": "--image-format"}
@@ -110,12 +112,13 @@ class Loop:
 def each_result(
     text: Optional[str],
     encoding: str,
-    compute: Callable[[Sentence, Any], AttentionResult],
-    deliver: Callable[[AttentionResult, Sentence, Any], list[str]],
+    compute: Callable[[Sentence, Any], R],
+    deliver: Callable[[R, Sentence, Any], list[str]],
     loop: Loop,
     *,
     fail_fast: bool = False,
     prefetch: Optional[Callable[[list[Sentence], Any], None]] = None,
+    warnings: Callable[[R], Iterable[str]] = lambda result: result.warnings,  # type: ignore[attr-defined]
 ) -> None:
     """Every command's skeleton: read the sentences → ``compute(sentence, progress)`` →
     ``deliver(result, sentence, console)`` (which returns the files it wrote) → the
@@ -134,7 +137,7 @@ def each_result(
 
         def work(sentence: Sentence) -> None:
             result = compute(sentence, progress)
-            for w in result.warnings:
+            for w in warnings(result):
                 warn(w if sentence.line is None or sentence.index is None else f"line {sentence.line}: {w}")
             written.extend(deliver(result, sentence, console))
 
