@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "AttnError": ".errors",
-    "Settings": ".core.pipeline",
+    "Settings": ".core.settings",
     "run": ".core.pipeline",
     "run_model": ".core.models.forward",
     "AttentionResult": ".core.result",

@@ -9,38 +9,13 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import numpy as np
 
+from attncli.export_stream import nested
 from attncli.files import atomic_open
 from attncli.labels import json_safe
 
 if TYPE_CHECKING:
     from attncli.core.explain import Explanation
     from attncli.core.result import AttentionResult
-
-
-def float32_digits(M: np.ndarray) -> np.ndarray:
-    """float32 values as the float64 nearest to their 9-significant-digit decimal: the
-    same float32 back, without the spurious digits of the float64 widening (JSON stays
-    ~40% smaller and faster to write)."""
-    x = M.astype(np.float64)
-    finite = np.isfinite(x) & (x != 0)
-    exp = np.floor(np.log10(np.abs(x, where=finite, out=np.ones_like(x)), where=finite, out=np.zeros_like(x)))
-    scale = 10.0 ** (8 - exp)
-    return np.where(finite, np.round(x * scale) / scale, x)
-
-
-def nested(M: np.ndarray) -> list[Any]:
-    """A matrix as nested lists; masked (±inf) and NaN entries become null."""
-    M = np.asarray(M)
-    out = (float32_digits(M) if M.dtype == np.float32 else M).tolist()
-    if np.all(np.isfinite(M)):
-        return out
-
-    def clean(x: Any) -> Any:
-        if isinstance(x, list):
-            return [clean(y) for y in x]
-        return x if np.isfinite(x) else None
-
-    return clean(out)
 
 
 def to_json(

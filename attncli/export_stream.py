@@ -30,6 +30,32 @@ _INTEGRAL = re.compile(r"(?<![\w.+-])(-?\d+)(?=[,\]])")  # "%.9g" writes 1.0 as 
 _NON_FINITE = re.compile(r"-?inf|nan")
 
 
+def float32_digits(M: np.ndarray) -> np.ndarray:
+    """float32 values as the float64 nearest to their 9-significant-digit decimal: the
+    same float32 back, without the spurious digits of the float64 widening (JSON stays
+    ~40% smaller and faster to write)."""
+    x = M.astype(np.float64)
+    finite = np.isfinite(x) & (x != 0)
+    exp = np.floor(np.log10(np.abs(x, where=finite, out=np.ones_like(x)), where=finite, out=np.zeros_like(x)))
+    scale = 10.0 ** (8 - exp)
+    return np.where(finite, np.round(x * scale) / scale, x)
+
+
+def nested(M: np.ndarray) -> list[Any]:
+    """A matrix as nested lists; masked (±inf) and NaN entries become null."""
+    M = np.asarray(M)
+    out = (float32_digits(M) if M.dtype == np.float32 else M).tolist()
+    if np.all(np.isfinite(M)):
+        return out
+
+    def clean(x: Any) -> Any:
+        if isinstance(x, list):
+            return [clean(y) for y in x]
+        return x if np.isfinite(x) else None
+
+    return clean(out)
+
+
 def streamable(x: Any) -> bool:
     """A matrix this module writes itself: a non-empty float32/float64 array."""
     return isinstance(x, np.ndarray) and x.dtype in (np.float32, np.float64) and x.ndim >= 1 and x.size > 0
@@ -49,8 +75,6 @@ def write_json(obj: Any, write: Write) -> None:
             arrays.append(x)
             return f"{tag}{len(arrays) - 1}"
         if isinstance(x, np.ndarray):
-            from attncli.export import nested
-
             return nested(x)
         return x
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from attncli.core.pipeline import Settings, run
+from attncli.core.pipeline import run
+from attncli.core.settings import Settings
 from attncli.figures.select import figures
 from attncli.figures.style import Style
 from attncli.view import Shown

@@ -22,7 +22,7 @@ def tokens_of(words: list[str], special: Optional[list[bool]] = None) -> Tokens:
 
 def run_result(words: list[str], heads: int = 2, seed: int = 0, special=None, causal: bool = False) -> AttentionResult:
     """A run: one layer, ``heads`` heads of multi_head on random vectors."""
-    from attncli.core.pipeline import Settings
+    from attncli.core.settings import Settings
 
     rng = np.random.default_rng(seed)
     n, r, q = len(words), 8, 4

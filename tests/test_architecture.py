@@ -113,7 +113,8 @@ def test_no_function_takes_more_than_six_positional_parameters():
 def results(tmp_path_factory):
     """The same kind of result from both commands: a run and a checkpoint."""
     from attncli.core.models.forward import run_model
-    from attncli.core.pipeline import Settings, run
+    from attncli.core.pipeline import run
+    from attncli.core.settings import Settings
 
     folder = tmp_path_factory.mktemp("m") / "bert"
     write_bert(folder)

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attncli.core.explain import explain
-from attncli.core.pipeline import Settings, run
+from attncli.core.pipeline import run
+from attncli.core.settings import Settings
 from attncli.core.stats import entropy, one_head
 
 SENTENCE = "The cat sat on the mat ."

@@ -39,7 +39,7 @@ def test_explain_figures_are_byte_reproducible(fmt):
 def test_query_column_is_outlined_in_the_matrix_figure():
     from attncli.core import pipeline
     from attncli.core.explain import explain
-    from attncli.core.pipeline import Settings
+    from attncli.core.settings import Settings
     from attncli.figures.explain import matrix_blocks
 
     e = explain(pipeline.run(SENTENCE, Settings()), 4, 1)

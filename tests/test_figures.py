@@ -103,7 +103,8 @@ def test_the_transposed_figures_cell_i_j_holds_A_prime_j_i(tmp_path):
     the notes' layout, and the cell in row i, column j of the figure shows A'[j, i]."""
     import json
 
-    from attncli.core.pipeline import Settings, run
+    from attncli.core.pipeline import run
+    from attncli.core.settings import Settings
     from attncli.figures.select import figures
     from attncli.view import Shown
 

@@ -26,7 +26,7 @@ def test_compare_draws_one_figure_and_prints_each_settings_json():
 
 def test_compare_temperatures_and_masks_make_a_panel_each():
     from attncli.core.compare import compare, parse_list
-    from attncli.core.pipeline import Settings
+    from attncli.core.settings import Settings
 
     lists = {"temperature": parse_list("temperature", "0.5,1,2"), "causal": parse_list("causal", "off,on")}
     results = compare(SENTENCE, Settings(), lists)

@@ -15,8 +15,8 @@ from PIL import Image
 
 from attncli.figures import fonts
 from attncli.figures.common import Scale, scales
-from attncli.figures.grid import grid_figure
-from attncli.figures.heatmap import Grid, HeatmapFigure
+from attncli.figures.grid import Grid, grid_figure
+from attncli.figures.heatmap import HeatmapFigure
 from attncli.figures.style import Style
 
 LONG = "Lecture 5: self-attention on a toy sentence, with a title that goes on and on and on"

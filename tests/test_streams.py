@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from conftest import cli
 
-from attncli.core.pipeline import Settings, run
+from attncli.core.pipeline import run
+from attncli.core.settings import Settings
 from attncli.core.stats import head_stats
 from attncli.export import arrays, dumps, nested, save_npz, to_json
 from attncli.export_stream import write_json

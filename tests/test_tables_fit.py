@@ -12,7 +12,7 @@ from rich.console import Console
 
 from attncli.core import pipeline
 from attncli.core.explain import explain
-from attncli.core.pipeline import Settings
+from attncli.core.settings import Settings
 from attncli.core.stats import head_stats
 from attncli.show.explain import print_explanation
 from attncli.show.tables import format_number, print_result

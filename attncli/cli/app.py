@@ -78,8 +78,8 @@ from attncli.errors import AttnError
 
 if TYPE_CHECKING:
     from attncli.cli.inputs import Sentence
-    from attncli.core.pipeline import Settings
     from attncli.core.result import AttentionResult
+    from attncli.core.settings import Settings
     from attncli.figures.style import Style
 
 
@@ -296,7 +296,7 @@ def run(
     options = dict(locals())
     from attncli.cli import flow
     from attncli.core import pipeline
-    from attncli.core.pipeline import Settings
+    from attncli.core.settings import Settings
 
     settings = Settings(
         tokenizer=tokenizer,
@@ -465,7 +465,7 @@ RUN_SETTINGS = (
 
 def run_settings(options: dict[str, Any], *, float64: bool = False) -> Settings:
     """A run's Settings from a command's options, by name (float32 unless asked)."""
-    from attncli.core.pipeline import Settings
+    from attncli.core.settings import Settings
 
     settings = Settings(
         special_tokens=options["special"],

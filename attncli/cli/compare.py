@@ -12,8 +12,8 @@ from attncli.cli.output import emit_line, warn
 
 if TYPE_CHECKING:
     from attncli.cli.inputs import Sentence
-    from attncli.core.pipeline import Settings
     from attncli.core.result import AttentionResult
+    from attncli.core.settings import Settings
     from attncli.figures.style import Style
 
 

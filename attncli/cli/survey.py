@@ -112,7 +112,7 @@ def _spec(folder: str, given: dict[str, Any]) -> Spec:
         special=given["special"],
     )
     if folder == RANDOM:
-        from attncli.core.pipeline import Settings
+        from attncli.core.settings import Settings
 
         settings = Settings(
             tokenizer=given["tokenizer"],

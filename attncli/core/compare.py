@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any, Optional
 from attncli.errors import AttnError
 
 if TYPE_CHECKING:
-    from attncli.core.pipeline import Settings
     from attncli.core.result import AttentionResult
+    from attncli.core.settings import Settings
 
 VARIED = ("norm", "temperature", "causal")
 

@@ -1,71 +1,24 @@
 """The main job as one function: tokenise → embed → attend.
 
 Everything the CLI's ``run`` does to numbers happens here; rendering, figures and
-exports take the :class:`Result` it returns.
+exports take the :class:`AttentionResult` it returns. The settings are in
+:mod:`attncli.core.settings`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
 
 from attncli.core import embed
-from attncli.core.attention import NORMS, MultiHead, multi_head
+from attncli.core.attention import MultiHead, multi_head
 from attncli.core.result import AttentionResult, Dims
+from attncli.core.settings import Progress, Settings
 from attncli.core.tokenize import Tokens, check_text, one_long_token, tokenize
 from attncli.errors import AttnError
 from attncli.limits import check_memory
-
-Progress = Callable[[int, int], None]
-
-
-@dataclass
-class Settings:
-    tokenizer: Optional[str] = None  # None: whitespace, or the tokenizer.json of a model given as embeddings
-    special_tokens: bool = True
-    embeddings: str = "random"
-    oov: str = "random"
-    dim: int = 8
-    heads: Optional[int] = None  # None: 1, or what --weights says
-    q_dim: Optional[int] = None
-    v_dim: Optional[int] = None
-    weights: Optional[str] = None
-    norm: str = "softmax"
-    temperature: float = 1.0
-    scale: bool = True
-    causal: bool = False
-    positions: str = "none"
-    seed: int = 0
-    max_tokens: int = 512
-    encoding: str = "utf-8"
-    float64: bool = False  # float32 unless the numbers must be proven (explain's check)
-    keep_scores: bool = True  # keep A (the scores) besides A'; off when no view reads it
-
-    @property
-    def dtype(self) -> type:
-        return np.float64 if self.float64 else np.float32
-
-    def check(self) -> None:
-        """Refuse settings no run can use, naming the setting (the CLI names the option)."""
-        positive = {
-            "dim": self.dim,
-            "heads": self.heads,
-            "q_dim": self.q_dim,
-            "v_dim": self.v_dim,
-            "max_tokens": self.max_tokens,
-        }
-        for name, value in positive.items():
-            if value is not None and value < 1:
-                raise AttnError(f"{name} must be a positive whole number, not {value}", setting=name)
-        choices = {"norm": tuple(NORMS), "positions": ("none", "sinusoidal"), "oov": ("random", "zero", "error")}
-        for name, allowed in choices.items():
-            value = getattr(self, name)
-            if value not in allowed:
-                raise AttnError(f"{name}: unknown choice {value!r} (choose {', '.join(allowed)})", setting=name)
-        if not (self.temperature > 0 and np.isfinite(self.temperature)):
-            raise AttnError(f"temperature must be a positive number, not {self.temperature}", setting="temperature")
 
 
 def head_sizes(r: int, settings: Settings) -> tuple[int, int, int]:
@@ -83,12 +36,25 @@ def tokenizer_spec(settings: Settings) -> str:
     if settings.tokenizer is not None:
         return settings.tokenizer
     if settings.embeddings != "random":
-        from attncli.core.tokenize import model_tokenizer
-
         found = model_tokenizer(settings.embeddings)
         if found:
             return found
     return "whitespace"
+
+
+def model_tokenizer(spec: str) -> Optional[str]:
+    """The tokenizer that comes with a model folder or sits beside a .safetensors: its
+    tokenizer.json, or the folder when it has a slow tokenizer's vocabulary files."""
+    from attncli.core.tokenize import tokenizer_path
+    from attncli.core.vectors import kind
+
+    path = Path(spec)
+    if kind(path) not in ("model", "safetensors"):
+        return None
+    try:
+        return str(tokenizer_path(path if path.is_dir() else path.parent))
+    except AttnError:
+        return None
 
 
 def embeddings(

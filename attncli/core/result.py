@@ -20,7 +20,7 @@ import numpy as np
 from attncli.core.tokenize import Tokens
 
 if TYPE_CHECKING:
-    from attncli.core.pipeline import Settings
+    from attncli.core.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from attncli.errors import AttnError
 
 if TYPE_CHECKING:
     from attncli.core.models.checkpoint import Checkpoint
-    from attncli.core.pipeline import Settings
+    from attncli.core.settings import Settings
 
 Item = TypeVar("Item")
 
@@ -116,8 +116,8 @@ class ModelSource:
     """A checkpoint folder: memory-mapped weights, its tokenizer, numpy forward pass."""
 
     def __init__(self, spec: Spec) -> None:
-        from attncli.core.models.checkpoint import load
         from attncli.core.models.forward import is_causal, n_heads, n_layers, word_embeddings
+        from attncli.core.models.open import load
         from attncli.core.tokenize import load_tokenizer
 
         assert spec.model is not None, "a checkpoint source needs the model folder"

@@ -304,17 +304,3 @@ def check_text(text: str, max_tokens: int, tokens: Tokens) -> None:
             f"the text has {len(tokens)} tokens, more than --max-tokens {max_tokens}"
             " (raise --max-tokens or shorten the text)"
         )
-
-
-def model_tokenizer(spec: str) -> Optional[str]:
-    """The tokenizer that comes with a model folder or sits beside a .safetensors: its
-    tokenizer.json, or the folder when it has a slow tokenizer's vocabulary files."""
-    from attncli.core.vectors import kind
-
-    path = Path(spec)
-    if kind(path) not in ("model", "safetensors"):
-        return None
-    try:
-        return str(tokenizer_path(path if path.is_dir() else path.parent))
-    except AttnError:
-        return None

@@ -104,6 +104,18 @@ def trace(result: AttentionResult) -> list[Step]:
     return model_trace(result) if result.is_model else run_trace(result)
 
 
+def collapse_heads(steps: list[Step]) -> tuple[list[Step], int]:
+    """The steps with the per-head ones kept once when every head has the same matrices
+    and shapes; the number of heads folded (0 when nothing was folded)."""
+    heads = sorted({s.head for s in steps if s.head is not None})
+    if len(heads) < 2:
+        return steps, 0
+    per_head = [[(s.name, s.shape, s.formula) for s in steps if s.head == h] for h in heads]
+    if any(p != per_head[0] for p in per_head[1:]):
+        return steps, 0
+    return [s for s in steps if s.head is None or s.head == heads[0]], len(heads)
+
+
 def summary(result: AttentionResult) -> tuple[str, str]:
     """The one-line trace ``r×n → q×n → n×n → v×n`` and the same with numbers."""
     d = result.dims

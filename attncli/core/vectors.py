@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     import zipfile
 
     from attncli.core.models.checkpoint import Weight
-    from attncli.core.pipeline import Settings
+    from attncli.core.settings import Settings
 
 Progress = Optional[Callable[[int, int], None]]  # (bytes done, bytes total)
 CHUNK = 8 << 20

@@ -12,7 +12,7 @@ from attncli.core.vectors import _check_finite, read_npz, regular_file
 from attncli.errors import AttnError
 
 if TYPE_CHECKING:
-    from attncli.core.pipeline import Settings
+    from attncli.core.settings import Settings
 
 
 def _read_weights(path: Path) -> dict[str, np.ndarray]:

@@ -10,6 +10,8 @@ import numpy as np
 
 from attncli.figures.style import DIVERGING, SEQUENTIAL, THEMES, Style
 
+PAD = 0.1  # inches at every edge of a figure
+
 METADATA = {  # no dates or versions: same input, same bytes
     "png": {"Software": None},
     "svg": {"Date": None, "Creator": None},

@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 from attncli.figures.fonts import quiet_glyphs
-from attncli.figures.grid import grid_figure
-from attncli.figures.heatmap import Grid
+from attncli.figures.grid import Grid, grid_figure
 from attncli.figures.select import with_fonts
 from attncli.figures.style import Style
 from attncli.files import ensure_dir, figure_name

@@ -11,11 +11,21 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from attncli.figures.common import METADATA, _cmap, _rc, axis_names, cell_text, scales, text_colour, text_width
-from attncli.figures.heatmap import Grid, Layout
+from attncli.figures.common import METADATA, PAD, _cmap, _rc, axis_names, cell_text, scales, text_colour, text_width
 from attncli.figures.style import Style, check_pixels
 from attncli.figures.titles import Fitted, fit_title
 from attncli.files import atomic_open
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The overview of every panel: its file stem, panel titles, title and shape."""
+
+    stem: str
+    titles: list[str]
+    title: Optional[str]
+    ncols: Optional[int] = None  # None: near-square
+    row_names: Optional[list[str]] = None
 
 
 @dataclass(frozen=True)
@@ -59,17 +69,17 @@ def _grid_plan(
     xlab = text_width(cols, small) + 0.06 if show_labels else 0.0
     title_in = line + 0.06 if any(grid.titles) else 0.06
     row_in = line + 0.04 if grid.row_names else 0.0
-    left, bottom = Layout.PAD + line + 0.08 + row_in + ylab, Layout.PAD + line + 0.08 + xlab
+    left, bottom = PAD + line + 0.08 + row_in + ylab, PAD + line + 0.08 + xlab
     per_panel = style.shared_scale is False and H > 1
     bar = 0.06 + 0.1 + 0.04 + text_width(ticks, small) if per_panel else 0.0
-    right = (bar if per_panel else 0.18 + 0.2 + 0.06 + text_width(ticks, base) + 0.08 + base * 1.3 / 72) + Layout.PAD
+    right = (bar if per_panel else 0.18 + 0.2 + 0.06 + text_width(ticks, base) + 0.08 + base * 1.3 / 72) + PAD
     gap_x, gap_y = 0.15 + bar, title_in + 0.08
 
     def fitted(width: float) -> Optional[Fitted]:
-        return fit_title(grid.title, width - 2 * Layout.PAD, base * 1.1, style.dpi) if grid.title else None
+        return fit_title(grid.title, width - 2 * PAD, base * 1.1, style.dpi) if grid.title else None
 
     def top_of(t: Optional[Fitted]) -> float:
-        return Layout.PAD + (t.height() + 0.1 if t else 0.0)
+        return PAD + (t.height() + 0.1 if t else 0.0)
 
     if style.figsize:
         suptitle = fitted(style.figsize[0])
@@ -275,9 +285,9 @@ def _grid_frame(fig: Any, ax: Any, plan: GridPlan, style: Style, colours: tuple[
     width, height = plan.width, plan.height
     xlabel, ylabel = axis_names(style.transpose)
     span_w, span_h = width - plan.left - plan.right, height - plan.bottom - plan.top
-    ax.text(plan.left + span_w / 2, Layout.PAD, f"columns: {xlabel}", ha="center", va="bottom", fontsize=base * 0.9)
+    ax.text(plan.left + span_w / 2, PAD, f"columns: {xlabel}", ha="center", va="bottom", fontsize=base * 0.9)
     ax.text(
-        Layout.PAD,
+        PAD,
         plan.bottom + span_h / 2,
         f"rows: {ylabel}",
         rotation=90,
@@ -288,7 +298,7 @@ def _grid_frame(fig: Any, ax: Any, plan: GridPlan, style: Style, colours: tuple[
     if plan.suptitle:
         ax.text(
             width / 2,
-            height - Layout.PAD,
+            height - PAD,
             plan.suptitle.text,
             ha="center",
             va="top",

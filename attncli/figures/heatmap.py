@@ -13,14 +13,25 @@ over it (blitting). Other formats reuse the one figure and only swap the data.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from attncli.figures.common import METADATA, Scale, _cmap, _rc, axis_names, cell_text, scales, text_colour, text_width
+from attncli.figures.common import (
+    METADATA,
+    PAD,
+    Scale,
+    _cmap,
+    _rc,
+    axis_names,
+    cell_text,
+    scales,
+    text_colour,
+    text_width,
+)
 from attncli.figures.fastpng import FastPNG
+from attncli.figures.grid import Grid, grid_figure
 from attncli.figures.pool import run_jobs, worker_count
 from attncli.figures.style import THEMES, Style, check_pixels
 from attncli.figures.titles import fit_title, measure, room
@@ -29,24 +40,13 @@ from attncli.labels import token_labels
 from attncli.view import Panel
 
 
-@dataclass(frozen=True)
-class Grid:
-    """The overview of every panel: its file stem, panel titles, title and shape."""
-
-    stem: str
-    titles: list[str]
-    title: Optional[str]
-    ncols: Optional[int] = None  # None: near-square
-    row_names: Optional[list[str]] = None
-
-
 class Layout:
     """A square heatmap with its labels, placed by hand in inches.
 
     Cells stay square; tick labels are thinned so they never overlap; the margins are
     the measured widths of the labels, so nothing is clipped and nothing is wasted."""
 
-    PAD = 0.1  # inches at every edge
+    PAD = PAD  # inches at every edge
 
     def __init__(
         self, rows: list[str], cols: list[str], style: Style, cbar_ticks: Sequence[str], titles: Sequence[str] = ()
@@ -283,8 +283,6 @@ def render(
     def overview() -> list[Path]:
         assert grid is not None
         path = out / figure_name(grid.stem, ext, sentence)
-        from attncli.figures.grid import grid_figure
-
         grid_figure(mats, grid, rows, cols, style, bounded=bounded, cbar_label=cbar_label, path=path)
         return [path]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Optional
 
 from attncli.figures.fonts import choose, quiet_glyphs
-from attncli.figures.grid import grid_figure
-from attncli.figures.heatmap import Grid, Layout, render
+from attncli.figures.grid import Grid, grid_figure
+from attncli.figures.heatmap import Layout, render
 from attncli.figures.style import Style
 from attncli.files import ensure_dir, figure_name
 from attncli.labels import token_labels

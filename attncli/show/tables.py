@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from attncli.core.result import AttentionResult
-from attncli.core.trace import Step, shape_text, summary, trace
+from attncli.core.trace import collapse_heads, shape_text, summary, trace
 from attncli.core.words import count
 from attncli.labels import token_labels
 from attncli.show.blocks import Blocks, Column, fit
@@ -52,18 +52,6 @@ def trace_table(result: AttentionResult, title: Optional[str] = None) -> Table:
             head, symbol = str(step.head), f"{step.symbol}_{step.head}"
         table.add_row(head, Text(symbol), Text(step.formula), step.symbolic, shape_text(step.shape))
     return table
-
-
-def collapse_heads(steps: list[Step]) -> tuple[list[Step], int]:
-    """The steps with the per-head ones kept once when every head has the same matrices
-    and shapes; the number of heads folded (0 when nothing was folded)."""
-    heads = sorted({s.head for s in steps if s.head is not None})
-    if len(heads) < 2:
-        return steps, 0
-    per_head = [[(s.name, s.shape, s.formula) for s in steps if s.head == h] for h in heads]
-    if any(p != per_head[0] for p in per_head[1:]):
-        return steps, 0
-    return [s for s in steps if s.head is None or s.head == heads[0]], len(heads)
 
 
 def summary_line(result: AttentionResult) -> Text:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import re
 
 from attncli.core.result import AttentionResult
-from attncli.core.trace import shape_text, trace
-from attncli.show.tables import collapse_heads
+from attncli.core.trace import collapse_heads, shape_text, trace
 
 FORMATS = ("text", "markdown", "latex")
 HEADER = ("head", "matrix", "=", "shape", "size")

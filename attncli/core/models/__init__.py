@@ -8,7 +8,8 @@ qwen2, qwen3, gemma, gemma2, gemma3_text: :mod:`attncli.core.models.llama`), als
 GGUF files (:mod:`attncli.core.models.gguf`).
 """
 
-from attncli.core.models.checkpoint import Checkpoint, load
+from attncli.core.models.checkpoint import Checkpoint
 from attncli.core.models.forward import Select, forward, run_model
+from attncli.core.models.open import load
 
 __all__ = ["Checkpoint", "Select", "forward", "load", "run_model"]

@@ -200,13 +200,9 @@ class Checkpoint:
         raise AttnError(f"{self.folder}/config.json: missing {keys[0]!r}")
 
 
-def load(folder: str | Path) -> Checkpoint:
+def load_folder(folder: str | Path) -> Checkpoint:
+    """A Hugging Face checkpoint folder (config.json, safetensors); see :func:`load`."""
     folder = Path(folder)
-    if folder.is_file():
-        from attncli.core.models.gguf import is_gguf, load_gguf_with_tokenizer
-
-        if is_gguf(folder):  # until the lead wires GGUF files in: tokenizer registered by path
-            return load_gguf_with_tokenizer(folder)
     if not folder.is_dir():
         raise AttnError(
             f"{folder}: not a folder (a checkpoint folder holds config.json, model.safetensors, tokenizer.json)"

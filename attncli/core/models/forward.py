@@ -18,8 +18,9 @@ import numpy as np
 
 from attncli.core.attention import attend_heads, causal_mask
 from attncli.core.models import llama
-from attncli.core.models.checkpoint import Checkpoint, load
+from attncli.core.models.checkpoint import Checkpoint
 from attncli.core.models.config import LLAMA_FAMILY
+from attncli.core.models.open import load
 from attncli.core.models.spec import ROBERTA_LIKE, key_name, spec
 from attncli.core.result import AttentionResult, Dims, ModelInfo
 from attncli.core.tokenize import Tokens, tokenize
