@@ -205,7 +205,8 @@ def load_folder(folder: str | Path) -> Checkpoint:
     folder = Path(folder)
     if not folder.is_dir():
         raise AttnError(
-            f"{folder}: not a folder (a checkpoint folder holds config.json, model.safetensors, tokenizer.json)"
+            f"{folder}: neither a checkpoint folder (config.json, model.safetensors, tokenizer.json)"
+            " nor a GGUF file"
         )
     if not (folder / "config.json").is_file():
         raise AttnError(f"{folder}: missing config.json")
