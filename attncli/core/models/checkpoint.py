@@ -205,8 +205,8 @@ def load_folder(folder: str | Path) -> Checkpoint:
     folder = Path(folder)
     if not folder.is_dir():
         raise AttnError(
-            f"{folder}: neither a checkpoint folder (config.json, model.safetensors, tokenizer.json)"
-            " nor a GGUF file"
+            f"{folder}: not a folder or a GGUF file (a checkpoint folder holds config.json,"
+            " model.safetensors, tokenizer.json)"
         )
     if not (folder / "config.json").is_file():
         raise AttnError(f"{folder}: missing config.json")
