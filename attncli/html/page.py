@@ -93,21 +93,16 @@ def source(result: AttentionResult) -> tuple[str, list[list[Any]]]:
 
 
 def trace(result: AttentionResult) -> list[list[str]]:
-    """The dimension trace: [name, symbolic shape, numeric shape], per head (and layer)."""
-    d = result.dims
-    r, q, v, n, H = d.r, d.q, d.v, d.n, d.heads
-    rows = [
-        ["I", "r×n", f"{r}×{n}"],
-        ["W^q, W^k", "q×r", f"{q}×{r}"],
-        ["W^v", "v×r", f"{v}×{r}"],
-        ["Q = W^q I, K = W^k I", "q×n", f"{q}×{n}"],
-        ["V = W^v I", "v×n", f"{v}×{n}"],
-        ["A = Kᵀ Q, A′ = norm(A)", "n×n", f"{n}×{n}"],
-        ["O = V A′", "v×n", f"{v}×{n}"],
-    ]
-    if H > 1 or result.is_model:
-        rows.append(["[O_1; …; O_H]", "H·v×n", f"{H * v}×{n}"])
-        rows.append(["O = W^o [O_1; …; O_H]", "r×n", f"{r}×{n}"])
+    """The dimension trace as the terminal shows it (:func:`attncli.core.trace.trace`, heads
+    with the same shapes once): [matrix = formula, symbolic shape, numeric shape]."""
+    from attncli.core.trace import collapse_heads, shape_text
+    from attncli.core.trace import trace as steps_of
+
+    steps, same = collapse_heads(steps_of(result))
+    rows = []
+    for s in steps:
+        symbol = s.symbol if s.head is None else (f"{s.symbol}_h" if same else f"{s.symbol}_{s.head}")
+        rows.append([f"{symbol} = {s.formula}", s.symbolic, shape_text(s.shape)])
     return rows
 
 
