@@ -166,11 +166,17 @@ def check_finite(I: np.ndarray, att: MultiHead, settings: Settings) -> None:
         ("O = V A′", lambda: [att.O_heads, att.O]),
     )
     for stage, matrices in stages:
-        if not all(np.isfinite(m).all() for m in matrices()):
+        if not all(finite(m) for m in matrices()):
             raise AttnError(
                 f"NaN or infinite values after {stage}: the numbers overflow; use smaller vectors or"
                 " weights" + (", or a larger --temperature" if T else "")
             )
+
+
+def finite(M: np.ndarray) -> bool:
+    """No NaN and no ±inf in M, without an array of booleans as large as M: NaN propagates
+    through min and max, and an infinity is one of them."""
+    return M.size == 0 or bool(np.isfinite(M.min()) and np.isfinite(M.max()))
 
 
 def as_result(
