@@ -184,7 +184,7 @@ def save_npz(path: str | Path, data: dict[str, np.ndarray]) -> None:
             with zf.open(info, "w") as member:
                 if array.flags.c_contiguous and not array.dtype.hasobject:
                     member.write(header)  # what write_array writes, then the data as it lies
-                    data_bytes = memoryview(array.reshape(-1).view(np.uint8))
+                    data_bytes = array.reshape(-1).view(np.uint8).data
                     for lo in range(0, len(data_bytes), NPZ_BLOCK):
                         member.write(data_bytes[lo : lo + NPZ_BLOCK])
                 else:
