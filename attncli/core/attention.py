@@ -11,6 +11,7 @@ heads are stacked to (H·v)×n and mapped back to r×n by W^o (r×H·v).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -80,6 +81,12 @@ class Head:
     A: np.ndarray  # n×n, A[i, j] = k^i · q^j (scaled / masked as asked)
     A_prime: np.ndarray  # n×n, normalised column by column
     O: np.ndarray  # v×n
+
+
+def finite(M: np.ndarray) -> bool:
+    """No NaN and no ±inf in M, without an array of booleans as large as M: NaN propagates
+    through min and max, and an infinity is one of them."""
+    return M.size == 0 or bool(np.isfinite(M.min()) and np.isfinite(M.max()))
 
 
 def causal_mask(n: int) -> np.ndarray:
@@ -184,18 +191,34 @@ def scores(
     return A
 
 
+PARALLEL_NUMBERS = 1 << 20  # scores per head (n = 1,024) from which softmax runs on every core
+
+
 def normalise(A: np.ndarray, norm_fn: Norm, temperature: float = 1.0) -> None:
     """A' = norm(A / T) column by column, head by head, written over A. Softmax works in
-    place; other normalisations make one n×n array per head at a time (float64 when
-    divided by T, so that a tiny T does not overflow float32 before normalising)."""
-    with np.errstate(over="ignore"):  # a float32 ReLU weight past 3.4e38 is inf, as in float64 past 1.8e308
-        for h in range(A.shape[0]):
+    place, on every core when the maps are large (numpy's exp and sums use one core,
+    BLAS uses them all; each head is computed exactly as alone); other normalisations
+    make one n×n array per head at a time (float64 when divided by T, so that a tiny T
+    does not overflow float32 before normalising)."""
+
+    def one(h: int) -> None:
+        with np.errstate(over="ignore"):  # a float32 ReLU weight past 3.4e38 is inf, as in float64 past 1.8e308
             if norm_fn is softmax:
                 softmax_in_place(A[h], temperature)
             elif temperature != 1.0:
                 A[h] = norm_fn(A[h] / np.float64(temperature), 0)
             else:
                 A[h] = norm_fn(A[h], 0)
+
+    H, cores = A.shape[0], min(os.cpu_count() or 1, A.shape[0])
+    if norm_fn is softmax and cores > 1 and A[0].size >= PARALLEL_NUMBERS:
+        from concurrent.futures import ThreadPoolExecutor  # here: only long inputs need it
+
+        with ThreadPoolExecutor(cores) as pool:
+            list(pool.map(one, range(H)))
+    else:
+        for h in range(H):
+            one(h)
 
 
 def softmax_in_place(M: np.ndarray, temperature: float = 1.0) -> None:

@@ -13,7 +13,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from attncli.core import embed
-from attncli.core.attention import MultiHead, multi_head
+from attncli.core.attention import MultiHead, finite, multi_head
 from attncli.core.result import AttentionResult, Dims
 from attncli.core.settings import Progress, Settings
 from attncli.core.tokenize import Tokens, check_text, one_long_token, tokenize
@@ -171,12 +171,6 @@ def check_finite(I: np.ndarray, att: MultiHead, settings: Settings) -> None:
                 f"NaN or infinite values after {stage}: the numbers overflow; use smaller vectors or"
                 " weights" + (", or a larger --temperature" if T else "")
             )
-
-
-def finite(M: np.ndarray) -> bool:
-    """No NaN and no ±inf in M, without an array of booleans as large as M: NaN propagates
-    through min and max, and an infinity is one of them."""
-    return M.size == 0 or bool(np.isfinite(M.min()) and np.isfinite(M.max()))
 
 
 def as_result(

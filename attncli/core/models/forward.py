@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from attncli.core.attention import attend_heads, causal_mask
+from attncli.core.attention import attend_heads, causal_mask, finite
 from attncli.core.models import llama
 from attncli.core.models.checkpoint import Checkpoint
 from attncli.core.models.config import LLAMA_FAMILY
@@ -285,7 +285,8 @@ def n_heads(ck: Checkpoint) -> int:
 class Keep:
     """What a forward pass keeps of each layer's attention: the selected layers and heads
     only (a long text through a deep model must not hold every map), plus the per-layer
-    mean over heads and the rollout, accumulated as the layers go by."""
+    mean over heads and the rollout, accumulated as the layers go by. The selected maps
+    are copied once, straight into the L×H×n×n stacks :meth:`stacks` returns."""
 
     def __init__(
         self, layers: list[int], heads: list[int], *, mean: bool = False, rollout: bool = False, vectors: bool = False
@@ -293,21 +294,28 @@ class Keep:
         self.layers, self.heads, self.mean, self.want_rollout = layers, heads, mean, rollout
         self.want_vectors = vectors  # keep the first selected layer's q, k, v (explain --model)
         self.vectors: Optional[HeadVectors] = None
-        self.A: dict[int, np.ndarray] = {}
-        self.A_prime: dict[int, np.ndarray] = {}
+        self.A: Optional[np.ndarray] = None  # L×H×n×n, allocated at the first selected layer
+        self.A_prime: Optional[np.ndarray] = None
+        self.seen: set[int] = set()
         self.means: dict[int, np.ndarray] = {}
         self.R: Optional[np.ndarray] = None
 
     def __call__(self, layer0: int, A: np.ndarray, A_prime: np.ndarray, vectors: Optional[HeadVectors] = None) -> None:
         """Layer ``layer0`` (0-based) gave A and A' (H×n×n, notes' layout) from ``vectors``."""
-        if not np.isfinite(A_prime).all():
+        if not finite(A_prime):
             raise NonFinite(layer0 + 1)
         l = layer0 + 1
         if self.want_rollout:
             self.R = rollout_step(self.R, A_prime)
         if l in self.layers:
             pick = np.array(self.heads) - 1
-            self.A[l], self.A_prime[l] = A[pick], A_prime[pick]
+            if self.A is None or self.A_prime is None:
+                shape = (len(self.layers), len(pick), *A.shape[1:])
+                self.A, self.A_prime = np.empty(shape, A.dtype), np.empty(shape, A_prime.dtype)
+            for slot in (i for i, x in enumerate(self.layers) if x == l):
+                np.take(A, pick, axis=0, out=self.A[slot])
+                np.take(A_prime, pick, axis=0, out=self.A_prime[slot])
+            self.seen.add(l)
             if self.mean:
                 self.means[l] = A_prime.mean(axis=0)
             if self.want_vectors and self.vectors is None and vectors is not None:
@@ -320,10 +328,11 @@ class Keep:
 
     def stacks(self) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
         """A and A' as L×H×n×n in the order the layers were asked for, and the means."""
-        A = np.stack([self.A[l] for l in self.layers])
-        A_prime = np.stack([self.A_prime[l] for l in self.layers])
+        missing = [l for l in self.layers if l not in self.seen]
+        if missing or self.A is None or self.A_prime is None:
+            raise KeyError(missing[0] if missing else None)
         means = np.stack([self.means[l] for l in self.layers]) if self.mean else None
-        return A, A_prime, means
+        return self.A, self.A_prime, means
 
 
 class NonFinite(Exception):
