@@ -172,3 +172,6 @@ def test_softmax_on_every_core_gives_the_same_bits_as_one_core(monkeypatch, caus
     attention.normalise(parallel, softmax, temperature)
     assert np.array_equal(serial, parallel)
     assert np.allclose(parallel.sum(axis=1), 1, atol=1e-5)
+    beside = np.empty_like(A)
+    attention.normalise(A, softmax, temperature, out=beside)  # A kept: A' written beside it
+    assert np.array_equal(beside, serial) and not np.array_equal(A, serial)

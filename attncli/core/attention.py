@@ -154,8 +154,8 @@ def attend_heads(
         K, V = np.repeat(K, H // G, axis=0), np.repeat(V, H // G, axis=0)
     norm_fn = get_norm(norm) if isinstance(norm, str) else norm
     A = scores(Q, K, scale=scale, mask=mask, softcap=softcap)  # H×n×n, A[h, i, j] = k^i · q^j
-    A_prime = A.copy() if keep_scores else A
-    normalise(A_prime, norm_fn, temperature)  # A' = norm(A / T): each column sums to 1
+    A_prime = np.empty_like(A) if keep_scores else A
+    normalise(A, norm_fn, temperature, out=A_prime)  # A' = norm(A / T): each column sums to 1
     return (A if keep_scores else None), A_prime, values(V, A_prime)  # O: H×v×n
 
 
@@ -191,24 +191,25 @@ def scores(
     return A
 
 
-PARALLEL_NUMBERS = 1 << 20  # scores per head (n = 1,024) from which softmax runs on every core
+PARALLEL_NUMBERS = 1 << 23  # scores per head (n ≈ 2,900) from which softmax runs on every core
 
 
-def normalise(A: np.ndarray, norm_fn: Norm, temperature: float = 1.0) -> None:
-    """A' = norm(A / T) column by column, head by head, written over A. Softmax works in
-    place, on every core when the maps are large (numpy's exp and sums use one core,
-    BLAS uses them all; each head is computed exactly as alone); other normalisations
-    make one n×n array per head at a time (float64 when divided by T, so that a tiny T
-    does not overflow float32 before normalising)."""
+def normalise(A: np.ndarray, norm_fn: Norm, temperature: float = 1.0, *, out: Optional[np.ndarray] = None) -> None:
+    """A' = norm(A / T) column by column, head by head, written into ``out`` (over A when
+    None). Softmax makes no n×n temporary, and runs on every core when the maps are large
+    (numpy's exp and sums use one core, BLAS uses them all; each head is computed exactly
+    as alone); other normalisations make one n×n array per head at a time (float64 when
+    divided by T, so that a tiny T does not overflow float32 before normalising)."""
+    dst = A if out is None else out
 
     def one(h: int) -> None:
         with np.errstate(over="ignore"):  # a float32 ReLU weight past 3.4e38 is inf, as in float64 past 1.8e308
             if norm_fn is softmax:
-                softmax_in_place(A[h], temperature)
+                softmax_in_place(A[h], temperature, out=dst[h])
             elif temperature != 1.0:
-                A[h] = norm_fn(A[h] / np.float64(temperature), 0)
+                dst[h] = norm_fn(A[h] / np.float64(temperature), 0)
             else:
-                A[h] = norm_fn(A[h], 0)
+                dst[h] = norm_fn(A[h], 0)
 
     H, cores = A.shape[0], min(os.cpu_count() or 1, A.shape[0])
     if norm_fn is softmax and cores > 1 and A[0].size >= PARALLEL_NUMBERS:
@@ -221,17 +222,19 @@ def normalise(A: np.ndarray, norm_fn: Norm, temperature: float = 1.0) -> None:
             one(h)
 
 
-def softmax_in_place(M: np.ndarray, temperature: float = 1.0) -> None:
-    """softmax(M / T) down each column of one n×n matrix, without an n×n temporary.
-    The largest score is subtracted before dividing by T (the same softmax), so a tiny
-    T cannot overflow float32; the division itself runs in float64."""
+def softmax_in_place(M: np.ndarray, temperature: float = 1.0, *, out: Optional[np.ndarray] = None) -> None:
+    """softmax(M / T) down each column of one n×n matrix, written into ``out`` (over M when
+    None) without an n×n temporary. The largest score is subtracted before dividing by T
+    (the same softmax), so a tiny T cannot overflow float32; the division itself runs in
+    float64."""
     top = np.max(M, axis=0, keepdims=True)
     top[~np.isfinite(top)] = 0.0
-    M -= top
+    dst = M if out is None else out
+    np.subtract(M, top, out=dst)
     if temperature != 1.0:
-        np.divide(M, np.float64(temperature), out=M, casting="same_kind")
-    np.exp(M, out=M)
-    M /= np.sum(M, axis=0, keepdims=True)
+        np.divide(dst, np.float64(temperature), out=dst, casting="same_kind")
+    np.exp(dst, out=dst)
+    dst /= np.sum(dst, axis=0, keepdims=True)
 
 
 @dataclass(frozen=True)
