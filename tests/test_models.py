@@ -747,3 +747,21 @@ def test_a_selection_of_layers_and_heads_is_those_slices_of_every_map(tmp_path):
     for got, want in ((some.A, every.A), (some.A_prime, every.A_prime)):
         assert got.shape == (3, 2, every.n, every.n)
         assert np.array_equal(got, want[[2, 0, 2]][:, [1, 0]])
+
+
+
+def test_gelu_in_place_and_on_every_core_is_the_expression_written_out(monkeypatch):
+    import attncli.core.models.forward as fw
+
+    def erf_written_out(x):
+        s, a = np.sign(x), np.abs(x)
+        t = 1.0 / (1.0 + 0.3275911 * a)
+        poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+        return s * (1.0 - poly * np.exp(-a * a))
+
+    x = (np.random.default_rng(5).standard_normal((600, 700)) * 4).astype(np.float32)
+    x[0, :3] = [0.0, -0.0, 1e-30]
+    reference = 0.5 * x * (1.0 + erf_written_out(x / math.sqrt(2.0)))
+    for cores in (2, 1):  # row blocks on two threads, then one core
+        monkeypatch.setattr(fw.os, "cpu_count", lambda: cores)
+        assert np.array_equal(fw.gelu(x), reference)
