@@ -749,9 +749,10 @@ def test_a_selection_of_layers_and_heads_is_those_slices_of_every_map(tmp_path):
         assert np.array_equal(got, want[[2, 0, 2]][:, [1, 0]])
 
 
-
 def test_gelu_in_place_and_on_every_core_is_the_expression_written_out(monkeypatch):
-    import attncli.core.models.forward as fw
+    import importlib
+
+    fw = importlib.import_module("attncli.core.models.forward")  # the module, not its function
 
     def erf_written_out(x):
         s, a = np.sign(x), np.abs(x)
@@ -763,5 +764,5 @@ def test_gelu_in_place_and_on_every_core_is_the_expression_written_out(monkeypat
     x[0, :3] = [0.0, -0.0, 1e-30]
     reference = 0.5 * x * (1.0 + erf_written_out(x / math.sqrt(2.0)))
     for cores in (2, 1):  # row blocks on two threads, then one core
-        monkeypatch.setattr(fw.os, "cpu_count", lambda: cores)
+        monkeypatch.setattr(fw.os, "cpu_count", lambda c=cores: c)
         assert np.array_equal(fw.gelu(x), reference)
