@@ -132,6 +132,7 @@ def attend_heads(
     norm: str | Norm = "softmax",
     temperature: float = 1.0,
     keep_scores: bool = True,
+    out: Optional[tuple[np.ndarray, np.ndarray]] = None,
 ) -> tuple[Optional[np.ndarray], np.ndarray, np.ndarray]:
     """Every head at once, in the notes' layout (columns are tokens).
 
@@ -146,15 +147,16 @@ def attend_heads(
     ``scale`` None means 1/√q. The checkpoint forward passes and the teaching path both
     end here, so softmax, masking and layout change in one place. Scaling, masking and
     softmax work in place: the scores are the only n×n arrays besides A' (and with
-    ``keep_scores=False`` A' is computed in A's place and A comes back as None)."""
+    ``keep_scores=False`` A' is computed in A's place and A comes back as None). ``out``
+    (H×n×n arrays for A and A', scores kept) receives them instead of new arrays."""
     H, G = Q.shape[0], K.shape[0]
     if H % G:
         raise AttnError(f"{H} query heads cannot share {G} key/value heads evenly")
     if G != H:  # each key/value head serves H/G query heads, in order
         K, V = np.repeat(K, H // G, axis=0), np.repeat(V, H // G, axis=0)
     norm_fn = get_norm(norm) if isinstance(norm, str) else norm
-    A = scores(Q, K, scale=scale, mask=mask, softcap=softcap)  # H×n×n, A[h, i, j] = k^i · q^j
-    A_prime = np.empty_like(A) if keep_scores else A
+    A = scores(Q, K, scale=scale, mask=mask, softcap=softcap, out=None if out is None else out[0])  # H×n×n
+    A_prime = out[1] if out is not None else np.empty_like(A) if keep_scores else A
     normalise(A, norm_fn, temperature, out=A_prime)  # A' = norm(A / T): each column sums to 1
     return (A if keep_scores else None), A_prime, values(V, A_prime)  # O: H×v×n
 
@@ -174,10 +176,12 @@ def scores(
     scale: Optional[float] = None,
     mask: Optional[np.ndarray] = None,
     softcap: Optional[float] = None,
+    out: Optional[np.ndarray] = None,
 ) -> np.ndarray:
-    """A = Kᵀ Q scaled, soft-capped and masked, in one H×n×n array (no other n×n copy)."""
+    """A = Kᵀ Q scaled, soft-capped and masked, in one H×n×n array (no other n×n copy;
+    ``out`` when given)."""
     K_T = np.ascontiguousarray(K.transpose(0, 2, 1))  # H×n×q: BLAS is ~3× faster than on the view
-    A = np.matmul(K_T, Q)  # H×n×n
+    A = np.matmul(K_T, Q, out=out)  # H×n×n
     if scale is None:
         A /= np.sqrt(np.asarray(Q.shape[1], dtype=A.dtype))
     elif scale != 1.0:

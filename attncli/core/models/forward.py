@@ -130,14 +130,20 @@ ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 
 def attention(
-    q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, causal: bool
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    scale: float,
+    causal: bool,
+    out: Optional[tuple[np.ndarray, np.ndarray]] = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """q, k, v: H×n×d with tokens as rows (the libraries' layout), converted once to the
     notes' layout (columns are tokens) for :func:`attend_heads`. Returns A and A' (H×n×n,
-    notes' layout) and the context H×n×d (rows again) for the output projection."""
+    notes' layout; written into ``out`` when given) and the context H×n×d (rows again)
+    for the output projection."""
     n = q.shape[1]
     Q, K, V = (x.transpose(0, 2, 1) for x in (q, k, v))  # H×d×n
-    A, A_prime, O = attend_heads(Q, K, V, scale=scale, mask=causal_mask(n) if causal else None)
+    A, A_prime, O = attend_heads(Q, K, V, scale=scale, mask=causal_mask(n) if causal else None, out=out)
     assert A is not None  # kept: keep_scores is on
     return A, A_prime, O.transpose(0, 2, 1)
 
@@ -257,7 +263,7 @@ def _encoder(
         p = names.layer.format(layer)
         q, k, v = (heads(w.linear(p + m, x), cfg.heads) for m in (names.query, names.key, names.value))
         scale = 1.0 / math.sqrt(cfg.head_size)
-        A, A_prime, ctx = attention(q, k, v, scale, causal=cfg.causal)
+        A, A_prime, ctx = attention(q, k, v, scale, cfg.causal, slots(record, layer, q))
         record(layer, A, A_prime, HeadVectors(q, k, v, ctx, scale, x))
         x = w.norm(p + names.norm1, w.linear(p + names.out, merge(ctx)) + x)
         x = w.norm(p + names.norm2, w.linear(p + names.down, act(w.linear(p + names.up, x))) + x)
@@ -283,7 +289,7 @@ def _gpt2(ck: Checkpoint, ids: list[int], dtype: type, last: int, record: Record
         scale = (1.0 / math.sqrt(cfg.head_size) if cfg.scale_attn_weights else 1.0) / (
             (layer + 1) if cfg.scale_by_layer else 1.0
         )
-        A, A_prime, ctx = attention(q, k, v, scale, causal=True)
+        A, A_prime, ctx = attention(q, k, v, scale, True, slots(record, layer, q))
         record(layer, A, A_prime, HeadVectors(q, k, v, ctx, scale, a))
         x = x + w.conv1d(p + "attn.c_proj", merge(ctx))
         x = x + w.conv1d(p + "mlp.c_proj", act(w.conv1d(p + "mlp.c_fc", w.norm(p + "ln_2", x))))
@@ -321,6 +327,11 @@ def n_heads(ck: Checkpoint) -> int:
     return spec(ck).heads
 
 
+def slots(record: Record, layer0: int, q: np.ndarray) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """Where layer ``layer0``'s A and A' go when ``record`` keeps all of them (q: H×n×d)."""
+    return record.slots(layer0, q.shape[0], q.shape[1], q.dtype) if isinstance(record, Keep) else None
+
+
 class Keep:
     """What a forward pass keeps of each layer's attention: the selected layers and heads
     only (a long text through a deep model must not hold every map), plus the per-layer
@@ -336,6 +347,7 @@ class Keep:
         self.A: Optional[np.ndarray] = None  # L×H×n×n, allocated at the first selected layer
         self.A_prime: Optional[np.ndarray] = None
         self.seen: set[int] = set()
+        self.direct: Optional[tuple[int, int]] = None  # (layer, slot) the attention wrote into itself
         self.means: dict[int, np.ndarray] = {}
         self.R: Optional[np.ndarray] = None
 
@@ -348,17 +360,34 @@ class Keep:
             self.R = rollout_step(self.R, A_prime)
         if l in self.layers:
             pick = np.array(self.heads) - 1
-            if self.A is None or self.A_prime is None:
-                shape = (len(self.layers), len(pick), *A.shape[1:])
-                self.A, self.A_prime = np.empty(shape, A.dtype), np.empty(shape, A_prime.dtype)
+            self._allocate(len(pick), A.shape[1], A.dtype)
+            assert self.A is not None and self.A_prime is not None
             for slot in (i for i, x in enumerate(self.layers) if x == l):
-                np.take(A, pick, axis=0, out=self.A[slot])
-                np.take(A_prime, pick, axis=0, out=self.A_prime[slot])
+                if self.direct != (l, slot):
+                    np.take(A, pick, axis=0, out=self.A[slot])
+                    np.take(A_prime, pick, axis=0, out=self.A_prime[slot])
             self.seen.add(l)
             if self.mean:
                 self.means[l] = A_prime.mean(axis=0)
             if self.want_vectors and self.vectors is None and vectors is not None:
                 self.vectors = vectors
+
+    def _allocate(self, H: int, n: int, dtype: np.dtype[Any]) -> None:
+        if self.A is None or self.A_prime is None:
+            shape = (len(self.layers), H, n, n)
+            self.A, self.A_prime = np.empty(shape, dtype), np.empty(shape, dtype)
+
+    def slots(self, layer0: int, H: int, n: int, dtype: np.dtype[Any]) -> Optional[tuple[np.ndarray, np.ndarray]]:
+        """The stacks' places for layer ``layer0``'s A and A' when every head is kept in
+        order, so the attention writes them there (no copy); None otherwise."""
+        l = layer0 + 1
+        if l not in self.layers or self.heads != list(range(1, H + 1)):
+            return None
+        self._allocate(H, n, dtype)
+        assert self.A is not None and self.A_prime is not None
+        slot = self.layers.index(l)
+        self.direct = (l, slot)
+        return self.A[slot], self.A_prime[slot]
 
     @property
     def last(self) -> int:
