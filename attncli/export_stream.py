@@ -22,7 +22,7 @@ import json
 import os
 import re
 from collections import deque
-from fractions import Fraction
+from functools import cache
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
 import numpy as np
@@ -169,17 +169,25 @@ def rows_text(block: np.ndarray, spec: str) -> str:
     return text
 
 
-# float32_text's tables: 10^(i - 64) correctly rounded; the 1,000 three-digit strings and
-# their trailing zeros; which of a number's 16 characters stay, by a code: fixed notation
-# cut after c characters (c = 0 … 16), the e form with its first c characters and its
-# exponent (17 + c)
-_POW10 = np.array([float(Fraction(10) ** (i - 64)) for i in range(128)])
 _V3, _V16, _V21 = (np.dtype((np.void, w)) for w in (3, 16, 21))
-_DIGITS3 = np.array([list(f"{i:03d}".encode()) for i in range(1000)], np.uint8).view(_V3).ravel()
-_ZEROS3 = np.array([3] + [len(f"{i:03d}") - len(f"{i:03d}".rstrip("0")) for i in range(1, 1000)], np.int8)
-_FIXED_KEEP = [[p < c for p in range(16)] for c in range(17)]
-_E_KEEP = [[p < c or 10 <= p < 14 for p in range(16)] for c in range(17)]
-_KEEP = np.array(_FIXED_KEEP + _E_KEEP, np.uint8).view(_V16).ravel()
+
+
+@cache
+def _tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """float32_text's tables, made at its first call (not at import: a run writing no JSON
+    does not pay for them): 10^(i − 64) correctly rounded; the 1,000 three-digit strings
+    and their trailing zeros; which of a number's 16 characters stay, by a code: fixed
+    notation cut after c characters (c = 0 … 16), the e form with its first c characters
+    and its exponent (17 + c)."""
+    from fractions import Fraction
+
+    pow10 = np.array([float(Fraction(10) ** (i - 64)) for i in range(128)])
+    digits3 = np.array([list(f"{i:03d}".encode()) for i in range(1000)], np.uint8).view(_V3).ravel()
+    zeros3 = np.array([3] + [len(f"{i:03d}") - len(f"{i:03d}".rstrip("0")) for i in range(1, 1000)], np.int8)
+    fixed = [[p < c for p in range(16)] for c in range(17)]
+    e_form = [[p < c or 10 <= p < 14 for p in range(16)] for c in range(17)]
+    keep = np.array(fixed + e_form, np.uint8).view(_V16).ravel()
+    return pow10, digits3, zeros3, keep
 
 
 def float32_text(block: np.ndarray) -> str:
@@ -190,6 +198,7 @@ def float32_text(block: np.ndarray) -> str:
     ``%`` itself. Numbers are grouped by X (a stable radix sort), so each group's digits
     land in fixed columns of a byte matrix (one 21-byte row a number: ``[``, the number,
     ``], ``), whose unused bytes are dropped at the end."""
+    pow10, digits3, zeros3, kept = _tables()
     rows, cols = block.shape
     x = block.astype(np.float64).ravel()
     N = x.size
@@ -198,7 +207,7 @@ def float32_text(block: np.ndarray) -> str:
         ok = np.isfinite(a) & (a != 0)
         X = np.floor(np.log10(np.where(ok, a, 1.0))).astype(np.int32)
         np.clip(X, -60, 60, out=X)
-        y = a * _POW10[72 - X]  # 10^8 ≤ y < 10^9 when X is right
+        y = a * pow10[72 - X]  # 10^8 ≤ y < 10^9 when X is right
         D = np.rint(y)
         tie = np.abs(y - np.floor(y) - 0.5) < 1e-6
     slow = ~ok | tie | (y < 1e8) | (y >= 1e9)
@@ -211,8 +220,8 @@ def float32_text(block: np.ndarray) -> str:
     hi, mid, lo = D // 1000000, (D // 1000) % 1000, D % 1000
     digits = np.empty((N, 9), np.uint8)
     for k, part in enumerate((hi, mid, lo)):
-        np.take(_DIGITS3, part, out=digits.view(_V3)[:, k])
-    shown = 9 - np.where(lo == 0, 3 + np.where(mid == 0, 3 + _ZEROS3[hi], _ZEROS3[mid]), _ZEROS3[lo])
+        np.take(digits3, part, out=digits.view(_V3)[:, k])
+    shown = 9 - np.where(lo == 0, 3 + np.where(mid == 0, 3 + zeros3[hi], zeros3[mid]), zeros3[lo])
     sorted_rows = np.zeros((N, 21), np.uint8)
     code = np.empty(N, np.intp)
     counts = np.bincount(X + 64, minlength=128)
@@ -220,7 +229,7 @@ def float32_text(block: np.ndarray) -> str:
     for e in np.flatnonzero(counts):
         span = slice(ends[e] - counts[e], ends[e])
         code[span] = _place(int(e) - 64, sorted_rows[span, 2:18], digits[span], shown[span])
-    sorted_rows[:, 2:18] *= _KEEP[code].view(np.uint8).reshape(N, 16)
+    sorted_rows[:, 2:18] *= kept[code].view(np.uint8).reshape(N, 16)
     out = np.empty((N, 21), np.uint8)
     out.view(_V21)[order, 0] = sorted_rows.view(_V21)[:, 0]  # back in the block's order
     out[:, 1] = np.signbit(x) * np.uint8(ord("-"))
@@ -240,7 +249,7 @@ def float32_text(block: np.ndarray) -> str:
 
 def _place(X: int, body: np.ndarray, digits: np.ndarray, shown: np.ndarray) -> np.ndarray | int:
     """Numbers d₀…d₈ × 10^X written into ``body`` (one row each) as ``%.9g`` lays them out
-    before its trailing zeros go; returns the :data:`_KEEP` code of each (``shown``
+    before its trailing zeros go; returns the code of each in :func:`_tables`' last table (``shown``
     significant digits)."""
     if -4 <= X < 0:  # 0.000ddddddddd
         z = -X - 1
