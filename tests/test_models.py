@@ -738,3 +738,76 @@ def test_a_model_folder_named_like_a_builtin_tokenizer_uses_its_own(tmp_path, mo
     ran = cli("model", "bert", TEXT, "--json", "--no-plot")
     assert ran.code == 0, ran.stderr
     assert all(isinstance(i, int) for i in json.loads(ran.stdout)["ids"])
+
+
+def _with_mask(folder: Path) -> None:
+    """A vocab.txt that holds BERT's [MASK] (as real BERT vocabularies do), no names in config."""
+    lines = (folder / "vocab.txt").read_text(encoding="utf-8").split("\n")
+    (folder / "vocab.txt").write_text("\n".join(lines[:4] + ["[MASK]"] + lines[4:]), encoding="utf-8")
+
+
+MASKED = ["the [MASK] sat on the [PAD] .", "[MASK][MASK] cat", "a [mask] is not [MASK]"]
+
+
+def test_a_vocab_txt_keeps_berts_special_tokens_whole(tmp_path):
+    d = tmp_path / "m"
+    write_bert(d)
+    slow_bert_files(d, {})  # config files that name no special tokens
+    _with_mask(d)
+    vocab = (d / "vocab.txt").read_text(encoding="utf-8").split("\n")
+    for text, (tokens, ids, _offsets, special) in zip(MASKED, _encodings(d, MASKED)):
+        for name in ("[MASK]", "[PAD]"):
+            assert tokens.count(name) == text.count(name), (text, tokens)  # whole, once per mention
+        assert all(vocab[i] == t for t, i in zip(tokens, ids) if t in ("[MASK]", "[PAD]"))
+        assert sum(special) == 2  # only the [CLS] … [SEP] the tokenizer adds
+
+
+@pytest.mark.skipif(not HAVE_HF, reason="transformers is not installed")
+def test_a_vocab_txt_with_mask_tokenises_as_transformers_bert_tokenizer(tmp_path):
+    import transformers
+
+    d = tmp_path / "m"
+    write_bert(d)
+    slow_bert_files(d, {})
+    _with_mask(d)
+    slow = transformers.BertTokenizer(str(d / "vocab.txt"), do_lower_case=True)
+    for text, (_tokens, ids, _, _) in zip(MASKED, _encodings(d, MASKED)):
+        assert ids == slow(text)["input_ids"], text
+
+
+def _unigram(path: Path) -> None:
+    """An XLM-R-like SentencePiece (Unigram) tokenizer.json with <unk> and <s> … </s>."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    tok = Tokenizer(models.Unigram())
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    trainer = trainers.UnigramTrainer(
+        vocab_size=60, special_tokens=["<s>", "<pad>", "</s>", "<unk>"], unk_token="<unk>", show_progress=False
+    )
+    tok.train_from_iterator(TEXTS * 20, trainer)
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
+    tok.save(str(path / "tokenizer.json"))
+
+
+def test_an_unknown_sentencepiece_piece_is_labelled_as_the_model_saw_it(tmp_path):
+    _unigram(tmp_path)
+    text = "the cat € sat"
+    obj = json.loads(cli("tokens", text, "-t", str(tmp_path), "--json").stdout)
+    unknown = [k for k, i in enumerate(obj["ids"]) if i == 3]
+    assert unknown, obj["tokens"]
+    for k in unknown:
+        start, end = obj["offsets"][k]
+        assert obj["tokens"][k] == f"<unk>({text[start:end]})"
+    known = [t for k, t in enumerate(obj["tokens"]) if k not in unknown]
+    assert not any("<unk>" in t for t in known)
+
+
+def test_a_config_without_model_type_says_the_key_is_missing(tmp_path):
+    d = tmp_path / "m"
+    write_bert(d)
+    config = json.loads((d / "config.json").read_text())
+    del config["model_type"]
+    (d / "config.json").write_text(json.dumps(config))
+    ran = cli("model", str(d), TEXT)
+    assert ran.code == 2 and "the key model_type is missing" in one_error_line(ran.stderr)

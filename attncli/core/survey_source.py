@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Optional, TypeVar, Union, cast
 
 import numpy as np
 
-from attncli.core.tokenize import Tokens
+from attncli.core.tokenize import Tokens, encode
 from attncli.errors import AttnError
 
 if TYPE_CHECKING:
@@ -140,13 +140,7 @@ class ModelSource:
         return Info(model_name(self.ck), self.ck.model_type, self.layers, self.heads, self.causal, self.limit)
 
     def encode(self, text: str) -> Tokens:
-        enc = self.tok.encode(text, add_special_tokens=self.spec.special)
-        return Tokens(
-            list(enc.tokens),
-            [(start, end) for start, end in enc.offsets],
-            list(enc.ids),
-            [bool(s) for s in enc.special_tokens_mask],
-        )
+        return encode(self.tok, text, self.spec.special)
 
     def windows(self, text: str) -> tuple[list[Tokens], int]:
         tokens = self.encode(text)

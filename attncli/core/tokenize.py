@@ -174,8 +174,10 @@ def _wordpiece(folder: Path, cfg: dict[str, Any]) -> Tokenizer:
         special_tokens=[(cls, vocab[cls]), (sep, vocab[sep])],
     )
     tok.decoder = decoders.WordPiece(prefix="##")
-    keys = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
-    tok.add_special_tokens([t for t in (_token_text(cfg.get(k)) for k in keys) if t in vocab] or [unk, cls, sep])
+    # BERT's five specials stay whole in the text, as transformers' BertTokenizer keeps them
+    # (its defaults, unless tokenizer_config.json names others), where the vocabulary has them
+    defaults = (("unk", "[UNK]"), ("sep", "[SEP]"), ("pad", "[PAD]"), ("cls", "[CLS]"), ("mask", "[MASK]"))
+    tok.add_special_tokens([t for t in (_special(cfg, k + "_token", d) for k, d in defaults) if t in vocab])
     return tok
 
 
@@ -280,14 +282,30 @@ def tokenize(text: str, spec: str | Path = "whitespace", special_tokens: bool = 
         return Tokens(*graphemes(text, [(start, end) for _, (start, end) in pieces]))
     tok = load_tokenizer(spec)
     try:
-        enc = tok.encode(text, add_special_tokens=special_tokens)
+        return encode(tok, text, special_tokens)
     except BaseException as exc:  # noqa: B036  a pathological tokenizer.json makes the Rust side panic
         if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
             raise
         reason = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise AttnError(f"{tokenizer_path(spec)}: the tokenizer failed on this text ({reason})") from None
+
+
+def encode(tok: Tokenizer, text: str, special_tokens: bool = True) -> Tokens:
+    """``text`` through a loaded tokenizer, each token labelled as the model sees it.
+
+    A piece the vocabulary does not hold (SentencePiece's unknown pieces in XLM-R or
+    CamemBERT, where the tokenizer reports the original text) reaches the model as its id's
+    token, so it is labelled ``<unk>(€)``: that token, then the original text in brackets.
+    """
+    enc = tok.encode(text, add_special_tokens=special_tokens)
+    tokens = list(enc.tokens)
+    for k, (token, i) in enumerate(zip(tokens, enc.ids)):
+        if tok.token_to_id(token) != i:
+            seen = tok.id_to_token(i)
+            if seen is not None:
+                tokens[k] = f"{seen}({token})"
     return Tokens(
-        list(enc.tokens),
+        tokens,
         [(start, end) for start, end in enc.offsets],
         list(enc.ids),
         [bool(s) for s in enc.special_tokens_mask],

@@ -218,6 +218,11 @@ def load_folder(folder: str | Path) -> Checkpoint:
         raise AttnError(f"{folder}/config.json: not valid JSON ({exc})") from None
     if not isinstance(config, dict):
         raise AttnError(f"{folder}/config.json: expected a JSON object of settings")
+    if "model_type" not in config:
+        raise AttnError(
+            f"{folder}/config.json: the key model_type is missing (it names the architecture:"
+            f" attncli reads {', '.join(SUPPORTED)})"
+        )
     kind = config.get("model_type")
     if kind not in SUPPORTED:
         raise AttnError(
