@@ -759,7 +759,8 @@ def test_a_vocab_txt_keeps_berts_special_tokens_whole(tmp_path):
         for name in ("[MASK]", "[PAD]"):
             assert tokens.count(name) == text.count(name), (text, tokens)  # whole, once per mention
         assert all(vocab[i] == t for t, i in zip(tokens, ids) if t in ("[MASK]", "[PAD]"))
-        assert sum(special) == 2  # only the [CLS] … [SEP] the tokenizer adds
+        # a typed [PAD] is a marker like the [CLS] … [SEP] the tokenizer adds; [MASK] stands for a word
+        assert [t for t, s in zip(tokens, special) if s] == ["[CLS]"] + ["[PAD]"] * text.count("[PAD]") + ["[SEP]"]
 
 
 @pytest.mark.skipif(not HAVE_HF, reason="transformers is not installed")
@@ -811,3 +812,27 @@ def test_a_config_without_model_type_says_the_key_is_missing(tmp_path):
     (d / "config.json").write_text(json.dumps(config))
     ran = cli("model", str(d), TEXT)
     assert ran.code == 2 and "the key model_type is missing" in one_error_line(ran.stderr)
+
+
+def test_an_unknown_word_is_content_though_unk_is_a_special_token(tmp_path):
+    d = tmp_path / "m"
+    write_bert(d)
+    ((tokens, ids, _offsets, special),) = _encodings(d, ["the zzqx cat"])
+    assert "[UNK]" in tokens and not special[tokens.index("[UNK]")]
+
+
+def test_chat_template_markers_typed_in_the_text_are_special(tmp_path):
+    from tokenizers import AddedToken, Tokenizer
+
+    d = tmp_path / "m"
+    write_gpt2(d, vocab=400)
+    gpt2_tokenizer(d, TEXTS * 3, vocab_size=320)
+    tok = Tokenizer.from_file(str(d / "tokenizer.json"))
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in ("<|im_start|>", "<|im_end|>")])
+    tok.save(str(d / "tokenizer.json"))
+    text = "<|im_start|>the cat sat<|im_end|><|endoftext|> im_start"
+    obj = json.loads(cli("tokens", text, "-t", str(d), "--json").stdout)
+    marked = [t for t, s in zip(obj["tokens"], obj["special"]) if s]
+    assert marked == ["<|im_start|>", "<|im_end|>", "<|endoftext|>"]
+    result = run_model(str(d), text)  # the model path sees the same marks (--hide-special leaves them out)
+    assert [t for t, s in zip(result.tokens.tokens, result.tokens.special) if s] == marked

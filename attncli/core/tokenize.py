@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Optional
+from weakref import WeakKeyDictionary
 
 from attncli.errors import AttnError
 
@@ -304,12 +305,30 @@ def encode(tok: Tokenizer, text: str, special_tokens: bool = True) -> Tokens:
             seen = tok.id_to_token(i)
             if seen is not None:
                 tokens[k] = f"{seen}({token})"
-    return Tokens(
-        tokens,
-        [(start, end) for start, end in enc.offsets],
-        list(enc.ids),
-        [bool(s) for s in enc.special_tokens_mask],
-    )
+    offsets = [(start, end) for start, end in enc.offsets]
+    control = _control(tok)
+    special = [
+        bool(added) or (i in control and text[start:end] == control[i])
+        for added, i, (start, end) in zip(enc.special_tokens_mask, enc.ids, offsets)
+    ]
+    return Tokens(tokens, offsets, list(enc.ids), special)
+
+
+MASKS = ("[MASK]", "<mask>")  # a mask token stands for a word: content, not a marker
+_CONTROL: WeakKeyDictionary[Tokenizer, dict[int, str]] = WeakKeyDictionary()
+
+
+def _control(tok: Tokenizer) -> dict[int, str]:
+    """The tokenizer's special added tokens by id (BOS, [SEP], <|im_start|>, …), masks left out.
+
+    Typed in the text they are special as much as the ones the tokenizer adds: a chat
+    template's markers are. The typed text must be the token itself, so an unknown word that
+    became [UNK] stays content.
+    """
+    if tok not in _CONTROL:
+        added = tok.get_added_tokens_decoder()
+        _CONTROL[tok] = {i: t.content for i, t in added.items() if t.special and t.content not in MASKS}
+    return _CONTROL[tok]
 
 
 def check_text(text: str, max_tokens: int, tokens: Tokens) -> None:
