@@ -26,8 +26,6 @@ import numpy as np
 Write = Callable[[str], Any]
 
 ROWS_PER_BLOCK = 1 << 16  # numbers per block of rows: ~1.5 MiB of Python floats at a time
-_INTEGRAL = re.compile(r"(?<![\w.+-])(-?\d+)(?=[,\]])")  # "%.9g" writes 1.0 as "1": json writes "1.0"
-_NON_FINITE = re.compile(r"-?inf|nan")
 
 
 def float32_digits(M: np.ndarray) -> np.ndarray:
@@ -103,20 +101,51 @@ def write_matrix(M: np.ndarray, write: Write) -> None:
 
 def write_rows(M: np.ndarray, write: Write, *, bracket: bool = True) -> None:
     """The rows of a 2-D float array, ``[r1, r2, …]`` (without the outer brackets when
-    ``bracket`` is False: one row on its own)."""
+    ``bracket`` is False: one row on its own).
+
+    One ``%`` per row. A row holding whole numbers (float32: ``%.1f``, as json writes 1.0)
+    or ±inf/NaN (``null``) gets a template with those places changed; short rows keep their
+    templates (a causal map's rows repeat the same few patterns)."""
     cols = M.shape[1]
-    spec = "%.9g" if M.dtype == np.float32 else "%r"
-    row = "[" + ", ".join([spec] * cols) + "]"
+    f32 = M.dtype == np.float32
+    specs = ("%.9g" if f32 else "%r", "null%.0s", "%.1f")  # by kind: plain, non-finite, whole
+    templates = _TEMPLATES[f32] if cols <= 64 else {}  # long rows: made for each row, never kept
+    plain = "[" + ", ".join([specs[0]] * cols) + "]"
     step = max(1, ROWS_PER_BLOCK // max(cols, 1))
     if bracket:
         write("[")
     for lo in range(0, M.shape[0], step):
         block = M[lo : lo + step]
-        text = ", ".join([row % tuple(r) for r in block.astype(np.float64, copy=False).tolist()])
-        if not np.isfinite(block).all():
-            text = _NON_FINITE.sub("null", text)
-        if spec != "%r" and np.any(block == np.trunc(block)):
-            text = _INTEGRAL.sub(r"\1.0", text)
+        rows = block.astype(np.float64, copy=False).tolist()
+        kinds = _kinds(block, f32)
+        if kinds is None:
+            text = ", ".join([plain % tuple(r) for r in rows])
+        else:
+            parts = []
+            for r, kind in zip(rows, kinds):
+                key = kind.tobytes()
+                row = templates.get(key)
+                if row is None:
+                    row = "[" + ", ".join([specs[k] for k in kind.tolist()]) + "]"
+                    if cols <= 64 and len(templates) < 4096:
+                        templates[key] = row
+                parts.append(row % tuple(r))
+            text = ", ".join(parts)
         write((", " if lo else "") + text)
     if bracket:
         write("]")
+
+
+_TEMPLATES: dict[bool, dict[bytes, str]] = {True: {}, False: {}}  # float32?: kinds → row template
+
+
+def _kinds(block: np.ndarray, f32: bool) -> np.ndarray | None:
+    """Per number: 0 plain, 1 non-finite (null), 2 whole float32 below 1e9 (``%.9g`` writes
+    no exponent there, so json's ``1.0`` is ``%.1f``); None when every number is plain."""
+    finite = np.isfinite(block)
+    kinds = (~finite).view(np.uint8)
+    if f32:
+        with np.errstate(invalid="ignore"):
+            whole = finite & (block == np.trunc(block)) & (np.abs(block) < 1e9)
+        kinds = kinds | (whole.view(np.uint8) << 1)
+    return kinds if kinds.any() else None

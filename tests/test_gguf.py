@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import cli, one_error_line
 from gguf_helpers import gguf_name, random_kquant, unpermute, write_gguf
-from llama_helpers import hf_attention, hf_model, save, sentencepiece_tokenizer
+from llama_helpers import hf_attention, hf_model, llama_tokenizer, save, sentencepiece_tokenizer
 
 from attncli.core.models import llama
 from attncli.core.models.gguf import is_gguf, load_gguf
@@ -26,7 +26,7 @@ TEXTS = ["The cat sat on the mat.", "Ünïcode  spaces\tand 42 dogs!", "queries 
 
 
 def ours(path: Path, ids=IDS) -> list[np.ndarray]:
-    ck, _ = load_gguf(path)
+    ck = load_gguf(path)
     got: list[np.ndarray] = []
     llama.forward(ck, ids, np.float32, 2, lambda layer, A, P: got.append(P))
     return got
@@ -169,11 +169,31 @@ def test_tokens_are_the_original_tokenizers(tmp_path, kind):
     if kind == "llama":
         sentencepiece_tokenizer(folder)
     original = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    _, tok = load_gguf(write_gguf(folder, tmp_path / "m.gguf", "F32", tokenizer=kind))
+    tok = load_gguf(write_gguf(folder, tmp_path / "m.gguf", "F32", tokenizer=kind)).tokenizer()
     for text in TEXTS:
         a, b = original.encode(text), tok.encode(text)
         assert a.ids == b.ids and a.tokens == b.tokens, text
         assert b.special_tokens_mask[0] == 1 and b.tokens[0] == "<s>"  # BOS added, and special
+
+
+@needs_hf
+def test_the_checkpoint_carries_its_tokenizer_and_nothing_is_registered(tmp_path):
+    """Two GGUF files with different vocabularies, each read through its own checkpoint's
+    tokenizer; nothing is left in a registry for ``tokenize(path)`` to find."""
+    from attncli.core.models.forward import run_model
+    from attncli.core.tokenize import tokenize
+
+    model = hf_model("llama")
+    big, small = save(model, tmp_path / "big"), save(model, tmp_path / "small")
+    llama_tokenizer(small, 90)  # fewer merges: longer words split further
+    paths = [write_gguf(folder, tmp_path / f"{folder.name}.gguf", "F32") for folder in (big, small)]
+    text = "The cat sat on the mat."
+    got = [run_model(path, text, layers=[1]).tokens.tokens for path in paths]
+    for path, tokens in zip(paths, got):
+        assert tokens == load_gguf(path).tokenizer().encode(text).tokens
+    assert got[0] != got[1]
+    with pytest.raises(AttnError, match="tokenizer"):
+        tokenize(text, paths[0])  # a GGUF file is no tokenizer.json, and no registry holds it
 
 
 # ---------------------------------------------------------------- errors
@@ -208,7 +228,7 @@ def test_unknown_quantisation_and_architecture_are_refused_by_name(tmp_path):
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
-    ck, _ = load_gguf(tmp_path / "x.gguf")
+    ck = load_gguf(tmp_path / "x.gguf")
     with pytest.raises(AttnError, match="quantisation IQ4_NL is not supported"):
         ck.get("embed_tokens.weight")
     w = gguf.GGUFWriter(str(tmp_path / "y.gguf"), "phi3")

@@ -360,3 +360,38 @@ def test_grouped_query_heads_say_their_key_value_group_in_titles(tmp_path):
         "layer 1, head 3 (K,V 2)",
         "layer 1, head 4 (K,V 2)",
     ]
+
+
+def test_short_prompts_run_on_one_blas_thread_and_the_count_comes_back(tmp_path):
+    """Products of a short prompt are too small to share between OpenBLAS threads (each
+    thread waits for the others; on a busy machine 3-5x slower): one thread while the
+    blocks run, the previous count afterwards. Long prompts keep every thread."""
+    from attncli.core import blas
+
+    lib = blas._openblas()
+    if lib is None:
+        pytest.skip("numpy's BLAS is not OpenBLAS (or /proc is missing)")
+    set_threads, get_threads = lib
+    before = get_threads()
+    set_threads(2)
+    cfg = dict(
+        model_type="llama",
+        hidden_size=16,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=4,
+        intermediate_size=20,
+        num_hidden_layers=2,
+        vocab_size=40,
+        max_position_embeddings=300,
+    )
+    write_numpy_checkpoint(tmp_path / "m", cfg)
+    seen: list[int] = []
+    for n in (5, llama.SMALL + 1):
+        llama.forward(load(tmp_path / "m"), [1] * n, np.float32, 2, lambda *_: seen.append(get_threads()))
+    assert seen == [1, 1, 2, 2] and get_threads() == 2
+    with blas.at_most(1):
+        with blas.at_most(4):  # never raises the count
+            assert get_threads() == 1
+    assert get_threads() == 2
+    set_threads(before)

@@ -101,3 +101,26 @@ def test_scores_are_dropped_only_when_no_view_reads_them():
     full = run(SENTENCE, Settings(heads=2))
     assert lean.A is None and np.array_equal(lean.A_prime, full.A_prime)
     assert head_stats(lean) == head_stats(full)
+
+
+def test_float32_rows_are_written_as_before_whole_numbers_nulls_and_all():
+    """Byte for byte what "%.9g" per number gave, with json's "1.0" for whole numbers and
+    null for ±inf/NaN (the row formatter fills templates instead of rewriting the text)."""
+    import re
+
+    def plain(M):  # the earlier writer: format, then fix the text with regular expressions
+        rows = ", ".join("[" + ", ".join("%.9g" % x for x in row) + "]" for row in M.astype(np.float64).tolist())
+        rows = re.sub(r"-?inf|nan", "null", rows)
+        return "[" + re.sub(r"(?<![\w.+-])(-?\d+)(?=[,\]])", r"\1.0", rows) + "]"
+
+    rng = np.random.default_rng(1)
+    special = np.array([0.0, -0.0, 1.0, -3.0, 2.0**20, 999999936.0, 1e9, 1e10, np.inf, -np.inf, np.nan, 0.5, 1e-5])
+    for cols in (3, 13, 70):  # short rows share cached templates, long rows make their own
+        M = rng.standard_normal((40, cols)) * 10.0 ** rng.integers(-6, 12, size=(40, 1))
+        pick = rng.random(M.shape) < 0.3
+        M[pick] = rng.choice(special, size=pick.sum())
+        M = M.astype(np.float32)
+        for rows in (M, np.triu(M), np.where(np.triu(np.ones_like(M, bool)), M, -np.inf)):
+            pieces: list[str] = []
+            write_json({"M": rows}, pieces.append)
+            assert "".join(pieces) == '{"M": ' + plain(rows) + "}"

@@ -118,12 +118,11 @@ class ModelSource:
     def __init__(self, spec: Spec) -> None:
         from attncli.core.models.forward import is_causal, n_heads, n_layers, word_embeddings
         from attncli.core.models.open import load
-        from attncli.core.tokenize import load_tokenizer
 
         assert spec.model is not None, "a checkpoint source needs the model folder"
         self.spec = spec
         self.ck = load(spec.model)
-        self.tok = load_tokenizer(spec.model)
+        self.tok = self.ck.tokenizer()
         self.layers, self.heads = n_layers(self.ck), n_heads(self.ck)
         self.causal = is_causal(self.ck)
         self.limit = min(model_limit(self.ck), spec.window or 1 << 30)

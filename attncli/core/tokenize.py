@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Optional
 from weakref import WeakKeyDictionary
@@ -78,16 +79,15 @@ def tokenizer_path(spec: str | Path) -> Path:
     return path
 
 
-_LOADED: dict[Path, Tokenizer] = {}
-
-
 def load_tokenizer(spec: str | Path) -> Tokenizer:
     """A ``tokenizers.Tokenizer`` from a file (or a model folder's vocabulary files), with
     padding and truncation switched off so that settings stored in the file never change
-    which tokens are shown."""
-    path = tokenizer_path(spec).resolve()
-    if path in _LOADED:
-        return _LOADED[path]
+    which tokens are shown. Read once per file and process (a batch tokenises many lines)."""
+    return _read_tokenizer(tokenizer_path(spec).resolve())
+
+
+@lru_cache(maxsize=16)
+def _read_tokenizer(path: Path) -> Tokenizer:
     from tokenizers import Tokenizer
 
     try:
@@ -102,7 +102,6 @@ def load_tokenizer(spec: str | Path) -> Tokenizer:
         raise AttnError(f"{path}: {what} ({reason})") from None
     tok.no_padding()
     tok.no_truncation()
-    _LOADED[path] = tok
     return tok
 
 
@@ -281,24 +280,25 @@ def tokenize(text: str, spec: str | Path = "whitespace", special_tokens: bool = 
     if isinstance(spec, str) and spec in BUILTIN:  # a Path named "bert" is a folder, not the built-in
         pieces = _pre_tokenizer(spec).pre_tokenize_str(text)
         return Tokens(*graphemes(text, [(start, end) for _, (start, end) in pieces]))
-    tok = load_tokenizer(spec)
-    try:
-        return encode(tok, text, special_tokens)
-    except BaseException as exc:  # noqa: B036  a pathological tokenizer.json makes the Rust side panic
-        if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
-            raise
-        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise AttnError(f"{tokenizer_path(spec)}: the tokenizer failed on this text ({reason})") from None
+    return encode(load_tokenizer(spec), text, special_tokens, tokenizer_path(spec))
 
 
-def encode(tok: Tokenizer, text: str, special_tokens: bool = True) -> Tokens:
-    """``text`` through a loaded tokenizer, each token labelled as the model sees it.
+def encode(tok: Tokenizer, text: str, special_tokens: bool = True, where: str | Path = "the tokenizer") -> Tokens:
+    """``text`` through a loaded tokenizer (a file's, or a checkpoint's: ``ck.tokenizer()``),
+    each token labelled as the model sees it; ``where`` names the tokenizer in the one error
+    line a tokenizer that fails on the text gives.
 
     A piece the vocabulary does not hold (SentencePiece's unknown pieces in XLM-R or
     CamemBERT, where the tokenizer reports the original text) reaches the model as its id's
     token, so it is labelled ``<unk>(€)``: that token, then the original text in brackets.
     """
-    enc = tok.encode(text, add_special_tokens=special_tokens)
+    try:
+        enc = tok.encode(text, add_special_tokens=special_tokens)
+    except BaseException as exc:  # noqa: B036  a pathological tokenizer.json makes the Rust side panic
+        if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+            raise
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise AttnError(f"{where}: the tokenizer failed on this text ({reason})") from None
     tokens = list(enc.tokens)
     for k, (token, i) in enumerate(zip(tokens, enc.ids)):
         if tok.token_to_id(token) != i:

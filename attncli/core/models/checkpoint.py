@@ -20,6 +20,7 @@ from attncli.errors import AttnError
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike
+    from tokenizers import Tokenizer
 
     from attncli.core.models.config import LlamaConfig
 
@@ -166,6 +167,7 @@ class Checkpoint:
     prefixes: tuple[str, ...] = field(
         default=("", "bert.", "roberta.", "electra.", "distilbert.", "transformer.", "model.")
     )
+    tok: Optional[Tokenizer] = field(default=None, repr=False)  # a GGUF file brings its own
     if TYPE_CHECKING:  # the Llama-family settings, cached on the instance by llama_config()/load_gguf;
         # declared for the type checker only, so the dataclass's fields stay as they are
         llama: LlamaConfig = field(init=False)
@@ -173,6 +175,15 @@ class Checkpoint:
     @property
     def model_type(self) -> str:
         return self.config["model_type"]
+
+    def tokenizer(self) -> Tokenizer:
+        """The tokenizer the model's text goes through: the folder's tokenizer.json (or its
+        vocabulary files), read on first use; a GGUF file's is rebuilt when it is read."""
+        if self.tok is None:
+            from attncli.core.tokenize import load_tokenizer
+
+            self.tok = load_tokenizer(self.folder)
+        return self.tok
 
     def has(self, name: str) -> bool:
         return any(prefix + name in self.tensors for prefix in self.prefixes)

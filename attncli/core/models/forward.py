@@ -23,7 +23,7 @@ from attncli.core.models.config import LLAMA_FAMILY
 from attncli.core.models.open import load
 from attncli.core.models.spec import ROBERTA_LIKE, key_name, spec
 from attncli.core.result import AttentionResult, Dims, ModelInfo
-from attncli.core.tokenize import Tokens, tokenize
+from attncli.core.tokenize import Tokens, encode
 from attncli.errors import AttnError
 
 Record = Callable[..., None]  # (layer, A, A'[, vectors]): H×n×n each, notes' layout
@@ -428,7 +428,7 @@ def run_model(
     ck = checkpoint or load(folder)
     if not text.strip():
         check_text(text, select.max_tokens, Tokens([], []))
-    tokens = tokenize(text, ck.folder, select.special_tokens)  # its tokenizer.json (or vocabulary files)
+    tokens = encode(ck.tokenizer(), text, select.special_tokens, ck.folder)
     check_text(text, select.max_tokens, tokens)
     vocab = llama.shape_of(ck, word_embeddings(ck))[0]  # no table converted just to count its rows
     bad = [i for i in tokens.ids if i is None or not 0 <= i < vocab]
@@ -448,7 +448,6 @@ def continued(ck: Checkpoint, tokens: Tokens, select: Select) -> Tokens:
     forward pass over the whole sequence, which equals what the model computed step by step:
     a generated token's column is what the model looked at when it chose the next one."""
     from attncli.core.models.config import LLAMA_FAMILY
-    from attncli.core.tokenize import load_tokenizer
 
     if ck.model_type not in LLAMA_FAMILY:
         raise AttnError(
@@ -462,7 +461,7 @@ def continued(ck: Checkpoint, tokens: Tokens, select: Select) -> Tokens:
             setting="generate",
         )
     new = llama.generate(ck, ids, select.generate, np.float64 if select.float64 else np.float32)
-    tok = load_tokenizer(ck.folder)
+    tok = ck.tokenizer()
     end = tokens.offsets[-1][1] if tokens.offsets else 0
     return Tokens(
         tokens.tokens + [tok.id_to_token(i) or f"<{i}>" for i in new],

@@ -30,7 +30,6 @@ from attncli.errors import AttnError
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike
-    from tokenizers import Tokenizer
 
 PERMUTED = ("llama", "mistral")  # llama.cpp's converter interleaves the q/k rows of these
 QUANTS = ("F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K")
@@ -193,10 +192,10 @@ class GGUFCheckpoint(Checkpoint):
         return np.asarray(self.tensors[self._name(name)], dtype=dtype)
 
 
-def load_gguf(path: str | Path) -> tuple[GGUFCheckpoint, Tokenizer]:
-    """(checkpoint, tokenizer) from a GGUF file: a GGUFCheckpoint the Llama-family forward
-    pass reads like a safetensors folder, and a ``tokenizers.Tokenizer`` rebuilt from the
-    file's vocabulary."""
+def load_gguf(path: str | Path) -> GGUFCheckpoint:
+    """A GGUF file as a GGUFCheckpoint the Llama-family forward pass reads like a
+    safetensors folder, carrying the ``tokenizers.Tokenizer`` rebuilt from the file's
+    vocabulary (``ck.tokenizer()``)."""
     from attncli.core.models.gguf_config import config_from_metadata
     from attncli.core.models.gguf_tokenizer import tokenizer_from_metadata
 
@@ -208,20 +207,10 @@ def load_gguf(path: str | Path) -> tuple[GGUFCheckpoint, Tokenizer]:
     meta, table = read_gguf(path)
     arch, config = config_from_metadata(path, meta, {t.name for t in table})
     tensors = GGUFTensors(path, table, arch, config["num_attention_heads"], config["num_key_value_heads"])
-    ck = GGUFCheckpoint(path, config, tensors)
+    ck = GGUFCheckpoint(path, config, tensors, tok=tokenizer_from_metadata(path, meta))
     cfg = read_config(config, f"{path} (metadata)")
     if "rope_freqs.weight" in tensors.raw:  # llama 3.1's scaling, baked into per-frequency factors
         factors = tuple(float(f) for f in dequantize(path, tensors.raw["rope_freqs.weight"]).ravel())
         cfg = dataclasses.replace(cfg, rope_global=dataclasses.replace(cfg.rope_global, freq_factors=factors))
     ck.llama = cfg
-    return ck, tokenizer_from_metadata(path, meta)
-
-
-def load_gguf_with_tokenizer(path: str | Path) -> Checkpoint:
-    """load_gguf, with its tokenizer registered under the file's path, so that
-    ``tokenize(text, path)`` finds it (the adapter for today's run_model)."""
-    from attncli.core.tokenize import _LOADED
-
-    ck, tok = load_gguf(path)
-    _LOADED[Path(path).resolve()] = tok
     return ck

@@ -17,6 +17,7 @@ answers to the same names, see :mod:`attncli.core.models.gguf`).
 from __future__ import annotations
 
 import math
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -29,6 +30,15 @@ from attncli.core.result import Dims
 from attncli.errors import AttnError
 
 Record = Callable[[int, np.ndarray, np.ndarray], None]
+SMALL = 128  # tokens: fewer, and a layer's products are too small to share between BLAS threads
+
+
+def blas_threads(m: int) -> AbstractContextManager[None]:
+    """One BLAS thread for products of m < SMALL rows (see :mod:`attncli.core.blas`): the
+    threads of a short prompt's products wait for each other more than they work."""
+    from attncli.core import blas
+
+    return blas.at_most(1) if m < SMALL else nullcontext()
 
 
 def llama_config(ck: Checkpoint) -> LlamaConfig:
@@ -258,8 +268,9 @@ def forward(ck: Checkpoint, ids: list[int], dtype: type, last: int, record: Reco
     check_shapes(ck, cfg)
     pos = positions(cfg, ck, len(ids))
     x = I = embed(ck, cfg, ids, dtype)  # n×r
-    for layer in range(last):
-        x = block(Block(ck, cfg, layer, dtype), x, pos, record)
+    with blas_threads(len(ids)):
+        for layer in range(last):
+            x = block(Block(ck, cfg, layer, dtype), x, pos, record)
     if last == cfg.layers:
         x = rms_norm(x, ck.get("norm.weight", dtype), cfg.eps, cfg.norm_plus_one)
     return I, x
@@ -294,8 +305,9 @@ def generate(
     while len(new) < n_new:
         pos = np.arange(start, start + len(step))
         x = embed(ck, cfg, step, dtype)
-        for layer in range(cfg.layers):
-            x = block(Block(ck, cfg, layer, dtype), x, pos, record, cache)
+        with blas_threads(len(step)):
+            for layer in range(cfg.layers):
+                x = block(Block(ck, cfg, layer, dtype), x, pos, record, cache)
         h = rms_norm(x[-1:], final, cfg.eps, cfg.norm_plus_one)
         token = int(np.argmax(logits(ck, cfg, h, dtype)[0]))
         new.append(token)
