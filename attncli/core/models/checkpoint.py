@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Optional, TypeAlias
 
 import numpy as np
 
-from attncli.core.models.config import LLAMA_FAMILY
+from attncli.core.models.config import LLAMA_FAMILY, MULTIMODAL, TEXT_PREFIXES, text_config
 from attncli.errors import AttnError
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from attncli.core.models.config import LlamaConfig
 
-SUPPORTED = ("bert", "roberta", "xlm-roberta", "camembert", "electra", "distilbert", "gpt2", *LLAMA_FAMILY)
+SUPPORTED = ("bert", "roberta", "xlm-roberta", "camembert", "electra", "distilbert", "gpt2", *LLAMA_FAMILY, *MULTIMODAL)
 DTYPES: dict[str, type[np.generic] | str] = {
     "F64": np.float64,
     "F32": np.float32,
@@ -240,6 +240,10 @@ def load_folder(folder: str | Path) -> Checkpoint:
             f"{folder}/config.json: model_type {kind!r} is not supported (attncli reads {', '.join(SUPPORTED)})"
         )
     tensors = read_folder(folder)
+    if kind in MULTIMODAL:  # image + text: the language model's attention, under its own prefix
+        config = text_config(config, f"{folder}/config.json")
+        check_layers(folder, config, {n: t for n, t in tensors.items() if n.startswith(TEXT_PREFIXES[:3])})
+        return Checkpoint(folder, config, tensors, TEXT_PREFIXES)
     check_layers(folder, config, tensors)
     return Checkpoint(folder, config, tensors)
 
