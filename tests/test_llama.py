@@ -525,3 +525,41 @@ def test_gemma3_hub_config_leaves_out_what_gemma3textconfig_defaults():
         assert (hf.num_attention_heads, hf.num_key_value_heads, hf.head_dim) == (cfg.H, cfg.G, cfg.q)
         assert hf.query_pre_attn_scalar**-0.5 == cfg.scale
         assert [t == "sliding_attention" for t in hf.layer_types] == list(cfg.sliding)
+
+
+def _model_png(tmp_path: Path, kv_heads: int) -> np.ndarray:
+    from matplotlib.image import imread
+    from results import model_result
+
+    from attncli.core.result import Dims
+    from attncli.figures.select import figures
+    from attncli.figures.style import Style
+    from attncli.view import Shown
+
+    result = model_result(["a", "b", "c", "d"], layers=2, heads=6)
+    result.dims = Dims(r=24, q=4, v=4, heads=6, n=4, layers=2, kv_heads=kv_heads)
+    (path,) = figures(Shown(result), tmp_path / str(kv_heads), Style(dpi=100), per_head=False)
+    assert path.name == "model.png"
+    return imread(path)[..., :3]
+
+
+def _runs(row: np.ndarray) -> int:
+    """How many separate stretches of drawn (not white) pixels a row of pixels crosses."""
+    drawn = row.min(axis=1) < 0.9
+    return int(drawn[0]) + int(np.count_nonzero(drawn[1:] & ~drawn[:-1]))
+
+
+@pytest.mark.parametrize("kv_heads,rules", [(2, 1), (3, 2), (1, 0)])
+def test_model_png_rules_off_the_groups_of_query_heads_sharing_keys_and_values(tmp_path, kv_heads, rules):
+    """model.png: a thin rule (and GROUP_GAP more room) between two groups of query heads that
+    read the same key/value head; none when every head has its own or all share one."""
+    from attncli.figures.grid import GROUP_GAP
+
+    plain, grouped = _model_png(tmp_path, 6), _model_png(tmp_path, kv_heads)
+    assert grouped.shape[1] - plain.shape[1] == pytest.approx(rules * GROUP_GAP * 100, abs=1)
+    for y in range(plain.shape[0] // 2, plain.shape[0]):  # rows of the lower panels
+        if _runs(plain[y]) >= 6:
+            assert _runs(grouped[y]) == _runs(plain[y]) + rules
+            break
+    else:
+        raise AssertionError("no row crosses the panels")
