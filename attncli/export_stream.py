@@ -103,12 +103,25 @@ def write_rows(M: np.ndarray, write: Write, *, bracket: bool = True) -> None:
     """The rows of a 2-D float array, ``[r1, r2, …]`` (without the outer brackets when
     ``bracket`` is False: one row on its own).
 
-    One ``%`` per row. A row holding whole numbers (float32: ``%.1f``, as json writes 1.0)
-    or ±inf/NaN (``null``) gets a template with those places changed; short rows keep their
-    templates (a causal map's rows repeat the same few patterns)."""
+    One ``%`` per row (per matrix when it is small). A row holding whole numbers (float32:
+    ``%.1f``, as json writes 1.0) or ±inf/NaN (``null``) gets a template with those places
+    changed; small matrices and short rows keep their templates (every head's causal map
+    has the same pattern of masked places)."""
     cols = M.shape[1]
     f32 = M.dtype == np.float32
     specs = ("%.9g" if f32 else "%r", "null%.0s", "%.1f")  # by kind: plain, non-finite, whole
+    if M.size <= SMALL:  # one head's map of a short text: one template and one % for all of it
+        kinds = _kinds(M, f32)
+        key = (f32, bracket, M.shape, b"" if kinds is None else kinds.tobytes())
+        whole = _WHOLE.get(key)
+        if whole is None:
+            codes = np.zeros(M.shape, np.uint8) if kinds is None else kinds
+            whole = ", ".join(["[" + ", ".join([specs[k] for k in row]) + "]" for row in codes.tolist()])
+            whole = "[" + whole + "]" if bracket else whole
+            if len(_WHOLE) < 512:
+                _WHOLE[key] = whole
+        write(whole % tuple(M.ravel().tolist()))
+        return
     templates = _TEMPLATES[f32] if cols <= 64 else {}  # long rows: made for each row, never kept
     plain = "[" + ", ".join([specs[0]] * cols) + "]"
     step = max(1, ROWS_PER_BLOCK // max(cols, 1))
@@ -137,6 +150,8 @@ def write_rows(M: np.ndarray, write: Write, *, bracket: bool = True) -> None:
 
 
 _TEMPLATES: dict[bool, dict[bytes, str]] = {True: {}, False: {}}  # float32?: kinds → row template
+SMALL = 4096  # numbers: a matrix this small is written with one template (kept, up to 512 of them)
+_WHOLE: dict[tuple[bool, bool, tuple[int, ...], bytes], str] = {}
 
 
 def _kinds(block: np.ndarray, f32: bool) -> np.ndarray | None:

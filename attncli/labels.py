@@ -40,6 +40,8 @@ def json_safe(text: str) -> str:
     """JSON text with the unsafe characters left in its strings (C1 controls, bidi
     overrides, lone surrogates; json already escapes C0) written as ``\\uXXXX``: the same
     JSON data, nothing a terminal acts on."""
+    if text.isascii() and text.isprintable():  # the numbers of a matrix: nothing to look for
+        return text
     return UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) if UNSAFE.search(text) else text
 
 

@@ -115,12 +115,12 @@ def test_float32_rows_are_written_as_before_whole_numbers_nulls_and_all():
 
     rng = np.random.default_rng(1)
     special = np.array([0.0, -0.0, 1.0, -3.0, 2.0**20, 999999936.0, 1e9, 1e10, np.inf, -np.inf, np.nan, 0.5, 1e-5])
-    for cols in (3, 13, 70):  # short rows share cached templates, long rows make their own
-        M = rng.standard_normal((40, cols)) * 10.0 ** rng.integers(-6, 12, size=(40, 1))
+    for rows, cols in ((40, 3), (40, 70), (100, 13), (100, 70)):  # small matrices: one template; larger: by row
+        M = rng.standard_normal((rows, cols)) * 10.0 ** rng.integers(-6, 12, size=(rows, 1))
         pick = rng.random(M.shape) < 0.3
         M[pick] = rng.choice(special, size=pick.sum())
         M = M.astype(np.float32)
-        for rows in (M, np.triu(M), np.where(np.triu(np.ones_like(M, bool)), M, -np.inf)):
+        for X in (M, np.triu(M), np.where(np.triu(np.ones_like(M, bool)), M, -np.inf)):
             pieces: list[str] = []
-            write_json({"M": rows}, pieces.append)
-            assert "".join(pieces) == '{"M": ' + plain(rows) + "}"
+            write_json({"M": X}, pieces.append)
+            assert "".join(pieces) == '{"M": ' + plain(X) + "}"
