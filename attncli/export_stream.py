@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import numpy as np
 
@@ -115,8 +115,8 @@ def write_rows(M: np.ndarray, write: Write, *, bracket: bool = True) -> None:
         key = (f32, bracket, M.shape, b"" if kinds is None else kinds.tobytes())
         whole = _WHOLE.get(key)
         if whole is None:
-            codes = np.zeros(M.shape, np.uint8) if kinds is None else kinds
-            whole = ", ".join(["[" + ", ".join([specs[k] for k in row]) + "]" for row in codes.tolist()])
+            codes = cast("list[list[int]]", (np.zeros(M.shape, np.uint8) if kinds is None else kinds).tolist())
+            whole = ", ".join(["[" + ", ".join([specs[k] for k in row]) + "]" for row in codes])
             whole = "[" + whole + "]" if bracket else whole
             if len(_WHOLE) < 512:
                 _WHOLE[key] = whole
