@@ -25,13 +25,28 @@ from common import attncli_cmd
 HERE = Path(__file__).resolve().parent
 TEXT = "The quick brown fox jumps over the lazy dog near the river bank"
 SMOL = dict(
-    vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
-    num_key_value_heads=3, max_position_embeddings=2048, tie_word_embeddings=True, rope_theta=10000.0,
-    bos_token_id=1, eos_token_id=2,
+    vocab_size=49152,
+    hidden_size=576,
+    intermediate_size=1536,
+    num_hidden_layers=30,
+    num_attention_heads=9,
+    num_key_value_heads=3,
+    max_position_embeddings=2048,
+    tie_word_embeddings=True,
+    rope_theta=10000.0,
+    bos_token_id=1,
+    eos_token_id=2,
 )
 BIG = dict(  # ~1.1B parameters (TinyLlama's shape)
-    vocab_size=32000, hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
-    num_key_value_heads=4, max_position_embeddings=2048, bos_token_id=1, eos_token_id=2,
+    vocab_size=32000,
+    hidden_size=2048,
+    intermediate_size=5632,
+    num_hidden_layers=22,
+    num_attention_heads=32,
+    num_key_value_heads=4,
+    max_position_embeddings=2048,
+    bos_token_id=1,
+    eos_token_id=2,
 )
 
 TRANSFORMERS = """
@@ -106,21 +121,51 @@ def compare(label: str, path: Path, repeats: int = 3) -> None:
         theirs.append(measure(theirs_cmd))
     ow, om = statistics.median(w for w, _ in ours), statistics.median(m for _, m in ours)
     tw, tm = statistics.median(w for w, _ in theirs), statistics.median(m for _, m in theirs)
-    print(f"{label}: attncli {ow:.2f} s, {om:.0f} MB | transformers {tw:.2f} s, {tm:.0f} MB"
-          f" | {tw / ow:.1f}x faster, memory {om / tm:.2f}x")
+    print(
+        f"{label}: attncli {ow:.2f} s, {om:.0f} MB | transformers {tw:.2f} s, {tm:.0f} MB"
+        f" | {tw / ow:.1f}x faster, memory {om / tm:.2f}x"
+    )
 
 
 def big(work: Path) -> None:
     folder = build(work, "llama-1b", BIG, gguf=False)
     text = " ".join(["the cat sat on the mat"] * 90)  # > 512 tokens with the small tokenizer
-    cmd = [*attncli_cmd(), "model", str(folder), text, "--json", "--no-plot", "--quiet", "--layer", "1",
-           "--head", "1", "--max-tokens", "600"]
+    cmd = [
+        *attncli_cmd(),
+        "model",
+        str(folder),
+        text,
+        "--json",
+        "--no-plot",
+        "--quiet",
+        "--layer",
+        "1",
+        "--head",
+        "1",
+        "--max-tokens",
+        "600",
+    ]
     wall, mb = measure(cmd)
     print(f"1.1B bf16, {text.count(' ') + 2}-ish tokens, --layer 1: attncli {wall:.2f} s, peak {mb:.0f} MB")
 
 
+def compiled() -> None:
+    """Byte-compile the attncli being measured, as an install does: with
+    PYTHONDONTWRITEBYTECODE set (or a read-only tree) every run would compile its sources."""
+    import compileall
+
+    where = subprocess.run(
+        [sys.executable, "-c", "import attncli, os; print(os.path.dirname(attncli.__file__))"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if where and os.access(where, os.W_OK):
+        compileall.compile_dir(where, quiet=1)
+
+
 if __name__ == "__main__":
     work = Path(sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else "/tmp/attncli-bench")
+    compiled()
     work.mkdir(parents=True, exist_ok=True)
     if "--threads" in sys.argv:
         n = sys.argv[sys.argv.index("--threads") + 1]
