@@ -268,3 +268,23 @@ def test_any_corruption_of_a_gguf_file_is_an_error_line_or_a_model(tmp_path):
                 ours(tmp_path / "bad.gguf")
         except AttnError:
             pass
+
+
+@pytest.mark.parametrize("kind", ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"])
+def test_dequantising_by_larger_chunks_gives_gguf_s_own_numbers(monkeypatch, kind):
+    """Rows dequantised 64 KB at a time (here a few rows, so that chunks end mid-tensor)
+    with gguf's own block code: exactly what gguf.quants.dequantize gives."""
+    import gguf
+    from gguf import quants
+
+    from attncli.core.models import gguf as reader
+
+    monkeypatch.setattr(reader, "CHUNK", 3000)
+    qtype = gguf.GGMLQuantizationType[kind]
+    block, size = gguf.GGML_QUANT_SIZES[qtype]
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 256, size=(37, 512 // block * size), dtype=np.uint8)
+    with np.errstate(all="ignore"):  # random bytes: some float16 scales are inf or NaN
+        want = quants.dequantize(data, qtype)
+        got = reader.dequantize(Path(kind), type("T", (), {"name": "t", "tensor_type": qtype, "data": data})())
+    assert got.shape == want.shape == (37, 512) and np.array_equal(got, want, equal_nan=True)
