@@ -88,8 +88,6 @@ class FastPNG:
                 self.line_px = (ys, xs, alpha, ink[ys, xs, :3].astype(np.float32))  # Agg's RGBA is plain
 
     def _blit(self, path: Path) -> None:
-        from PIL import Image
-
         canvas = self.fig.canvas
         canvas.restore_region(self.background)
         self.ax.draw_artist(self.title)
@@ -106,11 +104,7 @@ class FastPNG:
             rgba[ys, xs, :3] = np.round(px[:, :3]).astype(np.uint8)
         if self.texts:
             self._paint_numbers(rgba)
-        image = Image.fromarray(rgba)
-        if not self.style.transparent:
-            image = image.convert("RGB")  # opaque: a quarter less to encode
-        with atomic_open(path) as fh:
-            image.save(fh, format="png", dpi=(self.style.dpi, self.style.dpi), compress_level=3)
+        write_png(path, rgba, self.style.dpi, alpha=self.style.transparent)
 
     def _paint_numbers(self, rgba: np.ndarray) -> None:
         """Put each cell's number on the bitmap from a cache of rendered strings:
@@ -171,3 +165,53 @@ def blend(slot: np.ndarray, cover: np.ndarray, ink: float) -> None:
     px[:, :3] += (ink - px[:, :3]) * c
     px[:, 3:] = np.maximum(px[:, 3:], c * 255.0)
     slot[ys, xs] = np.round(px).astype(np.uint8)
+
+
+PNG_LEVEL = 3  # zlib level: 1-3 cost the same here; 6 is ~2x the time for 5-15 % fewer bytes
+
+
+def encode_png(rgba: np.ndarray, dpi: float, alpha: bool) -> bytes:
+    """A PNG of an h×w×4 bitmap (RGB when ``alpha`` is False: a quarter less to encode),
+    every row with the PNG "up" filter (the difference from the row above), which turns
+    the rows a heatmap repeats inside each cell into zeros, deflated once at
+    :data:`PNG_LEVEL`. Measured against Pillow's encoder (adaptive filters, level 3) on
+    attncli's figures: a third of the time, sizes within a few per cent either way; the
+    pixels are the same (bench/README.md)."""
+    import struct
+    import zlib
+
+    h, w = rgba.shape[:2]
+    channels = 4 if alpha else 3
+    raw = rgba[..., :channels].reshape(h, w * channels)
+    rows = np.empty((h, w * channels + 1), dtype=np.uint8)
+    rows[:, 0] = 2  # up
+    rows[0, 0] = 0  # the first row has nothing above it
+    rows[0, 1:] = raw[0]
+    np.subtract(raw[1:], raw[:-1], out=rows[1:, 1:])  # uint8: modulo 256, as PNG wants
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ppm = int(dpi / 0.0254 + 0.5)  # pixels per metre, as Pillow writes the dpi
+    return b"".join(
+        (
+            b"\x89PNG\r\n\x1a\n",
+            chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 6 if alpha else 2, 0, 0, 0)),
+            chunk(b"pHYs", struct.pack(">IIB", ppm, ppm, 1)),
+            chunk(b"IDAT", zlib.compress(rows, PNG_LEVEL)),
+            chunk(b"IEND", b""),
+        )
+    )
+
+
+def write_png(path: Path, rgba: np.ndarray, dpi: float, alpha: bool) -> None:
+    data = encode_png(rgba, dpi, alpha)
+    with atomic_open(path) as fh:
+        fh.write(data)
+
+
+def canvas_png(fig: Any, path: Path, dpi: float, alpha: bool) -> None:
+    """Draw a whole Agg figure and write it as :func:`encode_png` does (what ``savefig``
+    draws at the figure's own dpi, encoded faster)."""
+    fig.canvas.draw()
+    write_png(path, np.asarray(fig.canvas.buffer_rgba()), dpi, alpha)

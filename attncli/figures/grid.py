@@ -214,6 +214,11 @@ def grid_figure(
         _group_rules(ax, plan)
         if style.transparent:
             fig.patch.set_alpha(0.0)
+        elif style.image_format == "png":
+            from attncli.figures.fastpng import canvas_png
+
+            canvas_png(fig, path, style.dpi, alpha=False)
+            return fig
         with atomic_open(path) as fh:
             fig.savefig(
                 fh,

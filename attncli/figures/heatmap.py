@@ -30,7 +30,7 @@ from attncli.figures.common import (
     text_colour,
     text_width,
 )
-from attncli.figures.fastpng import FastPNG
+from attncli.figures.fastpng import FastPNG, canvas_png
 from attncli.figures.grid import Grid, grid_figure
 from attncli.figures.pool import run_jobs, worker_count
 from attncli.figures.style import THEMES, Style, check_pixels
@@ -220,6 +220,9 @@ class HeatmapFigure(FastPNG):
         with matplotlib.rc_context(self.rc):
             if fmt == "png" and self.background is not None:
                 self._blit(path)
+                return
+            if fmt == "png" and not self.style.transparent:
+                canvas_png(self.fig, path, self.style.dpi, alpha=False)
                 return
             with atomic_open(path) as fh:
                 self.fig.savefig(
