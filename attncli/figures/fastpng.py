@@ -198,7 +198,7 @@ def encode_png(rgba: np.ndarray, dpi: float, alpha: bool) -> bytes:
             b"\x89PNG\r\n\x1a\n",
             chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 6 if alpha else 2, 0, 0, 0)),
             chunk(b"pHYs", struct.pack(">IIB", ppm, ppm, 1)),
-            chunk(b"IDAT", zlib.compress(rows, PNG_LEVEL)),
+            chunk(b"IDAT", zlib.compress(rows.data, PNG_LEVEL)),
             chunk(b"IEND", b""),
         )
     )
