@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -17,15 +17,14 @@ from attncli.files import atomic_open
 
 class FastPNG:
     """Mixed into :class:`attncli.figures.heatmap.HeatmapFigure`, whose attributes
-    (``fig``, ``ax``, ``im``, ``lines``, ``texts``, ``title``, ``style``, ``rc``,
-    ``shape``, ``cmap``, ``norm``, ``layout``, ``background``, ``glyph_cache``) it paints
-    with."""
+    (``fig``, ``ax``, ``im``, ``lines``, ``numbers``, ``title``, ``style``, ``rc``,
+    ``shape``, ``cmap``, ``norm``, ``layout``, ``background``) it paints with."""
 
     fig: Any
     ax: Any
     im: Any
     lines: Any
-    texts: list[list[Any]]
+    numbers: Optional[np.ndarray]
     title: Any
     style: Any
     rc: Any  # matplotlib rc settings (see figures.common._rc)
@@ -34,7 +33,6 @@ class FastPNG:
     norm: Any
     layout: Any
     background: Any
-    glyph_cache: dict[str, np.ndarray]
 
     def _dynamic(self) -> list[Any]:
         raise NotImplementedError
@@ -102,69 +100,106 @@ class FastPNG:
             px = rgba[ys, xs].astype(np.float32)
             px[:, :3] += (rgb - px[:, :3]) * alpha
             rgba[ys, xs, :3] = np.round(px[:, :3]).astype(np.uint8)
-        if self.texts:
+        if self.numbers is not None:
             self._paint_numbers(rgba)
         write_png(path, rgba, self.style.dpi, alpha=self.style.transparent)
 
     def _paint_numbers(self, rgba: np.ndarray) -> None:
         """Put each cell's number on the bitmap from a cache of rendered strings:
-        drawing text is what makes heatmaps slow, and a sentence's heads share
-        few distinct numbers (0.00 … 1.00). Each number is blended into its own slot
-        only (no image-sized layers to fill and scan)."""
-        cells = [(i, j, t) for i, row in enumerate(self.texts) for j, t in enumerate(row) if t.get_text()]
-        glyphs = self._glyphs({t.get_text() for _, _, t in cells})
+        drawing text is what makes heatmaps slow, and heads share few distinct numbers
+        (0.00 … 1.00). Only the numbers' own pixels are touched, all cells at once."""
+        from attncli.figures.common import cell_text, text_colour
+
+        M = self.numbers
+        assert M is not None
+        colours = self.cmap(self.norm(M))
+        cells = [(i, j, cell_text(M[i, j])) for i in range(M.shape[0]) for j in range(M.shape[1])]
+        cells = [c for c in cells if c[2]]
+        if not cells:
+            return
+        glyphs = self._glyphs({t for _, _, t in cells})
         H, W = rgba.shape[:2]
         centres = self.ax.transData.transform([(j, i) for i, j, _ in cells])
-        for (_, _, t), (cx, cy) in zip(cells, centres):  # only each number's own slot is touched
-            g = glyphs[t.get_text()]
+        ys, xs, cover, ink = [], [], [], []
+        for (i, j, t), (cx, cy) in zip(cells, centres):
+            g = glyphs[t]
             h, w = g.shape
             y0, x0 = int(round(H - cy - h / 2)), int(round(cx - w / 2))
             if y0 < 0 or x0 < 0 or y0 + h > H or x0 + w > W:
                 continue
-            blend(rgba[y0 : y0 + h, x0 : x0 + w], g, 0.0 if t.get_color() == "#000000" else 255.0)
+            gy, gx, c = _sparse(g)
+            ys.append(gy + y0)
+            xs.append(gx + x0)
+            cover.append(c)
+            ink.append(np.full(len(c), 0.0 if text_colour(colours[i, j]) == "#000000" else 255.0, np.float32))
+        if ys:
+            _blend_at(rgba, (np.concatenate(ys), np.concatenate(xs)), np.concatenate(cover), np.concatenate(ink))
 
     def _glyphs(self, strings: set[str]) -> dict[str, np.ndarray]:
-        """Coverage (0…1) of each string, rendered once, centred in a cell-sized slot."""
+        """Coverage (0…1) of each string in a cell-sized slot, rendered once per process
+        and font: every string is drawn at the same place in its slot (slots an even
+        number of pixels apart, text placed in pixels), so a number looks the same
+        whichever other numbers were rendered with it."""
+        import matplotlib
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
+        from matplotlib.transforms import IdentityTransform
 
-        missing = sorted(s for s in strings if s not in self.glyph_cache)
+        (x0, y0), (x1, y1) = self.ax.transData.transform([(0, 0), (1, 1)])
+        w, h = int(math.ceil(abs(x1 - x0))), int(math.ceil(abs(y1 - y0)))
+        dpi = self.style.dpi
+        size = self.layout.annot_size
+        font = (tuple(matplotlib.rcParams["font.family"]), size, dpi, w, h)
+        missing = sorted(s for s in strings if (s, font) not in _GLYPHS)
         if missing:
-            (x0, y0), (x1, y1) = self.ax.transData.transform([(0, 0), (1, 1)])
-            w, h = int(math.ceil(abs(x1 - x0))), int(math.ceil(abs(y1 - y0)))
+            sw, sh = w + (w & 1), h + (h & 1)
             cols = math.ceil(math.sqrt(len(missing)))
             rows = math.ceil(len(missing) / cols)
-            dpi = self.style.dpi
-            sheet = Figure(figsize=(cols * w / dpi, rows * h / dpi), dpi=dpi)
+            sheet = Figure(figsize=(cols * sw / dpi, rows * sh / dpi), dpi=dpi)
             FigureCanvasAgg(sheet)
             sheet.patch.set_alpha(0.0)
+            height = sheet.canvas.get_width_height()[1]
             for k, text in enumerate(missing):
                 sheet.text(
-                    ((k % cols) + 0.5) / cols,
-                    1 - ((k // cols) + 0.5) / rows,
+                    (k % cols) * sw + w / 2,
+                    height - ((k // cols) * sh + h / 2),
                     text,
                     ha="center",
                     va="center",
-                    fontsize=self.layout.annot_size,
+                    fontsize=size,
                     color="black",
+                    transform=IdentityTransform(),
                 )
             sheet.canvas.draw()
             alpha = np.asarray(sheet.canvas.buffer_rgba())[..., 3].astype(np.float32) / 255.0  # type: ignore[attr-defined]
             for k, text in enumerate(missing):
                 r, c = k // cols, k % cols
-                self.glyph_cache[text] = alpha[r * h : (r + 1) * h, c * w : (c + 1) * w]
-        return {s: self.glyph_cache[s] for s in strings}
+                _GLYPHS[text, font] = alpha[r * sh : r * sh + h, c * sw : c * sw + w].copy()
+        return {s: _GLYPHS[s, font] for s in strings}
 
 
-def blend(slot: np.ndarray, cover: np.ndarray, ink: float) -> None:
-    """Ink of one grey level over a bitmap slot (h×w×4) where ``cover`` (h×w, 0…1) says;
-    pixels without cover keep their bytes."""
-    ys, xs = np.nonzero(cover)
-    c = cover[ys, xs, None]
-    px = slot[ys, xs].astype(np.float32)
-    px[:, :3] += (ink - px[:, :3]) * c
+_GLYPHS: dict[tuple[str, tuple[Any, ...]], np.ndarray] = {}  # (text, font and slot) -> coverage
+_SPARSE: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _sparse(cover: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The covered pixels of a glyph (rows, columns, coverage), once per glyph."""
+    key = id(cover)
+    if key not in _SPARSE:
+        ys, xs = np.nonzero(cover)
+        _SPARSE[key] = (ys, xs, cover[ys, xs])
+    return _SPARSE[key]
+
+
+def _blend_at(rgba: np.ndarray, at: tuple[np.ndarray, np.ndarray], cover: np.ndarray, ink: np.ndarray) -> None:
+    """Ink (a grey level per pixel) over the bitmap's pixels at ``at`` where ``cover``
+    (0…1) says; alpha becomes at least the cover."""
+    ys, xs = at
+    c = cover[:, None]
+    px = rgba[ys, xs].astype(np.float32)
+    px[:, :3] += (ink[:, None] - px[:, :3]) * c
     px[:, 3:] = np.maximum(px[:, 3:], c * 255.0)
-    slot[ys, xs] = np.round(px).astype(np.uint8)
+    rgba[ys, xs] = np.round(px).astype(np.uint8)
 
 
 PNG_LEVEL = 3  # zlib level: 1-3 cost the same here; 6 is ~2x the time for 5-15 % fewer bytes

@@ -156,13 +156,9 @@ class HeatmapFigure(FastPNG):
                 segs += [[(-0.5, y - 0.5), (nc - 0.5, y - 0.5)] for y in range(1, nr)]
                 self.lines = LineCollection(segs, colors=THEMES[style.theme]["line"], linewidths=0.6)
                 ax.add_collection(self.lines)
-            self.texts = []
-            annotate = L.annotate_ok if style.annotate is None else style.annotate
-            if annotate:
-                self.texts = [
-                    [ax.text(j, i, "", ha="center", va="center", fontsize=L.annot_size) for j in range(nc)]
-                    for i in range(nr)
-                ]
+            self.annotate = bool(L.annotate_ok if style.annotate is None else style.annotate)
+            self._texts: list[list[Any]] = []  # made when first needed (never on the fast PNG path)
+            self.numbers: Optional[np.ndarray] = None  # the fast PNG path paints these itself
             W, H = L.figsize
             self.title = fig.text(
                 (L.left + L.side / 2) / W,
@@ -178,20 +174,36 @@ class HeatmapFigure(FastPNG):
                 ax.patch.set_alpha(0.0)
             self.fig, self.ax = fig, ax
             self.background = None
-            self.glyph_cache: dict[str, np.ndarray] = {}
+
+    @property
+    def texts(self) -> list[list[Any]]:
+        """The numbers in the cells as text artists (empty when not annotated)."""
+        if self.annotate and not self._texts:
+            import matplotlib
+
+            nr, nc = self.shape
+            with matplotlib.rc_context(self.rc):
+                size = self.layout.annot_size
+                self._texts = [
+                    [self.ax.text(j, i, "", ha="center", va="center", fontsize=size) for j in range(nc)]
+                    for i in range(nr)
+                ]
+        return self._texts
 
     def _dynamic(self) -> list[Any]:
         artists = [self.im]
         if self.lines is not None:
             artists.append(self.lines)
-        artists += [t for row in self.texts for t in row]
+        artists += [t for row in self._texts for t in row]
         return artists + [self.title]
 
     def set(self, matrix: np.ndarray, title: str, scale: Optional[Scale] = None) -> None:
         if scale is not None:
             self.norm.vmin, self.norm.vmax = scale.vmin, scale.vmax
         self.im.set_data(np.ma.masked_invalid(matrix))
-        if self.texts:
+        if self.annotate and self.background is not None:
+            self.numbers = matrix  # painted from cached glyphs (FastPNG)
+        elif self.annotate:
             colours = self.cmap(self.norm(matrix))
             for i, row in enumerate(self.texts):
                 for j, t in enumerate(row):
