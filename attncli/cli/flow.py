@@ -191,7 +191,7 @@ def show_results(
     # one drawing pool for the whole command: a batch sends it each sentence's figures and
     # keeps computing (and, in input order, finishing) while they are drawn
     with session(cores() if views.plot else 1) as pool:
-        ahead = pool.size if pool is not None else 0
+        ahead = 2 * pool.size if pool is not None else 0  # a job queued behind each one drawing
         each_result(text, encoding, compute, deliver, loop, fail_fast=fail_fast, prefetch=prefetch, ahead=ahead)
     if page and views.html is not None:
         from attncli.html import write_html

@@ -33,6 +33,7 @@ class FastPNG:
     norm: Any
     layout: Any
     background: Any
+    rgb: Optional[np.ndarray]  # the frame as RGB (opaque figures)
 
     def _dynamic(self) -> list[Any]:
         raise NotImplementedError
@@ -52,6 +53,10 @@ class FastPNG:
                 a.set_visible(False)
             canvas.draw()
             self.background = canvas.copy_from_bbox(self.fig.bbox)
+            # opaque figures are painted and encoded as RGB: taking the alpha bytes out
+            # of every image cost as much as compressing it
+            frame = np.asarray(canvas.buffer_rgba())
+            self.rgb = None if self.style.transparent else np.ascontiguousarray(frame[..., :3])
             for a in hidden:
                 a.set_visible(True)
             # which buffer pixels show which cell (nearest, as imshow draws them)
@@ -89,20 +94,28 @@ class FastPNG:
         canvas = self.fig.canvas
         canvas.restore_region(self.background)
         self.ax.draw_artist(self.title)
-        rgba = np.array(canvas.buffer_rgba())
+        drawn = np.asarray(canvas.buffer_rgba())
         t, b, l, r = self.box
-        cells = self.cmap(self.norm(self.im.get_array()), bytes=True)  # nr×nc×4
-        # one uint32 per pixel: a quarter of the indexing work
-        cells32 = np.ascontiguousarray(cells).view(np.uint32)[..., 0]
-        rgba.view(np.uint32)[t:b, l:r, 0] = np.take(np.take(cells32, self.row_of, axis=0), self.col_of, axis=1)
+        cells = np.ascontiguousarray(self.cmap(self.norm(self.im.get_array()), bytes=True))  # nr×nc×4
+        if self.rgb is None:  # transparent: RGBA, one uint32 per pixel (a quarter of the indexing work)
+            image = np.array(drawn)
+            cells32 = cells.view(np.uint32)[..., 0]
+            image.view(np.uint32)[t:b, l:r, 0] = np.take(np.take(cells32, self.row_of, axis=0), self.col_of, axis=1)
+        else:  # RGB from the frame, the title's rows (above the cells) from the canvas
+            image = self.rgb.copy()
+            image[:t] = drawn[:t, :, :3]
+            h, w = image.shape[:2]
+            cells24 = np.ascontiguousarray(cells[..., :3]).reshape(cells.shape[0], -1).view("V3")  # a pixel an item
+            painted = np.take(np.take(cells24, self.row_of, axis=0), self.col_of, axis=1)
+            image.reshape(h, w * 3).view("V3")[t:b, l:r] = painted
         if self.line_px is not None:
             ys, xs, alpha, rgb = self.line_px
-            px = rgba[ys, xs].astype(np.float32)
+            px = image[ys, xs].astype(np.float32)
             px[:, :3] += (rgb - px[:, :3]) * alpha
-            rgba[ys, xs, :3] = np.round(px[:, :3]).astype(np.uint8)
+            image[ys, xs, :3] = np.round(px[:, :3]).astype(np.uint8)
         if self.numbers is not None:
-            self._paint_numbers(rgba)
-        write_png(path, rgba, self.style.dpi, alpha=self.style.transparent)
+            self._paint_numbers(image)
+        write_png(path, image, self.style.dpi, alpha=self.rgb is None)
 
     def _paint_numbers(self, rgba: np.ndarray) -> None:
         """Put each cell's number on the bitmap from a cache of rendered strings:
@@ -193,7 +206,7 @@ def _sparse(cover: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _blend_at(rgba: np.ndarray, at: tuple[np.ndarray, np.ndarray], cover: np.ndarray, ink: np.ndarray) -> None:
     """Ink (a grey level per pixel) over the bitmap's pixels at ``at`` where ``cover``
-    (0…1) says; alpha becomes at least the cover."""
+    (0…1) says; alpha (RGBA) becomes at least the cover."""
     ys, xs = at
     c = cover[:, None]
     px = rgba[ys, xs].astype(np.float32)

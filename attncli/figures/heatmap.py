@@ -33,7 +33,7 @@ from attncli.figures.common import (
 )
 from attncli.figures.fastpng import FastPNG, canvas_png
 from attncli.figures.grid import Grid, grid_figure
-from attncli.figures.pool import run_jobs, worker_count
+from attncli.figures.pool import forks_next, run_jobs, worker_count
 from attncli.figures.style import THEMES, Style, check_pixels
 from attncli.figures.titles import fit_title, measure, room
 from attncli.files import atomic_open, figure_name
@@ -340,6 +340,8 @@ def render(
     for c in range(chunks):
         picks = list(range(len(panels)))[c::chunks]
         jobs.append((draw_heads, (frame, picks, [mats[k] for k in picks], [paths[k] for k in picks])))
+    if len(jobs) > 1 and forks_next(workers):
+        frame.figure()  # drawn once here: the processes about to be forked share it
     written = [p for done in run_jobs(jobs, workers) for p in done]
     order = {p: k for k, p in enumerate(paths)}
     written.sort(key=lambda p: order.get(p, len(order)))

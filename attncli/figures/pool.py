@@ -57,6 +57,13 @@ def session(workers: int) -> Iterator[Optional[Pool]]:
         pool.close()
 
 
+def forks_next(workers: int) -> bool:
+    """Whether jobs sent now would run in processes forked from this one, now: what this
+    process has made (a frame, measured text) is then theirs without being made again."""
+    pool = active()
+    return not _in_worker and workers > 1 and (pool is None or not pool.workers)
+
+
 def run_jobs(jobs: list[tuple[Callable[..., Any], tuple[Any, ...]]], workers: int) -> list[Any]:
     """``fn(*args)`` for each job, in the command's pool, in a pool for this call only
     (``workers`` > 1), or here; the results in the order of ``jobs``."""
