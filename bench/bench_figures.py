@@ -24,6 +24,7 @@ import numpy as np
 
 from attncli.core.pipeline import run
 from attncli.core.settings import Settings
+from attncli.figures.heatmap import forget
 from attncli.figures.select import figures
 from attncli.figures.style import Style
 from attncli.view import Shown
@@ -50,6 +51,7 @@ def seaborn_loop(mats, tokens, out: Path) -> None:
 
 
 def attncli_render(result, tokens, out: Path, grid: bool) -> None:
+    forget()  # nothing kept from the run before: as a new `attncli run` process starts
     figures(Shown(result), out, Style(grid=grid))  # what `attncli run` draws
 
 

@@ -101,12 +101,16 @@ class _Batch:
     def all(self, sentences: Iterable[Sentence]) -> int:
         for sentence in sentences:
             if not self.one(sentence) or not self.finish(self.ahead):
-                for _, later in self.waiting:  # stopped by --fail-fast: what was drawn after the bad line goes
-                    later.drop()
-                return 2
+                return self.stop()
         if not self.finish(0):
-            return 2
+            return self.stop()
         return 2 if self.failed else 0
+
+    def stop(self) -> int:
+        """--fail-fast met a bad line: what was drawn for the lines after it goes."""
+        for _, later in self.waiting:
+            later.drop()
+        return 2
 
     def one(self, sentence: Sentence) -> bool:
         try:

@@ -290,6 +290,15 @@ class Frame:
 _FRAMES: dict[tuple[Any, ...], HeatmapFigure] = {}
 
 
+def forget() -> None:
+    """Drop what this process has kept between figures (frames, glyphs, text widths), as
+    a new process starts: for measuring one command's work (bench/bench_figures.py)."""
+    from attncli.figures import common, fastpng, titles
+
+    for cache in (_FRAMES, fastpng._GLYPHS, fastpng._SPARSE, titles._WIDTHS, common._TEXT_WIDTHS):
+        cache.clear()
+
+
 def draw_heads(frame: Frame, picks: Sequence[int], mats: Sequence[np.ndarray], paths: Sequence[Path]) -> list[Path]:
     """Heads ``picks`` (indices into the frame's titles and limits) of one result, each
     matrix to its path; a drawing job."""
