@@ -94,13 +94,14 @@ def test_a_batch_draws_each_sentence_as_that_sentence_alone(tmp_path):
     batch = script("run", "-H", "4", "-q", "-o", "batch", input="\n".join(LINES) + "\n", cwd=tmp_path)
     assert batch.returncode == 0, batch.stderr.decode()
     paths = batch.stdout.decode().splitlines()
-    expected = [f"batch/s{s}_{stem}.png" for s in (1, 2, 3) for stem in ("head_1", "head_2", "head_3", "head_4", "heads")]
-    assert paths == expected  # in input order
+    stems = ("head_1", "head_2", "head_3", "head_4", "heads")
+    assert paths == [f"batch/s{s}_{stem}.png" for s in (1, 2, 3) for stem in stems]  # in input order
     for s, line in enumerate(LINES, 1):
         alone = script("run", line, "-H", "4", "-q", "-o", f"alone{s}", cwd=tmp_path)
         assert alone.returncode == 0
-        for stem in ("head_1", "head_2", "head_3", "head_4", "heads"):
-            assert (tmp_path / f"batch/s{s}_{stem}.png").read_bytes() == (tmp_path / f"alone{s}/{stem}.png").read_bytes()
+        for stem in stems:
+            drawn = (tmp_path / f"batch/s{s}_{stem}.png").read_bytes()
+            assert drawn == (tmp_path / f"alone{s}/{stem}.png").read_bytes()
 
 
 def test_fail_fast_removes_what_was_drawn_after_the_bad_line(tmp_path):
