@@ -14,6 +14,7 @@ and of every drawing process it started and waited for (getrusage SELF + CHILDRE
 sharing the work out cannot hide work.      targets: >= 8x faster by wall, >= 6x by CPU
 """
 
+import os
 import resource
 import statistics
 import tempfile
@@ -79,6 +80,7 @@ if __name__ == "__main__":
     import seaborn  # noqa: F401  (imports outside the timing)
 
     matplotlib.use("Agg")
+    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     sea, ours, ours_grid = [], [], []
     for _ in range(3):
         sea.append(timed(seaborn_loop, mats, tokens))
@@ -93,3 +95,4 @@ if __name__ == "__main__":
     for name, w, c in (("heads only:       ", o, oc), ("heads + heads.png:", g, gc)):
         print(f"attncli {name} {w * 1000:.0f} ms wall -> {s / w:.1f}x faster; {c * 1000:.0f} ms CPU -> {sc / c:.1f}x")
     print("targets: >= 8x by wall, >= 6x by CPU")
+    print("load average after:  {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
