@@ -215,7 +215,7 @@ def _blend_at(rgba: np.ndarray, at: tuple[np.ndarray, np.ndarray], cover: np.nda
     rgba[ys, xs] = np.round(px).astype(np.uint8)
 
 
-PNG_LEVEL = 3  # zlib level: 1-3 cost the same here; 6 is ~2x the time for 5-15 % fewer bytes
+PNG_LEVEL = 3  # zlib level: 1-3 cost the same here; 6 is ~2x the time for 7-20 % fewer bytes
 
 
 def encode_png(rgba: np.ndarray, dpi: float, alpha: bool) -> bytes:
