@@ -84,15 +84,13 @@ class Pool:
     def __init__(self, size: int) -> None:
         self.size = size
         self.workers: list[_Worker] = []
-        self.queue: list[tuple[int, bytes]] = []  # (ticket, pickled job) not yet sent
+        self.queue: list[tuple[int, Callable[..., Any], tuple[Any, ...]]] = []  # jobs not yet sent
         self.done: dict[int, tuple[str, Any]] = {}
         self.next = 0
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> int:
-        import pickle
-
         ticket, self.next = self.next, self.next + 1
-        self.queue.append((ticket, pickle.dumps((fn, args), protocol=pickle.HIGHEST_PROTOCOL)))
+        self.queue.append((ticket, fn, args))  # pickled when sent: one job's copy at a time per worker
         self._start()
         self._dispatch()
         return ticket
@@ -126,10 +124,13 @@ class Pool:
             self.workers.append(_Worker())
 
     def _dispatch(self) -> None:
+        import pickle
+
         for w in self.workers:
             if w.ticket is None and self.queue:
-                w.ticket, job = self.queue.pop(0)
-                w.send(job)
+                ticket, fn, args = self.queue.pop(0)
+                w.send(pickle.dumps((fn, args), protocol=pickle.HIGHEST_PROTOCOL))
+                w.ticket = ticket  # busy only once the job is on its way
 
     def close(self) -> None:
         """End the workers: their job pipes close (they leave), or, with work still
