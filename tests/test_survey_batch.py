@@ -81,3 +81,33 @@ def test_attend_heads_on_a_padded_batch_equals_each_sequence_alone():
             np.testing.assert_allclose(A_prime[b, :, :n, :n], want_A, atol=1e-12)
             np.testing.assert_allclose(O[..., cols], want_O, atol=1e-12)
             start += n
+
+
+@pytest.mark.parametrize("family", ["bert", "gpt2", "llama"])
+def test_a_chunk_surveyed_in_batches_equals_each_window_surveyed_alone(family, tmp_path, monkeypatch):
+    from attncli.core import survey_run
+    from attncli.core.survey import Acc, Seq, add_induction, add_sequence
+    from attncli.core.survey_run import Job, induction_length, run_job
+    from attncli.core.survey_source import Spec, source
+
+    folder = folder_for(family, tmp_path)
+    rng = np.random.default_rng(2)
+    words = "the cat sat on a mat . dog ran to house , and then it slept !".split()
+    lines = [(f"line {k}", " ".join(rng.choice(words, rng.integers(1, 14)))) for k in range(20)]
+    spec = Spec(model=str(folder), induction=5, induction_len=6)
+    monkeypatch.setattr(survey_run, "SLACK", 4.0)  # big groups: several lengths in each
+    batched = run_job(spec, Job(lines=lines)).merge(run_job(spec, Job(first=0, count=5)))
+    assert len(survey_run.groups([len(source(spec).windows(t)[0][0]) for _, t in lines])) < len(lines)
+    src = source(spec)
+    single = Acc.zeros(src.layers, src.heads)
+    ck = src.ck
+    for _, text in lines:
+        for w in src.windows(text)[0]:
+            add_sequence(single, alone(ck, [int(i) for i in w.ids]), Seq(w.tokens, w.special, w.ids, src.causal))
+    T = induction_length(spec)
+    for index in range(5):
+        tokens, start = src.induction(index, T)
+        add_induction(single, alone(ck, [int(i) for i in tokens.ids]), start, T)
+    np.testing.assert_array_equal(batched.count, single.count)
+    np.testing.assert_allclose(batched.mean(), single.mean(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(batched.std(), single.std(), rtol=1e-4, atol=1e-5)
