@@ -121,11 +121,19 @@ def main() -> None:
     except ImportError:
         print("transformers/torch not installed: no floor")
     try:
+        import dask
         from distributed import LocalCluster
 
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-            env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-            sec, out = timed(survey_cmd(folder, corpus, "--dask", cluster.scheduler_address), env)
+        from attncli.core.survey_run import worker_environment
+
+        # the workers' environment as local workers have it (one BLAS thread, the same
+        # kernels), set before each worker process starts, i.e. before numpy loads OpenBLAS
+        environ = {**dask.config.get("distributed.nanny.pre-spawn-environ"), **worker_environment()}
+        with (
+            dask.config.set({"distributed.nanny.pre-spawn-environ": environ}),
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        ):
+            sec, out = timed(survey_cmd(folder, corpus, "--dask", cluster.scheduler_address))
         rates["dask 2"] = n / sec
         same = json.loads(out)["results"] == json.loads(results["workers 2"])["results"]
         print(

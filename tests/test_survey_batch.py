@@ -77,7 +77,9 @@ def test_attend_heads_on_a_padded_batch_equals_each_sequence_alone():
         start = 0
         for b, n in enumerate(pad.lengths):
             cols = slice(start, start + n)
-            _, want_A, want_O = attend_heads(Q[..., cols], K[..., cols], V[..., cols], mask=causal_mask(n) if causal else None)
+            _, want_A, want_O = attend_heads(
+                Q[..., cols], K[..., cols], V[..., cols], mask=causal_mask(n) if causal else None
+            )
             np.testing.assert_allclose(A_prime[b, :, :n, :n], want_A, atol=1e-12)
             np.testing.assert_allclose(O[..., cols], want_O, atol=1e-12)
             start += n

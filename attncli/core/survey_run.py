@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 CHUNK = 32  # lines per chunk: fixed, so the merge tree does not depend on the workers
 INDUCTION_CHUNK = 8  # induction sequences per job
-PARTITION_LEVEL = 3  # a Dask partition holds 2^3 chunks (256 lines) and returns one tree node
+PARTITION_LEVEL = 1  # a Dask partition holds 2^1 chunks (64 lines, ~1 s of work) and returns one tree node
 SLACK = 1.5  # a group's padded attention (B·n², n its longest) is at most this × the sum of its n_b²
 CELLS = 1 << 17  # and at most this many B·n² cells (a group of long windows stays small)
 
@@ -72,8 +72,8 @@ def run_job(spec: Spec, job: Job) -> Acc:
     if job.induction:
         T = induction_length(spec)
         made = [src.induction(index, T) for index in range(job.first, job.first + job.count)]
-        where = [f"induction sequence {job.first + k + 1}" for k in range(job.count)]
-        add_windows(acc, src, [(w, t) for w, (t, _) in zip(where, made)], (made[0][1], T))
+        named = [(f"induction sequence {job.first + k + 1}", t) for k, (t, _) in enumerate(made)]
+        add_windows(acc, src, named, (made[0][1], T))
         acc.tally("induction_sequences", job.count)
         return acc
     windows: list[Window] = []

@@ -28,7 +28,7 @@ from attncli.core.models.config import LlamaConfig, Rope, read_config
 from attncli.core.result import Dims
 from attncli.errors import AttnError
 
-Record = Callable[[int, np.ndarray, np.ndarray], None]
+Record = Callable[[int, Optional[np.ndarray], np.ndarray], None]  # A is None in a batch
 
 
 def llama_config(ck: Checkpoint) -> LlamaConfig:
