@@ -113,3 +113,18 @@ def test_a_chunk_surveyed_in_batches_equals_each_window_surveyed_alone(family, t
     np.testing.assert_array_equal(batched.count, single.count)
     np.testing.assert_allclose(batched.mean(), single.mean(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(batched.std(), single.std(), rtol=1e-4, atol=1e-5)
+
+
+def test_workers_run_one_blas_thread_and_keep_a_core_type_already_chosen(monkeypatch):
+    from attncli.core import survey_run
+
+    monkeypatch.setattr(survey_run, "cpu_flags", lambda: {"avx2", "avx512f", "avx512bw", "avx512dq", "avx512vl"})
+    monkeypatch.delenv("OPENBLAS_CORETYPE", raising=False)
+    env = survey_run.worker_environment()
+    assert env["OPENBLAS_NUM_THREADS"] == env["OMP_NUM_THREADS"] == "1"
+    assert env["OPENBLAS_CORETYPE"] == "SKYLAKEX"
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    assert "OPENBLAS_CORETYPE" not in survey_run.worker_environment()  # the worker inherits the user's choice
+    monkeypatch.delenv("OPENBLAS_CORETYPE")
+    monkeypatch.setattr(survey_run, "cpu_flags", lambda: {"avx2", "fma"})
+    assert "OPENBLAS_CORETYPE" not in survey_run.worker_environment()
