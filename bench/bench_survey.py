@@ -20,6 +20,7 @@ import importlib.util
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -137,10 +138,17 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1, help="interleaved rounds; medians are reported")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="attncli-survey-bench-"))
+    try:
+        measure(tmp, args.sentences, args.repeats)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def measure(tmp: Path, sentences: int, repeats: int) -> None:
     folder, corpus = tmp / "bert", tmp / "corpus.txt"
     make_model(folder)
-    make_corpus(corpus, args.sentences)
-    n = args.sentences
+    make_corpus(corpus, sentences)
+    n = sentences
     pinned = os.environ.get("OPENBLAS_CORETYPE")
     runs: dict[str, Callable[[], tuple[float, str]]] = {
         f"workers {w}": partial(timed, survey_cmd(folder, corpus, "--workers", str(w))) for w in (1, 2)
@@ -159,7 +167,7 @@ def main() -> None:
             runs[f"unpinned {w}"] = partial(timed, cmd, unset=("OPENBLAS_CORETYPE",))
     seconds: dict[str, list[float]] = {name: [] for name in runs}
     outputs: dict[str, str] = {}
-    for r in range(args.repeats):
+    for r in range(repeats):
         for name, run in runs.items():
             sec, outputs[name] = run()
             seconds[name].append(sec)
