@@ -6,9 +6,10 @@ the whole document as one string. Here the object is dumped by :mod:`json` with 
 matrix replaced by a placeholder, and the text is written piece by piece with each matrix
 written in its place a block of rows at a time:
 
-- float32 as ``%.9g`` would write it (the same float32 back, like :func:`float32_digits`),
-  made by :func:`float32_text` with numpy for a whole block at once (~2× faster than one
-  ``%`` operation per row, which the tests keep as the reference),
+- float32 as ``%.9g`` would write it (the same float32 back, like :func:`float32_digits`):
+  a small matrix with one ``%`` and a kept template, a larger one by :func:`float32_text`
+  with numpy for a whole block of rows at once (~1.8× faster than one ``%`` per row, which
+  the tests keep as the reference),
 - float64 as ``%r`` (Python's float repr: what :mod:`json` writes), one ``%`` per row,
 
 ±inf and NaN as ``null``, whole numbers with ``.0`` as :mod:`json` writes floats. The bytes
@@ -23,7 +24,7 @@ import os
 import re
 from collections import deque
 from functools import cache
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, cast
 
 import numpy as np
 
@@ -34,7 +35,6 @@ Write = Callable[[str], Any]
 
 ROWS_PER_BLOCK = 1 << 16  # numbers per block of rows: ~1.5 MiB of Python floats at a time
 FLOAT32_BLOCK = 1 << 14  # numbers per block for float32_text: its ~30 bytes a number stay in cache
-_INTEGRAL = re.compile(r"(?<![\w.+-])(-?\d+)(?=[,\]])")  # "%.9g" writes 1.0 as "1": json writes "1.0"
 _NON_FINITE = re.compile(r"-?inf|nan")
 
 
@@ -123,23 +123,84 @@ def write_matrix(M: np.ndarray, write: Write, pool: Optional[ThreadPoolExecutor]
 
 def write_rows(M: np.ndarray, write: Write, *, bracket: bool = True, pool: Optional[ThreadPoolExecutor] = None) -> None:
     """The rows of a 2-D float array, ``[r1, r2, …]`` (without the outer brackets when
-    ``bracket`` is False: one row on its own)."""
+    ``bracket`` is False: one row on its own).
+
+    A small matrix: one ``%`` for all of it. A row holding whole numbers (float32:
+    ``%.1f``, as json writes 1.0) or ±inf/NaN (``null``) gets a template with those places
+    changed; small matrices and short rows keep their templates (every head's causal map
+    has the same pattern of masked places). A larger float32 matrix: :func:`float32_text`
+    a block of rows at a time (on ``pool``'s threads when given); float64: one ``%`` per
+    row."""
     cols = M.shape[1]
-    float32 = M.dtype == np.float32
-    step = max(1, (FLOAT32_BLOCK if float32 else ROWS_PER_BLOCK) // max(cols, 1))
-    blocks = (M[lo : lo + step] for lo in range(0, M.shape[0], step))
+    f32 = M.dtype == np.float32
+    specs = ("%.9g" if f32 else "%r", "null%.0s", "%.1f")  # by kind: plain, non-finite, whole
+    if M.size <= SMALL:  # one head's map of a short text: one template and one % for all of it
+        kinds = _kinds(M, f32)
+        key = (f32, bracket, M.shape, b"" if kinds is None else kinds.tobytes())
+        whole = _WHOLE.get(key)
+        if whole is None:
+            codes = cast("list[list[int]]", (np.zeros(M.shape, np.uint8) if kinds is None else kinds).tolist())
+            whole = ", ".join(["[" + ", ".join([specs[k] for k in row]) + "]" for row in codes])
+            whole = "[" + whole + "]" if bracket else whole
+            if len(_WHOLE) < 512:
+                _WHOLE[key] = whole
+        write(whole % tuple(M.ravel().tolist()))
+        return
     if bracket:
         write("[")
-    if not float32:
-        texts: Iterator[str] = (rows_text(block, "%r") for block in blocks)
-    elif pool is None:
-        texts = map(float32_text, blocks)
+    if f32:
+        step = max(1, FLOAT32_BLOCK // max(cols, 1))
+        blocks = (M[lo : lo + step] for lo in range(0, M.shape[0], step))
+        texts = map(float32_text, blocks) if pool is None else in_order(pool, float32_text, blocks)
+        for k, text in enumerate(texts):
+            write((", " if k else "") + text)
     else:
-        texts = in_order(pool, float32_text, blocks)
-    for k, text in enumerate(texts):
-        write((", " if k else "") + text)
+        _rows_by_template(M, write, specs)
     if bracket:
         write("]")
+
+
+def _rows_by_template(M: np.ndarray, write: Write, specs: tuple[str, str, str]) -> None:
+    """The rows of a float64 matrix, one ``%`` per row, a block of rows per ``write``."""
+    cols = M.shape[1]
+    templates = _TEMPLATES[False] if cols <= 64 else {}  # long rows: made for each row, never kept
+    plain = "[" + ", ".join([specs[0]] * cols) + "]"
+    step = max(1, ROWS_PER_BLOCK // max(cols, 1))
+    for lo in range(0, M.shape[0], step):
+        block = M[lo : lo + step]
+        rows = block.astype(np.float64, copy=False).tolist()
+        kinds = _kinds(block, False)
+        if kinds is None:
+            text = ", ".join([plain % tuple(r) for r in rows])
+        else:
+            parts = []
+            for r, kind in zip(rows, kinds):
+                key = kind.tobytes()
+                row = templates.get(key)
+                if row is None:
+                    row = "[" + ", ".join([specs[k] for k in kind.tolist()]) + "]"
+                    if cols <= 64 and len(templates) < 4096:
+                        templates[key] = row
+                parts.append(row % tuple(r))
+            text = ", ".join(parts)
+        write((", " if lo else "") + text)
+
+
+_TEMPLATES: dict[bool, dict[bytes, str]] = {True: {}, False: {}}  # float32?: kinds → row template
+SMALL = 4096  # numbers: a matrix this small is written with one template (kept, up to 512 of them)
+_WHOLE: dict[tuple[bool, bool, tuple[int, ...], bytes], str] = {}
+
+
+def _kinds(block: np.ndarray, f32: bool) -> np.ndarray | None:
+    """Per number: 0 plain, 1 non-finite (null), 2 whole float32 below 1e9 (``%.9g`` writes
+    no exponent there, so json's ``1.0`` is ``%.1f``); None when every number is plain."""
+    finite = np.isfinite(block)
+    kinds = (~finite).view(np.uint8)
+    if f32:
+        with np.errstate(invalid="ignore"):
+            whole = finite & (block == np.trunc(block)) & (np.abs(block) < 1e9)
+        kinds = kinds | (whole.view(np.uint8) << 1)
+    return kinds if kinds.any() else None
 
 
 def in_order(
@@ -154,19 +215,6 @@ def in_order(
             yield running.popleft().result()
     while running:
         yield running.popleft().result()
-
-
-def rows_text(block: np.ndarray, spec: str) -> str:
-    """Rows ``[x, …], [x, …]`` with one ``spec % row`` each (``%r``: Python's repr of a float,
-    ``%.9g``: a float32's nine digits); ±inf and NaN as null, a whole number written by
-    ``%.9g`` given its ``.0``."""
-    row = "[" + ", ".join([spec] * block.shape[1]) + "]"
-    text = ", ".join([row % tuple(r) for r in block.astype(np.float64, copy=False).tolist()])
-    if not np.isfinite(block).all():
-        text = _NON_FINITE.sub("null", text)
-    if spec != "%r" and np.any(block == np.trunc(block)):
-        text = _INTEGRAL.sub(r"\1.0", text)
-    return text
 
 
 _V3, _V16, _V21 = (np.dtype((np.void, w)) for w in (3, 16, 21))
@@ -191,7 +239,8 @@ def _tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 
 def float32_text(block: np.ndarray) -> str:
-    """A 2-D float32 block as :func:`rows_text` with ``%.9g`` writes it, byte for byte,
+    """A 2-D float32 block as one ``"%.9g" %`` per number writes it (whole numbers with
+    ``.0``, ±inf and NaN as null), byte for byte,
     made for every number at once: each is d₀.d₁…d₈ × 10^X, its nine digits D = x·10^(8−X)
     rounded (float64, within 2 ulp of the exact product); a number whose product lies within
     1e-6 of a rounding tie, or whose X was misjudged, and zeros, ±inf and NaN are written by

@@ -7,6 +7,8 @@ in the same run, interleaved.
     python bench/bench_llama.py [WORKDIR]        # builds the models on first use
     python bench/bench_llama.py WORKDIR --big    # also: ~1B bf16, 512 tokens, one layer
     python bench/bench_llama.py WORKDIR --threads 1   # one BLAS/OpenMP thread on both sides
+    python bench/bench_llama.py WORKDIR --repeats 5   # more interleaved pairs (default 3)
+    python bench/bench_llama.py WORKDIR --longer      # also a 35-token prompt (the earlier text)
 
 Wall time and peak memory (max RSS, /usr/bin/time) are medians over the repeats.
                                targets: >= 10x faster end to end, peak memory <= half
@@ -23,15 +25,34 @@ from pathlib import Path
 from common import attncli_cmd
 
 HERE = Path(__file__).resolve().parent
-TEXT = "The quick brown fox jumps over the lazy dog near the river bank"
+# 12 tokens with the bench models' small tokenizer (BOS and 11 words and signs); the text an
+# earlier bench used splits into 35 pieces there (its words are missing from that vocabulary),
+# and is measured too (--longer)
+TEXT = "The cat sat on the mat, the dog said."
+LONGER = "The quick brown fox jumps over the lazy dog near the river bank"
 SMOL = dict(
-    vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
-    num_key_value_heads=3, max_position_embeddings=2048, tie_word_embeddings=True, rope_theta=10000.0,
-    bos_token_id=1, eos_token_id=2,
+    vocab_size=49152,
+    hidden_size=576,
+    intermediate_size=1536,
+    num_hidden_layers=30,
+    num_attention_heads=9,
+    num_key_value_heads=3,
+    max_position_embeddings=2048,
+    tie_word_embeddings=True,
+    rope_theta=10000.0,
+    bos_token_id=1,
+    eos_token_id=2,
 )
 BIG = dict(  # ~1.1B parameters (TinyLlama's shape)
-    vocab_size=32000, hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
-    num_key_value_heads=4, max_position_embeddings=2048, bos_token_id=1, eos_token_id=2,
+    vocab_size=32000,
+    hidden_size=2048,
+    intermediate_size=5632,
+    num_hidden_layers=22,
+    num_attention_heads=32,
+    num_key_value_heads=4,
+    max_position_embeddings=2048,
+    bos_token_id=1,
+    eos_token_id=2,
 )
 
 TRANSFORMERS = """
@@ -97,37 +118,71 @@ def measure(cmd: list[str]) -> tuple[float, float]:
     return float(wall), int(kb) / 1024
 
 
-def compare(label: str, path: Path, repeats: int = 3) -> None:
-    ours_cmd = [*attncli_cmd(), "model", str(path), TEXT, "--json", "--no-plot", "--quiet"]
-    theirs_cmd = [sys.executable, "-c", TRANSFORMERS, str(path), TEXT]
+def compare(label: str, path: Path, repeats: int = 3, text: str = TEXT) -> None:
+    ours_cmd = [*attncli_cmd(), "model", str(path), text, "--json", "--no-plot", "--quiet"]
+    theirs_cmd = [sys.executable, "-c", TRANSFORMERS, str(path), text]
     ours, theirs = [], []
     for _ in range(repeats):  # interleaved, so drift hits both
         ours.append(measure(ours_cmd))
         theirs.append(measure(theirs_cmd))
     ow, om = statistics.median(w for w, _ in ours), statistics.median(m for _, m in ours)
     tw, tm = statistics.median(w for w, _ in theirs), statistics.median(m for _, m in theirs)
-    print(f"{label}: attncli {ow:.2f} s, {om:.0f} MB | transformers {tw:.2f} s, {tm:.0f} MB"
-          f" | {tw / ow:.1f}x faster, memory {om / tm:.2f}x")
+    print(
+        f"{label}: attncli {ow:.2f} s, {om:.0f} MB | transformers {tw:.2f} s, {tm:.0f} MB"
+        f" | {tw / ow:.1f}x faster, memory {om / tm:.2f}x"
+    )
 
 
 def big(work: Path) -> None:
     folder = build(work, "llama-1b", BIG, gguf=False)
     text = " ".join(["the cat sat on the mat"] * 90)  # > 512 tokens with the small tokenizer
-    cmd = [*attncli_cmd(), "model", str(folder), text, "--json", "--no-plot", "--quiet", "--layer", "1",
-           "--head", "1", "--max-tokens", "600"]
+    cmd = [
+        *attncli_cmd(),
+        "model",
+        str(folder),
+        text,
+        "--json",
+        "--no-plot",
+        "--quiet",
+        "--layer",
+        "1",
+        "--head",
+        "1",
+        "--max-tokens",
+        "600",
+    ]
     wall, mb = measure(cmd)
     print(f"1.1B bf16, {text.count(' ') + 2}-ish tokens, --layer 1: attncli {wall:.2f} s, peak {mb:.0f} MB")
 
 
+def compiled() -> None:
+    """Byte-compile the attncli being measured, as an install does: with
+    PYTHONDONTWRITEBYTECODE set (or a read-only tree) every run would compile its sources."""
+    import compileall
+
+    where = subprocess.run(
+        [sys.executable, "-c", "import attncli, os; print(os.path.dirname(attncli.__file__))"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if where and os.access(where, os.W_OK):
+        compileall.compile_dir(where, quiet=1)
+
+
 if __name__ == "__main__":
     work = Path(sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else "/tmp/attncli-bench")
+    compiled()
     work.mkdir(parents=True, exist_ok=True)
     if "--threads" in sys.argv:
         n = sys.argv[sys.argv.index("--threads") + 1]
         ENV.update(OPENBLAS_NUM_THREADS=n, OMP_NUM_THREADS=n, MKL_NUM_THREADS=n)
         print(f"{n} BLAS/OpenMP thread(s) on both sides")
     folder = build(work, "smol-135m", SMOL, gguf=True)
-    compare("135M bf16 safetensors", folder)
-    compare("135M GGUF Q4_0", folder / "model-q4_0.gguf")
+    repeats = int(sys.argv[sys.argv.index("--repeats") + 1]) if "--repeats" in sys.argv else 3
+    compare("135M bf16 safetensors, 12 tokens", folder, repeats)
+    compare("135M GGUF Q4_0, 12 tokens", folder / "model-q4_0.gguf", repeats)
+    if "--longer" in sys.argv:
+        compare("135M bf16 safetensors, 35 tokens", folder, repeats, LONGER)
+        compare("135M GGUF Q4_0, 35 tokens", folder / "model-q4_0.gguf", repeats, LONGER)
     if "--big" in sys.argv:
         big(work)

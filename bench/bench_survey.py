@@ -7,20 +7,28 @@ torch thread: per core) in the same run, and through a Dask LocalCluster with 2 
 
 Every figure is a whole command (start-up and model loading included), timed in this run;
 the ratios are what bench/README.md records. Needs transformers + torch for the floor and
-dask[distributed] for the cluster; either missing is skipped with a note.
+dask[distributed] for the cluster; either missing is skipped with a note. When the
+environment pins OpenBLAS's kernels (OPENBLAS_CORETYPE, e.g. to Haswell's AVX2 ones on an
+AVX-512 machine), the attncli runs are repeated without the pin, as survey's workers run
+on a machine that does not set it (see survey_run.worker_environment).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import random
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
@@ -83,9 +91,10 @@ def make_corpus(path: Path, n: int) -> None:
             fh.write(" ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 30))) + "\n")
 
 
-def timed(cmd: list[str], env: dict | None = None) -> tuple[float, str]:
+def timed(cmd: list[str], unset: tuple[str, ...] = ()) -> tuple[float, str]:
     t = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{done.stderr}")
     return time.perf_counter() - t, done.stdout
@@ -95,46 +104,78 @@ def survey_cmd(folder: Path, corpus: Path, *extra: str) -> list[str]:
     return [*attncli_cmd(), "survey", str(folder), str(corpus), "--json", "--no-plot", "--induction", "0", *extra]
 
 
+def dask_run(folder: Path, corpus: Path) -> tuple[float, str]:
+    """The survey through a fresh LocalCluster of 2 worker processes (started before the
+    clock, cold like local workers), whose workers start with the local workers' environment
+    (one BLAS thread, the same kernels), set before numpy loads OpenBLAS in them."""
+    import dask
+    from distributed import LocalCluster
+
+    from attncli.core.survey_run import worker_environment
+
+    environ = {**dask.config.get("distributed.nanny.pre-spawn-environ"), **worker_environment()}
+    with (
+        dask.config.set({"distributed.nanny.pre-spawn-environ": environ}),
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+    ):
+        return timed(survey_cmd(folder, corpus, "--dask", cluster.scheduler_address))
+
+
+def largest_difference(a: str, b: str) -> float:
+    """The largest relative difference between two surveys' means."""
+    pairs = zip(json.loads(a)["results"], json.loads(b)["results"])
+    return max(
+        abs(x["metrics"][m]["mean"] - y["metrics"][m]["mean"]) / max(1e-12, abs(y["metrics"][m]["mean"]))
+        for x, y in pairs
+        for m in x["metrics"]
+        if x["metrics"][m]["mean"] is not None
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sentences", type=int, default=2000)
+    ap.add_argument("--repeats", type=int, default=1, help="interleaved rounds; medians are reported")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="attncli-survey-bench-"))
+    try:
+        measure(tmp, args.sentences, args.repeats)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def measure(tmp: Path, sentences: int, repeats: int) -> None:
     folder, corpus = tmp / "bert", tmp / "corpus.txt"
     make_model(folder)
-    make_corpus(corpus, args.sentences)
-    n = args.sentences
-    rates: dict[str, float] = {}
-    results: dict[str, str] = {}
-    for w in (1, 2):
-        sec, out = timed(survey_cmd(folder, corpus, "--workers", str(w)))
-        rates[f"workers {w}"] = n / sec
-        results[f"workers {w}"] = out
-        print(f"attncli survey --workers {w}: {sec:.1f} s, {n / sec:.1f} sentences/s", flush=True)
-    try:
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
-
-        sec, out = timed([sys.executable, "-c", FLOOR, str(folder), str(corpus), str(HERE.parent)])
-        rates["transformers"] = n / sec
-        print(f"transformers loop (1 torch thread): {sec:.1f} s, {n / sec:.1f} sentences/s", flush=True)
-    except ImportError:
+    make_corpus(corpus, sentences)
+    n = sentences
+    pinned = os.environ.get("OPENBLAS_CORETYPE")
+    runs: dict[str, Callable[[], tuple[float, str]]] = {
+        f"workers {w}": partial(timed, survey_cmd(folder, corpus, "--workers", str(w))) for w in (1, 2)
+    }
+    if importlib.util.find_spec("torch") and importlib.util.find_spec("transformers"):
+        runs["transformers"] = partial(timed, [sys.executable, "-c", FLOOR, str(folder), str(corpus), str(HERE.parent)])
+    else:
         print("transformers/torch not installed: no floor")
-    try:
-        from distributed import LocalCluster
-
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-            env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-            sec, out = timed(survey_cmd(folder, corpus, "--dask", cluster.scheduler_address), env)
-        rates["dask 2"] = n / sec
-        same = json.loads(out)["results"] == json.loads(results["workers 2"])["results"]
-        print(
-            f"attncli survey --dask (LocalCluster, 2 workers): {sec:.1f} s, {n / sec:.1f} sentences/s;"
-            f" same result as local: {same}",
-            flush=True,
-        )
-    except ImportError:
+    if importlib.util.find_spec("distributed"):
+        runs["dask 2"] = partial(dask_run, folder, corpus)
+    else:
         print("dask[distributed] not installed: no cluster run")
+    if pinned:  # as survey's workers run where the environment does not pin OpenBLAS's kernels
+        for w in (1, 2):
+            cmd = survey_cmd(folder, corpus, "--workers", str(w))
+            runs[f"unpinned {w}"] = partial(timed, cmd, unset=("OPENBLAS_CORETYPE",))
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    outputs: dict[str, str] = {}
+    for r in range(repeats):
+        for name, run in runs.items():
+            sec, outputs[name] = run()
+            seconds[name].append(sec)
+            print(f"round {r + 1}: {name}: {sec:.1f} s, {n / sec:.1f} sentences/s", flush=True)
+    rates = {name: n / statistics.median(secs) for name, secs in seconds.items()}
+    print()
+    for name, rate in rates.items():
+        print(f"{name}: median {n / rate:.1f} s, {rate:.1f} sentences/s")
     print()
     if "transformers" in rates:
         print(
@@ -143,7 +184,20 @@ def main() -> None:
         )
     print(f"speed-up 1 → 2 workers: {rates['workers 2'] / rates['workers 1']:.2f}× (target ≥ 1.8×)")
     if "dask 2" in rates:
-        print(f"Dask overhead vs local 2 workers: {rates['workers 2'] / rates['dask 2'] - 1:+.0%} (target < 20%)")
+        same = json.loads(outputs["dask 2"])["results"] == json.loads(outputs["workers 2"])["results"]
+        print(
+            f"Dask overhead vs local 2 workers: {rates['workers 2'] / rates['dask 2'] - 1:+.0%} (target < 20%);"
+            f" same result as local: {same}"
+        )
+    if pinned:
+        print(
+            f"without OPENBLAS_CORETYPE={pinned} (workers on AVX-512 kernels where the CPU has them; largest"
+            f" relative difference of a mean from the pinned run:"
+            f" {largest_difference(outputs['unpinned 1'], outputs['workers 1']):.1e}):"
+        )
+        if "transformers" in rates:
+            print(f"  per core: 1 worker / transformers = {rates['unpinned 1'] / rates['transformers']:.2f}×")
+        print(f"  speed-up 1 → 2 workers: {rates['unpinned 2'] / rates['unpinned 1']:.2f}×")
 
 
 if __name__ == "__main__":

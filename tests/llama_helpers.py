@@ -118,7 +118,7 @@ def save(model, folder: Path, dtype=None) -> Path:
     """save_pretrained as safetensors (optionally in bf16/fp16), plus a tokenizer."""
     folder.mkdir(parents=True, exist_ok=True)
     (model.to(dtype) if dtype is not None else model).save_pretrained(folder, safe_serialization=True)
-    llama_tokenizer(folder, model.config.vocab_size)
+    llama_tokenizer(folder, model.config.get_text_config().vocab_size)
     return folder
 
 
@@ -172,3 +172,34 @@ def sentencepiece_tokenizer(folder: Path, vocab_size: int = 120) -> None:
         t["special"] = not t["content"].startswith("<0x")
     tj["added_tokens"] = [t for t in tj["added_tokens"] if t["special"]]
     (folder / "tokenizer.json").write_text(json.dumps(tj), encoding="utf-8")
+
+
+def hf_gemma3_multimodal(seed: int = 0):
+    """A random Gemma3ForConditionalGeneration (image + text; a tiny SigLIP vision tower),
+    its language model set up as FAMILIES["gemma3_text"] and drawn like hf_model's."""
+    import torch
+    import transformers
+
+    text = {**BASE, **FAMILIES["gemma3_text"][1], "model_type": "gemma3_text"}
+    vision = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=28)
+    config = transformers.Gemma3Config(
+        text_config=text,
+        vision_config={**vision, "patch_size": 14},
+        mm_tokens_per_image=4,
+        boi_token_index=117,
+        eoi_token_index=118,
+        image_token_index=119,
+    )
+    torch.manual_seed(seed)
+    model = transformers.Gemma3ForConditionalGeneration(config)
+    model.config._attn_implementation = "eager"
+    model.set_attn_implementation("eager")
+    with torch.no_grad():
+        for pname, p in model.named_parameters():
+            if "norm" in pname and "vision" not in pname:
+                p.copy_(0.2 * torch.randn_like(p))
+            elif "embed" in pname:
+                p.normal_(0, 1.0)
+            else:
+                p.normal_(0, 0.25)
+    return model.eval()

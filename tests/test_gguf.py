@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import cli, one_error_line
 from gguf_helpers import gguf_name, random_kquant, unpermute, write_gguf
-from llama_helpers import hf_attention, hf_model, save, sentencepiece_tokenizer
+from llama_helpers import hf_attention, hf_model, llama_tokenizer, save, sentencepiece_tokenizer
 
 from attncli.core.models import llama
 from attncli.core.models.gguf import is_gguf, load_gguf
@@ -26,7 +26,7 @@ TEXTS = ["The cat sat on the mat.", "Ünïcode  spaces\tand 42 dogs!", "queries 
 
 
 def ours(path: Path, ids=IDS) -> list[np.ndarray]:
-    ck, _ = load_gguf(path)
+    ck = load_gguf(path)
     got: list[np.ndarray] = []
     llama.forward(ck, ids, np.float32, 2, lambda layer, A, P: got.append(P))
     return got
@@ -169,11 +169,31 @@ def test_tokens_are_the_original_tokenizers(tmp_path, kind):
     if kind == "llama":
         sentencepiece_tokenizer(folder)
     original = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    _, tok = load_gguf(write_gguf(folder, tmp_path / "m.gguf", "F32", tokenizer=kind))
+    tok = load_gguf(write_gguf(folder, tmp_path / "m.gguf", "F32", tokenizer=kind)).tokenizer()
     for text in TEXTS:
         a, b = original.encode(text), tok.encode(text)
         assert a.ids == b.ids and a.tokens == b.tokens, text
         assert b.special_tokens_mask[0] == 1 and b.tokens[0] == "<s>"  # BOS added, and special
+
+
+@needs_hf
+def test_the_checkpoint_carries_its_tokenizer_and_nothing_is_registered(tmp_path):
+    """Two GGUF files with different vocabularies, each read through its own checkpoint's
+    tokenizer; nothing is left in a registry for ``tokenize(path)`` to find."""
+    from attncli.core.models.forward import run_model
+    from attncli.core.tokenize import tokenize
+
+    model = hf_model("llama")
+    big, small = save(model, tmp_path / "big"), save(model, tmp_path / "small")
+    llama_tokenizer(small, 90)  # fewer merges: longer words split further
+    paths = [write_gguf(folder, tmp_path / f"{folder.name}.gguf", "F32") for folder in (big, small)]
+    text = "The cat sat on the mat."
+    got = [run_model(path, text, layers=[1]).tokens.tokens for path in paths]
+    for path, tokens in zip(paths, got):
+        assert tokens == load_gguf(path).tokenizer().encode(text).tokens
+    assert got[0] != got[1]
+    with pytest.raises(AttnError, match="tokenizer"):
+        tokenize(text, paths[0])  # a GGUF file is no tokenizer.json, and no registry holds it
 
 
 # ---------------------------------------------------------------- errors
@@ -208,7 +228,7 @@ def test_unknown_quantisation_and_architecture_are_refused_by_name(tmp_path):
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
-    ck, _ = load_gguf(tmp_path / "x.gguf")
+    ck = load_gguf(tmp_path / "x.gguf")
     with pytest.raises(AttnError, match="quantisation IQ4_NL is not supported"):
         ck.get("embed_tokens.weight")
     w = gguf.GGUFWriter(str(tmp_path / "y.gguf"), "phi3")
@@ -248,3 +268,23 @@ def test_any_corruption_of_a_gguf_file_is_an_error_line_or_a_model(tmp_path):
                 ours(tmp_path / "bad.gguf")
         except AttnError:
             pass
+
+
+@pytest.mark.parametrize("kind", ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"])
+def test_dequantising_by_larger_chunks_gives_gguf_s_own_numbers(monkeypatch, kind):
+    """Rows dequantised 64 KB at a time (here a few rows, so that chunks end mid-tensor)
+    with gguf's own block code: exactly what gguf.quants.dequantize gives."""
+    import gguf
+    from gguf import quants
+
+    from attncli.core.models import gguf as reader
+
+    monkeypatch.setattr(reader, "CHUNK", 3000)
+    qtype = gguf.GGMLQuantizationType[kind]
+    block, size = gguf.GGML_QUANT_SIZES[qtype]
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 256, size=(37, 512 // block * size), dtype=np.uint8)
+    with np.errstate(all="ignore"):  # random bytes: some float16 scales are inf or NaN
+        want = quants.dequantize(data, qtype)
+        got = reader.dequantize(Path(kind), type("T", (), {"name": "t", "tensor_type": qtype, "data": data})())
+    assert got.shape == want.shape == (37, 512) and np.array_equal(got, want, equal_nan=True)

@@ -360,3 +360,206 @@ def test_grouped_query_heads_say_their_key_value_group_in_titles(tmp_path):
         "layer 1, head 3 (K,V 2)",
         "layer 1, head 4 (K,V 2)",
     ]
+
+
+def test_short_prompts_run_on_one_blas_thread_and_the_count_comes_back(tmp_path):
+    """Products of a short prompt are too small to share between OpenBLAS threads (each
+    thread waits for the others; on a busy machine 3-5x slower): one thread while the
+    blocks run, the previous count afterwards. Long prompts keep every thread."""
+    from attncli.core import blas
+
+    lib = blas._openblas()
+    if lib is None:
+        pytest.skip("numpy's BLAS is not OpenBLAS (or /proc is missing)")
+    set_threads, get_threads = lib
+    before = get_threads()
+    set_threads(2)
+    cfg = dict(
+        model_type="llama",
+        hidden_size=16,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=4,
+        intermediate_size=20,
+        num_hidden_layers=2,
+        vocab_size=40,
+        max_position_embeddings=300,
+    )
+    write_numpy_checkpoint(tmp_path / "m", cfg)
+    seen: list[int] = []
+    for n in (5, llama.SMALL + 1):
+        llama.forward(load(tmp_path / "m"), [1] * n, np.float32, 2, lambda *_: seen.append(get_threads()))
+    assert seen == [1, 1, 2, 2] and get_threads() == 2
+    with blas.at_most(1):
+        with blas.at_most(4):  # never raises the count
+            assert get_threads() == 1
+    assert get_threads() == 2
+    set_threads(before)
+
+
+# ---------------------------------------------------------------- Gemma 3 with a vision tower
+
+
+def relabel(folder: Path, out: Path, rename) -> Path:
+    """A copy of a checkpoint folder with its tensors renamed (another transformers layout)."""
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    shutil.copytree(folder, out)
+    tensors = load_file(str(folder / "model.safetensors"))
+    save_file({rename(k): v for k, v in tensors.items()}, str(out / "model.safetensors"))
+    return out
+
+
+def newer_layout(name: str) -> str:
+    """transformers ≥ 4.52 in memory: model.language_model.layers…, lm_head at the top."""
+    if name.startswith("language_model.model."):
+        return "model.language_model." + name[len("language_model.model.") :]
+    if name.startswith("language_model.lm_head."):
+        return name[len("language_model.") :]
+    return name if name.startswith("model.") or name.startswith("lm_head.") else "model." + name
+
+
+@needs_hf
+def test_gemma3_multimodal_checkpoint_shows_its_language_models_attention(tmp_path):
+    """model_type gemma3 (Gemma3ForConditionalGeneration: text_config nested, a SigLIP vision
+    tower beside): the text part is read, under either prefix transformers writes, and every
+    layer's and head's A' equals transformers' eager attentions on a text-only input."""
+    from llama_helpers import hf_gemma3_multimodal
+    from safetensors import safe_open
+
+    model = hf_gemma3_multimodal()
+    folder = save(model, tmp_path / "g3")
+    with safe_open(str(folder / "model.safetensors"), "np") as fh:
+        names = set(fh.keys())
+    assert "language_model.model.layers.0.self_attn.q_norm.weight" in names  # as save_pretrained wrote it
+    assert any(n.startswith("vision_tower.") for n in names)
+    other = relabel(folder, tmp_path / "g3_newer", newer_layout)
+    want = hf_attention(model, IDS)
+    for path in (folder, other):
+        got = ours(path)
+        assert len(got) == len(want) == 2
+        for g, w in zip(got, want):
+            assert g.shape == w.shape == (4, len(IDS), len(IDS))
+            assert np.abs(g - w).max() < 1e-4
+    ran = cli("model", str(folder), "The cat sat on the mat.", "--json", "--no-plot")
+    assert ran.code == 0, ran.stderr
+    obj = json.loads(ran.stdout)
+    assert obj["model_type"] == "gemma3_text" and obj["dims"]["kv_heads"] == 2 and obj["dims"]["q"] == 16
+
+
+def test_gemma3_multimodal_wrapper_gives_the_text_models_attention_without_torch(tmp_path):
+    """The same random language model as a plain gemma3_text folder and inside a gemma3
+    (image + text) folder with a vision tower beside it: the same attention, bit for bit."""
+    from safetensors.numpy import load_file, save_file
+
+    cfg = dict(
+        model_type="gemma2",
+        hidden_size=16,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=6,
+        intermediate_size=20,
+        num_hidden_layers=2,
+        vocab_size=40,
+        rms_norm_eps=1e-6,
+        rope_theta=100.0,
+        max_position_embeddings=32,
+        sliding_window=3,
+        query_pre_attn_scalar=6,
+        hidden_activation="gelu_pytorch_tanh",
+    )
+    write_numpy_checkpoint(tmp_path / "text", cfg)
+    rng = np.random.default_rng(1)
+    tensors = load_file(str(tmp_path / "text" / "model.safetensors"))
+    for l in range(2):
+        for part in ("q_norm", "k_norm"):
+            tensors[f"model.layers.{l}.self_attn.{part}.weight"] = (0.2 * rng.standard_normal(6)).astype(np.float32)
+    text = {**cfg, "model_type": "gemma3_text", "layer_types": ["sliding_attention", "full_attention"]}
+    save_file(tensors, str(tmp_path / "text" / "model.safetensors"))
+    (tmp_path / "text" / "config.json").write_text(json.dumps(text))
+    wrapped = tmp_path / "wrapped"
+    wrapped.mkdir()
+    vision = {f"vision_tower.encoder.layers.{l}.self_attn.q_proj.weight": np.ones((4, 4), np.float32) for l in range(5)}
+    save_file(
+        {**{"language_model." + k: v for k, v in tensors.items()}, **vision, "multi_modal_projector.w": np.ones(2)},
+        str(wrapped / "model.safetensors"),
+    )
+    top = {"model_type": "gemma3", "text_config": text, "vision_config": {"num_hidden_layers": 5}, "eos_token_id": 1}
+    (wrapped / "config.json").write_text(json.dumps(top))
+    ids = [3, 1, 4, 1, 5, 9, 2, 6]
+    for g, w in zip(ours(wrapped, ids), ours(tmp_path / "text", ids)):
+        assert np.array_equal(g, w)
+    assert load(wrapped).config["eos_token_id"] == 1  # the top level's ids serve the text part
+
+
+def test_gemma3_hub_config_leaves_out_what_gemma3textconfig_defaults():
+    """The Hub's gemma-3-4b-it config.json names only what differs from Gemma3TextConfig's
+    defaults; the rest is filled as transformers fills it."""
+    from attncli.core.models.config import text_config
+
+    hub = {
+        "architectures": ["Gemma3ForConditionalGeneration"],
+        "eos_token_id": [1, 106],
+        "model_type": "gemma3",
+        "text_config": {
+            "hidden_size": 2560,
+            "intermediate_size": 10240,
+            "model_type": "gemma3_text",
+            "num_hidden_layers": 34,
+            "rope_scaling": {"factor": 8.0, "rope_type": "linear"},
+            "sliding_window": 1024,
+        },
+        "vision_config": {"model_type": "siglip_vision_model", "num_hidden_layers": 27},
+    }
+    cfg = read_config(text_config(hub, "c"), "c")
+    assert (cfg.r, cfg.layers, cfg.H, cfg.G, cfg.q, cfg.window) == (2560, 34, 8, 4, 256, 1024)
+    assert cfg.scale == 256**-0.5 and cfg.sliding == tuple((i + 1) % 6 != 0 for i in range(34))
+    assert (cfg.rope_global.base, cfg.rope_global.kind, cfg.rope_global.factor) == (1e6, "linear", 8.0)
+    assert (cfg.rope_local.base, cfg.rope_local.kind) == (1e4, "default") and cfg.tie
+    if HAVE_HF:  # and as transformers reads the same file
+        from transformers import Gemma3Config
+
+        hf = Gemma3Config(**hub).get_text_config()
+        assert (hf.num_attention_heads, hf.num_key_value_heads, hf.head_dim) == (cfg.H, cfg.G, cfg.q)
+        assert hf.query_pre_attn_scalar**-0.5 == cfg.scale
+        assert [t == "sliding_attention" for t in hf.layer_types] == list(cfg.sliding)
+
+
+def _model_png(tmp_path: Path, kv_heads: int) -> np.ndarray:
+    from matplotlib.image import imread
+    from results import model_result
+
+    from attncli.core.result import Dims
+    from attncli.figures.select import figures
+    from attncli.figures.style import Style
+    from attncli.view import Shown
+
+    result = model_result(["a", "b", "c", "d"], layers=2, heads=6)
+    result.dims = Dims(r=24, q=4, v=4, heads=6, n=4, layers=2, kv_heads=kv_heads)
+    (path,) = figures(Shown(result), tmp_path / str(kv_heads), Style(dpi=100), per_head=False)
+    assert path.name == "model.png"
+    return imread(path)[..., :3]
+
+
+def _runs(row: np.ndarray) -> int:
+    """How many separate stretches of drawn (not white) pixels a row of pixels crosses."""
+    drawn = row.min(axis=1) < 0.9
+    return int(drawn[0]) + int(np.count_nonzero(drawn[1:] & ~drawn[:-1]))
+
+
+@pytest.mark.parametrize("kv_heads,rules", [(2, 1), (3, 2), (1, 0)])
+def test_model_png_rules_off_the_groups_of_query_heads_sharing_keys_and_values(tmp_path, kv_heads, rules):
+    """model.png: a thin rule (and GROUP_GAP more room) between two groups of query heads that
+    read the same key/value head; none when every head has its own or all share one."""
+    from attncli.figures.grid import GROUP_GAP
+
+    plain, grouped = _model_png(tmp_path, 6), _model_png(tmp_path, kv_heads)
+    assert grouped.shape[1] - plain.shape[1] == pytest.approx(rules * GROUP_GAP * 100, abs=1)
+    for y in range(plain.shape[0] // 2, plain.shape[0]):  # rows of the lower panels
+        if _runs(plain[y]) >= 6:
+            assert _runs(grouped[y]) == _runs(plain[y]) + rules
+            break
+    else:
+        raise AssertionError("no row crosses the panels")

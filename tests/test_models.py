@@ -749,20 +749,99 @@ def test_a_selection_of_layers_and_heads_is_those_slices_of_every_map(tmp_path):
         assert np.array_equal(got, want[[2, 0, 2]][:, [1, 0]])
 
 
-def test_gelu_in_place_and_on_every_core_is_the_expression_written_out(monkeypatch):
-    import importlib
+def _with_mask(folder: Path) -> None:
+    """A vocab.txt that holds BERT's [MASK] (as real BERT vocabularies do), no names in config."""
+    lines = (folder / "vocab.txt").read_text(encoding="utf-8").split("\n")
+    (folder / "vocab.txt").write_text("\n".join(lines[:4] + ["[MASK]"] + lines[4:]), encoding="utf-8")
 
-    fw = importlib.import_module("attncli.core.models.forward")  # the module, not its function
 
-    def erf_written_out(x):
-        s, a = np.sign(x), np.abs(x)
-        t = 1.0 / (1.0 + 0.3275911 * a)
-        poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-        return s * (1.0 - poly * np.exp(-a * a))
+MASKED = ["the [MASK] sat on the [PAD] .", "[MASK][MASK] cat", "a [mask] is not [MASK]"]
 
-    x = (np.random.default_rng(5).standard_normal((600, 700)) * 4).astype(np.float32)
-    x[0, :3] = [0.0, -0.0, 1e-30]
-    reference = 0.5 * x * (1.0 + erf_written_out(x / math.sqrt(2.0)))
-    for cores in (2, 1):  # row blocks on two threads, then one core
-        monkeypatch.setattr(fw.os, "cpu_count", lambda c=cores: c)
-        assert np.array_equal(fw.gelu(x), reference)
+
+def test_a_vocab_txt_keeps_berts_special_tokens_whole(tmp_path):
+    d = tmp_path / "m"
+    write_bert(d)
+    slow_bert_files(d, {})  # config files that name no special tokens
+    _with_mask(d)
+    vocab = (d / "vocab.txt").read_text(encoding="utf-8").split("\n")
+    for text, (tokens, ids, _offsets, special) in zip(MASKED, _encodings(d, MASKED)):
+        for name in ("[MASK]", "[PAD]"):
+            assert tokens.count(name) == text.count(name), (text, tokens)  # whole, once per mention
+        assert all(vocab[i] == t for t, i in zip(tokens, ids) if t in ("[MASK]", "[PAD]"))
+        # a typed [PAD] is a marker like the [CLS] … [SEP] the tokenizer adds; [MASK] stands for a word
+        assert [t for t, s in zip(tokens, special) if s] == ["[CLS]"] + ["[PAD]"] * text.count("[PAD]") + ["[SEP]"]
+
+
+@pytest.mark.skipif(not HAVE_HF, reason="transformers is not installed")
+def test_a_vocab_txt_with_mask_tokenises_as_transformers_bert_tokenizer(tmp_path):
+    import transformers
+
+    d = tmp_path / "m"
+    write_bert(d)
+    slow_bert_files(d, {})
+    _with_mask(d)
+    slow = transformers.BertTokenizer(str(d / "vocab.txt"), do_lower_case=True)
+    for text, (_tokens, ids, _, _) in zip(MASKED, _encodings(d, MASKED)):
+        assert ids == slow(text)["input_ids"], text
+
+
+def _unigram(path: Path) -> None:
+    """An XLM-R-like SentencePiece (Unigram) tokenizer.json with <unk> and <s> … </s>."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    tok = Tokenizer(models.Unigram())
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    trainer = trainers.UnigramTrainer(
+        vocab_size=60, special_tokens=["<s>", "<pad>", "</s>", "<unk>"], unk_token="<unk>", show_progress=False
+    )
+    tok.train_from_iterator(TEXTS * 20, trainer)
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
+    tok.save(str(path / "tokenizer.json"))
+
+
+def test_an_unknown_sentencepiece_piece_is_labelled_as_the_model_saw_it(tmp_path):
+    _unigram(tmp_path)
+    text = "the cat € sat"
+    obj = json.loads(cli("tokens", text, "-t", str(tmp_path), "--json").stdout)
+    unknown = [k for k, i in enumerate(obj["ids"]) if i == 3]
+    assert unknown, obj["tokens"]
+    for k in unknown:
+        start, end = obj["offsets"][k]
+        assert obj["tokens"][k] == f"<unk>({text[start:end]})"
+    known = [t for k, t in enumerate(obj["tokens"]) if k not in unknown]
+    assert not any("<unk>" in t for t in known)
+
+
+def test_a_config_without_model_type_says_the_key_is_missing(tmp_path):
+    d = tmp_path / "m"
+    write_bert(d)
+    config = json.loads((d / "config.json").read_text())
+    del config["model_type"]
+    (d / "config.json").write_text(json.dumps(config))
+    ran = cli("model", str(d), TEXT)
+    assert ran.code == 2 and "the key model_type is missing" in one_error_line(ran.stderr)
+
+
+def test_an_unknown_word_is_content_though_unk_is_a_special_token(tmp_path):
+    d = tmp_path / "m"
+    write_bert(d)
+    ((tokens, ids, _offsets, special),) = _encodings(d, ["the zzqx cat"])
+    assert "[UNK]" in tokens and not special[tokens.index("[UNK]")]
+
+
+def test_chat_template_markers_typed_in_the_text_are_special(tmp_path):
+    from tokenizers import AddedToken, Tokenizer
+
+    d = tmp_path / "m"
+    write_gpt2(d, vocab=400)
+    gpt2_tokenizer(d, TEXTS * 3, vocab_size=320)
+    tok = Tokenizer.from_file(str(d / "tokenizer.json"))
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in ("<|im_start|>", "<|im_end|>")])
+    tok.save(str(d / "tokenizer.json"))
+    text = "<|im_start|>the cat sat<|im_end|><|endoftext|> im_start"
+    obj = json.loads(cli("tokens", text, "-t", str(d), "--json").stdout)
+    marked = [t for t, s in zip(obj["tokens"], obj["special"]) if s]
+    assert marked == ["<|im_start|>", "<|im_end|>", "<|endoftext|>"]
+    result = run_model(str(d), text)  # the model path sees the same marks (--hide-special leaves them out)
+    assert [t for t, s in zip(result.tokens.tokens, result.tokens.special) if s] == marked

@@ -123,14 +123,24 @@ def float32_cases():
     )
 
 
+def percent_rows(block):
+    """The reference: one `"%.9g" % x` per number, ±inf and NaN as null, whole numbers
+    given json's ".0" (the writer before float32_text)."""
+    import re
+
+    row = "[" + ", ".join(["%.9g"] * block.shape[1]) + "]"
+    text = ", ".join([row % tuple(r) for r in block.astype(np.float64).tolist()])
+    text = re.sub(r"-?inf|nan", "null", text)
+    return re.sub(r"(?<![\w.+-])(-?\d+)(?=[,\]])", r"\1.0", text)
+
+
 @pytest.mark.parametrize("M", list(float32_cases()), ids=lambda M: f"{M.shape}")
 def test_float32_text_is_the_percent_formatting_byte_for_byte(M):
-    from attncli.export_stream import float32_text, rows_text
+    from attncli.export_stream import float32_text
 
     with np.errstate(invalid="ignore"):
-        reference = rows_text(M, "%.9g")  # one `"%.9g" % x` per number, as before
-        assert float32_text(M) == reference
-        assert float32_text(M[:1, :1]) == rows_text(M[:1, :1], "%.9g")
+        assert float32_text(M) == percent_rows(M)
+        assert float32_text(M[:1, :1]) == percent_rows(M[:1, :1])
 
 
 def test_npz_writes_any_layout_with_write_array_bytes(tmp_path):
@@ -157,3 +167,26 @@ def test_json_safe_still_escapes_what_a_terminal_acts_on():
     assert json_safe(plain) is plain  # ASCII JSON: nothing to escape, not scanned
     assert json_safe('{"t": "a\x7fb"}') == '{"t": "a\\u007fb"}'
     assert json_safe('{"t": "a\u202eb\x85"}') == '{"t": "a\\u202eb\\u0085"}'
+
+
+def test_float32_rows_are_written_as_before_whole_numbers_nulls_and_all():
+    """Byte for byte what "%.9g" per number gave, with json's "1.0" for whole numbers and
+    null for ±inf/NaN (the row formatter fills templates instead of rewriting the text)."""
+    import re
+
+    def plain(M):  # the earlier writer: format, then fix the text with regular expressions
+        rows = ", ".join("[" + ", ".join("%.9g" % x for x in row) + "]" for row in M.astype(np.float64).tolist())
+        rows = re.sub(r"-?inf|nan", "null", rows)
+        return "[" + re.sub(r"(?<![\w.+-])(-?\d+)(?=[,\]])", r"\1.0", rows) + "]"
+
+    rng = np.random.default_rng(1)
+    special = np.array([0.0, -0.0, 1.0, -3.0, 2.0**20, 999999936.0, 1e9, 1e10, np.inf, -np.inf, np.nan, 0.5, 1e-5])
+    for rows, cols in ((40, 3), (40, 70), (100, 13), (100, 70)):  # small matrices: one template; larger: by row
+        M = rng.standard_normal((rows, cols)) * 10.0 ** rng.integers(-6, 12, size=(rows, 1))
+        pick = rng.random(M.shape) < 0.3
+        M[pick] = rng.choice(special, size=pick.sum())
+        M = M.astype(np.float32)
+        for X in (M, np.triu(M), np.where(np.triu(np.ones_like(M, bool)), M, -np.inf)):
+            pieces: list[str] = []
+            write_json({"M": X}, pieces.append)
+            assert "".join(pieces) == '{"M": ' + plain(X) + "}"

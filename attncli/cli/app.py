@@ -515,7 +515,8 @@ def model(
             show_default=False,
             help="A checkpoint folder (config.json, model.safetensors, tokenizer.json) or a .gguf file."
             " Architectures: BERT, RoBERTa, XLM-R, CamemBERT, ELECTRA, DistilBERT, GPT-2, Llama (2, 3, 3.x,"
-            " TinyLlama, SmolLM), Mistral, Qwen2, Qwen3, Gemma, Gemma 2, Gemma 3 (text).",
+            " TinyLlama, SmolLM), Mistral, Qwen2, Qwen3, Gemma, Gemma 2, Gemma 3 (text, or the language model"
+            " of an image+text checkpoint).",
         ),
     ],
     text: TextArg = None,

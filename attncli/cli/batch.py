@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections import deque
 from typing import TYPE_CHECKING, Callable, Iterable, Optional
 
 from attncli.cli.inputs import Sentence
@@ -11,6 +12,8 @@ from attncli.errors import AttnError
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
+
+    from attncli.cli.flow import Later
 
 
 def where(sentence: Sentence) -> str:
@@ -39,47 +42,112 @@ def _bar(sentences: Iterable[Sentence], progress: bool, quiet: bool) -> tuple[Op
     return bar, bar.add_task("sentences", total=total)
 
 
-def _one(sentence: Sentence, work: Callable[[Sentence], None]) -> None:
+def _one(sentence: Sentence, work: Callable[[Sentence], Optional[Later]]) -> Optional[Later]:
     if sentence.error is not None:
         raise AttnError(sentence.error)
-    work(sentence)
+    return work(sentence)
 
 
 def run_batch(
     sentences: Iterable[Sentence],
-    work: Callable[[Sentence], None],
+    work: Callable[[Sentence], Optional[Later]],
     *,
     fail_fast: bool = False,
     progress: bool = True,
     quiet: bool = False,
+    ahead: int = 0,
 ) -> int:
     """Call ``work`` for each sentence. A bad line (exit-2 error: bad text, bytes not in
     the encoding, text the figure code refuses) in a batch is reported with its line
     number and the others still run; the result is 2 if any failed. Failures while
-    working (exit 1) stop at once. Returns the exit code."""
+    working (exit 1) stop at once. Returns the exit code.
+
+    ``work`` may return the rest of its sentence's work (a :class:`Later`: its figures are
+    being drawn in the drawing pool); up to ``ahead`` of them wait while the next
+    sentences are computed, and they are finished in input order, before any later
+    sentence says anything."""
     if _single(sentences):
         for sentence in sentences:
-            _one(sentence, work)
+            later = _one(sentence, work)
+            if later is not None:
+                later()
         return 0
     from attncli.cli.process import batch_started
 
     batch_started()
-    failed = False
     bar, task = _bar(sentences, progress, quiet)
+    run = _Batch(work, fail_fast, ahead, (bar, task))
     try:
-        for sentence in sentences:
-            try:
-                _one(sentence, work)
-            except AttnError as exc:
-                if exc.code != 2:
-                    raise AttnError(f"{where(sentence)}{exc.message}", exc.code) from None
-                failed = True
-                say("error", f"{where(sentence)}{exc.message}")
-                if fail_fast:
-                    return 2
-            if bar is not None and task is not None:  # both or neither
-                bar.advance(task)
+        return run.all(sentences)
     finally:
         if bar is not None:
             bar.stop()
-    return 2 if failed else 0
+
+
+class _Batch:
+    """The sentences of a batch in input order, some of them waiting to be finished."""
+
+    def __init__(
+        self,
+        work: Callable[[Sentence], Optional[Later]],
+        fail_fast: bool,
+        ahead: int,
+        bar: tuple[Optional[Progress], Optional[TaskID]],
+    ) -> None:
+        self.work, self.fail_fast, self.ahead, self.bar = work, fail_fast, ahead, bar
+        self.failed = False
+        self.waiting: deque[tuple[Sentence, Later]] = deque()
+
+    def all(self, sentences: Iterable[Sentence]) -> int:
+        for sentence in sentences:
+            if not self.one(sentence) or not self.finish(self.ahead):
+                return self.stop()
+        if not self.finish(0):
+            return self.stop()
+        return 2 if self.failed else 0
+
+    def stop(self) -> int:
+        """--fail-fast met a bad line: what was drawn for the lines after it goes."""
+        for _, later in self.waiting:
+            later.drop()
+        return 2
+
+    def one(self, sentence: Sentence) -> bool:
+        try:
+            later = _one(sentence, self.work)
+        except AttnError as exc:
+            return self.finish(0) and self.report(sentence, exc)  # the lines before it first
+        if later is None:
+            self.advance()
+        else:
+            self.waiting.append((sentence, later))
+        return True
+
+    def finish(self, limit: int) -> bool:
+        """Finish the oldest waiting sentences until at most ``limit`` wait; False when
+        one failed and --fail-fast stops the batch."""
+        while len(self.waiting) > limit:
+            sentence, later = self.waiting.popleft()
+            try:
+                later()
+            except AttnError as exc:
+                if not self.report(sentence, exc):
+                    return False
+            else:
+                self.advance()
+        return True
+
+    def report(self, sentence: Sentence, exc: AttnError) -> bool:
+        """A failed sentence: said with its line (exit 2), or raised (exit 1); False when
+        the batch stops here (--fail-fast)."""
+        if exc.code != 2:
+            raise AttnError(f"{where(sentence)}{exc.message}", exc.code) from None
+        self.failed = True
+        say("error", f"{where(sentence)}{exc.message}")
+        self.advance()
+        return not self.fail_fast
+
+    def advance(self) -> None:
+        bar, task = self.bar
+        if bar is not None and task is not None:  # both or neither
+            bar.advance(task)

@@ -84,7 +84,12 @@ class Views:
 
 
 def each_sentence(
-    sentences: Iterable[Sentence], work: Callable[[Sentence], None], *, fail_fast: bool, quiet: bool
+    sentences: Iterable[Sentence],
+    work: Callable[[Sentence], Optional[Later]],
+    *,
+    fail_fast: bool,
+    quiet: bool,
+    ahead: int = 0,
 ) -> None:
     """:func:`attncli.cli.batch.run_batch`, its exit code, a closed pipe."""
     import typer
@@ -92,7 +97,7 @@ def each_sentence(
     from attncli.cli.batch import run_batch
 
     try:
-        code = run_batch(sentences, work, fail_fast=fail_fast, progress=not quiet, quiet=quiet)
+        code = run_batch(sentences, work, fail_fast=fail_fast, progress=not quiet, quiet=quiet, ahead=ahead)
     except BrokenPipeError:
         raise ReaderGone() from None
     if code:
@@ -113,16 +118,19 @@ def each_result(
     text: Optional[str],
     encoding: str,
     compute: Callable[[Sentence, Any], R],
-    deliver: Callable[[R, Sentence, Any], list[str]],
+    deliver: Callable[[R, Sentence, Any], list[str] | Finish],
     loop: Loop,
     *,
     fail_fast: bool = False,
     prefetch: Optional[Callable[[list[Sentence], Any], None]] = None,
     warnings: Callable[[R], Iterable[str]] = lambda result: result.warnings,  # type: ignore[attr-defined]
+    ahead: int = 0,
 ) -> None:
     """Every command's skeleton: read the sentences → ``compute(sentence, progress)`` →
-    ``deliver(result, sentence, console)`` (which returns the files it wrote) → the
-    manifest of the figures."""
+    ``deliver(result, sentence, console)`` (which returns the files it wrote, or a
+    :class:`Finish` that does the rest of the delivery later) → the manifest of the
+    figures. With ``ahead``, up to that many sentences are computed and their figures
+    started before the first of them is finished (in input order)."""
     sentences = read_sentences(text, encoding)
     console = out_console()
     progress = FileProgress(loop.quiet)
@@ -135,13 +143,18 @@ def each_result(
         if prefetch is not None:  # per block of the stream (stdin is not read whole)
             sentences.prefetching(lambda block: prefetch(block, progress))
 
-        def work(sentence: Sentence) -> None:
+        def work(sentence: Sentence) -> Optional[Later]:
             result = compute(sentence, progress)
             for w in warnings(result):
                 warn(w if sentence.line is None or sentence.index is None else f"line {sentence.line}: {w}")
-            written.extend(deliver(result, sentence, console))
+            done = deliver(result, sentence, console)
+            if isinstance(done, list):
+                written.extend(done)
+                return None
+            finish = done
+            return Later(lambda: written.extend(finish()), finish.drop)
 
-        each_sentence(sentences, work, fail_fast=fail_fast, quiet=loop.quiet)
+        each_sentence(sentences, work, fail_fast=fail_fast, quiet=loop.quiet, ahead=ahead)
     finally:
         progress.close()  # a bar cut short by an error must still give the cursor back
         if loop.out is not None and written and loop.out.is_dir():
@@ -163,17 +176,23 @@ def show_results(
     progress)`` gives the result; ``prefetch(sentences, progress)`` may read shared
     inputs for a whole batch first. A batch with ``--html`` keeps its results for one
     page with a sentence picker, written at the end."""
+    from attncli.figures.pool import cores, session
+
     page: list[AttentionResult] = []
     each_view = replace(views, html=None) if views.html is not None else views
 
-    def deliver(result: AttentionResult, sentence: Sentence, console: Any) -> list[str]:
+    def deliver(result: AttentionResult, sentence: Sentence, console: Any) -> Finish:
         if views.html is not None and sentence.index is not None:
             page.append(result)
-            return deliver_result(result, sentence, each_view, console)
-        return deliver_result(result, sentence, views, console)
+            return start_delivery(result, sentence, each_view, console)
+        return start_delivery(result, sentence, views, console)
 
     loop = Loop(quiet=views.quiet, out=views.out if views.plot else None, clean=views.clean, command=views.command)
-    each_result(text, encoding, compute, deliver, loop, fail_fast=fail_fast, prefetch=prefetch)
+    # one drawing pool for the whole command: a batch sends it each sentence's figures and
+    # keeps computing (and, in input order, finishing) while they are drawn
+    with session(cores() if views.plot else 1) as pool:
+        ahead = 2 * pool.size if pool is not None else 0  # a job queued behind each one drawing
+        each_result(text, encoding, compute, deliver, loop, fail_fast=fail_fast, prefetch=prefetch, ahead=ahead)
     if page and views.html is not None:
         from attncli.html import write_html
 
@@ -197,27 +216,92 @@ def deliver_note(path: str, views: Views, console: Any) -> None:
 _SAID: set[str] = set()
 
 
+@dataclass(frozen=True)
+class Later:
+    """The rest of one sentence's work, run in input order once its figures are drawn;
+    ``drop`` instead waits for them and removes them (a batch stopped by --fail-fast)."""
+
+    finish: Callable[[], None]
+    drop: Callable[[], None]
+
+    def __call__(self) -> None:
+        self.finish()
+
+
+@dataclass(frozen=True)
+class Finish:
+    """What :func:`start_delivery` leaves to do: call it for the files written."""
+
+    rest: Callable[[], list[str]]
+    drop: Callable[[], None]
+
+    def __call__(self) -> list[str]:
+        return self.rest()
+
+
+def drawn(shown: Shown, views: Views, index: Optional[int]) -> tuple[list[str], list[str]]:
+    """Every figure of one result, and the notes for the user (a job for the drawing pool
+    in a batch): the paths written and the notes."""
+    notes: list[str] = []
+    files = [str(p) for p in draw(shown, views, index, notes)]
+    if views.trace_figure:
+        from attncli.figures.trace import trace_figure
+
+        files.append(str(trace_figure(shown.result, views.out, views.style, index)))
+    return files, notes
+
+
+def _figures(shown: Shown, views: Views, sentence: Sentence) -> Callable[[], tuple[list[str], list[str]]]:
+    """Draw the figures of one result: in a batch, a job for the command's drawing pool
+    (waited for when the sentence is finished); otherwise here, now."""
+    from attncli.figures.pool import active
+
+    pool = active()
+    if pool is not None and sentence.index is not None:
+        from attncli.files import ensure_dir
+
+        ensure_dir(views.out)  # the folder's lock is taken here, before the workers share it
+        ticket = pool.submit(drawn, shown, views, sentence.index)
+        return lambda: pool.result(ticket)  # drawn's pair
+    count = len(shown.result.layers) * len(shown.result.heads)
+    with busy(f"drawing {count} heads", count > 4 and sentence.index is None and not views.quiet):
+        done = drawn(shown, views, sentence.index)
+    return lambda: done
+
+
 def deliver_result(result: AttentionResult, sentence: Sentence, views: Views, console: Any) -> list[str]:
     """Figures, then the .npz, then one JSON line, the paths, or tables."""
-    from attncli.core.stats import head_stats
-    from attncli.export import arrays, to_json
+    return start_delivery(result, sentence, views, console)()
+
+
+def start_delivery(result: AttentionResult, sentence: Sentence, views: Views, console: Any) -> Finish:
+    """Start the figures of one result (in a batch, in the drawing pool); the
+    :class:`Finish` returned waits for them, then writes the .npz, one JSON line, the
+    paths, or tables."""
     from attncli.view import Shown
 
     shown = Shown(result, views.matrix, views.hide_special)
-    files: list[str] = []
-    if views.plot:
-        count = len(result.layers) * len(result.heads)
-        notes: list[str] = []
-        with busy(f"drawing {count} heads", count > 4 and sentence.index is None and not views.quiet):
-            files += [str(p) for p in draw(shown, views, sentence.index, notes)]
-        if views.trace_figure:
-            from attncli.figures.trace import trace_figure
+    figures = _figures(shown, views, sentence) if views.plot else (lambda: ([], []))
 
-            files.append(str(trace_figure(result, views.out, views.style, sentence.index)))
-        for note in notes:
-            if note not in _SAID:  # once per run, not once per sentence of a batch
-                _SAID.add(note)
-                warn(note)
+    def drop() -> None:
+        for f in figures()[0]:
+            Path(f).unlink(missing_ok=True)
+
+    return Finish(lambda: _finish(shown, sentence, views, console, figures()), drop)
+
+
+def _finish(
+    shown: Shown, sentence: Sentence, views: Views, console: Any, figures: tuple[list[str], list[str]]
+) -> list[str]:
+    from attncli.core.stats import head_stats
+    from attncli.export import arrays, to_json
+
+    result = shown.result
+    files, notes = list(figures[0]), figures[1]
+    for note in notes:
+        if note not in _SAID:  # once per run, not once per sentence of a batch
+            _SAID.add(note)
+            warn(note)
     if views.html is not None:
         from attncli.html import write_html
 

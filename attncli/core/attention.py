@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -138,9 +138,11 @@ def attend_heads(
 
         Q: H×q×n    K: G×q×n    V: G×v×n     (G divides H: grouped-query attention,
                                               head h uses key/value group ⌊h / (H/G)⌋)
+        (or B×H×q×n, B×G×q×n, B×G×v×n: a batch of B padded sequences, see :class:`Padding`)
         A[h] = K_gᵀ Q_h · scale   (H×n×n, A[h, i, j] = k^i · q^j)
         A = c · tanh(A / c)       when soft-capped (Gemma 2)
-        A[h, i, j] = −∞           where mask[i, j] is False (key i hidden from query j)
+        A[h, i, j] = −∞           where mask[i, j] is False (key i hidden from query j;
+                                  the mask broadcasts: B×1×n×n hides each sequence's padding)
         A' = norm(A / T)          column by column (H×n×n)
         O[h] = V_g A'[h]          (H×v×n)
 
@@ -148,12 +150,12 @@ def attend_heads(
     end here, so softmax, masking and layout change in one place. Scaling, masking and
     softmax work in place: the scores are the only n×n arrays besides A' (and with
     ``keep_scores=False`` A' is computed in A's place and A comes back as None). ``out``
-    (H×n×n arrays for A and A', scores kept) receives them instead of new arrays."""
-    H, G = Q.shape[0], K.shape[0]
+    (arrays for A and A' of their shape, scores kept) receives them instead of new arrays."""
+    H, G = Q.shape[-3], K.shape[-3]
     if H % G:
         raise AttnError(f"{H} query heads cannot share {G} key/value heads evenly")
     if G != H:  # each key/value head serves H/G query heads, in order
-        K, V = np.repeat(K, H // G, axis=0), np.repeat(V, H // G, axis=0)
+        K, V = np.repeat(K, H // G, axis=-3), np.repeat(V, H // G, axis=-3)
     norm_fn = get_norm(norm) if isinstance(norm, str) else norm
     A = scores(Q, K, scale=scale, mask=mask, softcap=softcap, out=None if out is None else out[0])  # H×n×n
     A_prime = out[1] if out is not None else np.empty_like(A) if keep_scores else A
@@ -165,8 +167,8 @@ def values(V: np.ndarray, A_prime: np.ndarray) -> np.ndarray:
     """O = V A' (H×v×n), computed as (A'ᵀ Vᵀ)ᵀ: BLAS runs the tall product 3–4× faster
     than the wide one (v ≪ n) on this kind of machine (bench/bench_long.py)."""
     with np.errstate(invalid="ignore", over="ignore"):  # inf weights (ReLU past float32's range) give NaN
-        O_T = np.matmul(A_prime.transpose(0, 2, 1), V.transpose(0, 2, 1))  # H×n×v
-    return np.ascontiguousarray(O_T.transpose(0, 2, 1))
+        O_T = np.matmul(np.swapaxes(A_prime, -1, -2), np.swapaxes(V, -1, -2))  # H×n×v
+    return np.ascontiguousarray(np.swapaxes(O_T, -1, -2))
 
 
 def scores(
@@ -178,12 +180,12 @@ def scores(
     softcap: Optional[float] = None,
     out: Optional[np.ndarray] = None,
 ) -> np.ndarray:
-    """A = Kᵀ Q scaled, soft-capped and masked, in one H×n×n array (no other n×n copy;
+    """A = Kᵀ Q scaled, soft-capped and masked, in one H×n×n (or B×H×n×n) array (no other n×n copy;
     ``out`` when given)."""
-    K_T = np.ascontiguousarray(K.transpose(0, 2, 1))  # H×n×q: BLAS is ~3× faster than on the view
+    K_T = np.ascontiguousarray(np.swapaxes(K, -1, -2))  # H×n×q: BLAS is ~3× faster than on the view
     A = np.matmul(K_T, Q, out=out)  # H×n×n
     if scale is None:
-        A /= np.sqrt(np.asarray(Q.shape[1], dtype=A.dtype))
+        A /= np.sqrt(np.asarray(Q.shape[-2], dtype=A.dtype))
     elif scale != 1.0:
         A *= np.asarray(scale, dtype=A.dtype)
     if softcap:
@@ -195,18 +197,21 @@ def scores(
     return A
 
 
-PARALLEL_NUMBERS = 1 << 23  # scores per head (n ≈ 2,900) from which softmax runs on every core
+PARALLEL_NUMBERS = 1 << 23  # scores per map (n ≈ 2,900) from which softmax runs on every core
 
 
 def normalise(A: np.ndarray, norm_fn: Norm, temperature: float = 1.0, *, out: Optional[np.ndarray] = None) -> None:
-    """A' = norm(A / T) column by column, head by head, written into ``out`` (over A when
-    None). Softmax makes no n×n temporary, and runs on every core when the maps are large
-    (numpy's exp and sums use one core, BLAS uses them all; each head is computed exactly
-    as alone); other normalisations make one n×n array per head at a time (float64 when
-    divided by T, so that a tiny T does not overflow float32 before normalising)."""
+    """A' = norm(A / T) column by column, written into ``out`` (over A when None; H×n×n or
+    B×H×n×n). Softmax works on the whole stack without an n×n temporary, and map by map
+    on every core when the maps are large (numpy's exp and sums use one core, BLAS uses
+    them all; each map computed exactly as in the whole stack); other normalisations make
+    one n×n array per head at a time (float64 when divided by T, so that a tiny T does not
+    overflow float32 before normalising)."""
     dst = A if out is None else out
+    maps = list(np.ndindex(A.shape[:-2]))
+    cores = min(os.cpu_count() or 1, len(maps))
 
-    def one(h: int) -> None:
+    def one(h: tuple[int, ...]) -> None:
         with np.errstate(over="ignore"):  # a float32 ReLU weight past 3.4e38 is inf, as in float64 past 1.8e308
             if norm_fn is softmax:
                 softmax_in_place(A[h], temperature, out=dst[h])
@@ -215,30 +220,32 @@ def normalise(A: np.ndarray, norm_fn: Norm, temperature: float = 1.0, *, out: Op
             else:
                 dst[h] = norm_fn(A[h], 0)
 
-    H, cores = A.shape[0], min(os.cpu_count() or 1, A.shape[0])
-    if norm_fn is softmax and cores > 1 and A[0].size >= PARALLEL_NUMBERS:
+    if norm_fn is softmax and cores > 1 and A.shape[-1] * A.shape[-2] >= PARALLEL_NUMBERS:
         from concurrent.futures import ThreadPoolExecutor  # here: only long inputs need it
 
         with ThreadPoolExecutor(cores) as pool:
-            list(pool.map(one, range(H)))
+            list(pool.map(one, maps))
+    elif norm_fn is softmax:
+        with np.errstate(over="ignore"):
+            softmax_in_place(A, temperature, out=dst)
     else:
-        for h in range(H):
+        for h in maps:
             one(h)
 
 
 def softmax_in_place(M: np.ndarray, temperature: float = 1.0, *, out: Optional[np.ndarray] = None) -> None:
-    """softmax(M / T) down each column of one n×n matrix, written into ``out`` (over M when
-    None) without an n×n temporary. The largest score is subtracted before dividing by T
-    (the same softmax), so a tiny T cannot overflow float32; the division itself runs in
-    float64."""
-    top = np.max(M, axis=0, keepdims=True)
+    """softmax(M / T) down each column of an n×n matrix (or of every matrix of a stack
+    …×n×n), written into ``out`` (over M when None) without an n×n temporary. The largest
+    score is subtracted before dividing by T (the same softmax), so a tiny T cannot
+    overflow float32; the division itself runs in float64."""
+    top = np.max(M, axis=-2, keepdims=True)
     top[~np.isfinite(top)] = 0.0
     dst = M if out is None else out
     np.subtract(M, top, out=dst)
     if temperature != 1.0:
         np.divide(dst, np.float64(temperature), out=dst, casting="same_kind")
     np.exp(dst, out=dst)
-    dst /= np.sum(dst, axis=0, keepdims=True)
+    dst /= np.sum(dst, axis=-2, keepdims=True)
 
 
 @dataclass(frozen=True)
@@ -302,3 +309,66 @@ def multi_head(
         return MultiHead(Q, K, V, A, A_prime, O, O[0], None)
     concat = O.reshape(H * O.shape[1], n)  # (H·v)×n, the heads one under another
     return MultiHead(Q, K, V, A, A_prime, O, concat if Wo is None else Wo @ concat, concat)  # r×n
+
+
+@dataclass(frozen=True)
+class Padding:
+    """B sequences of n_1 … n_B tokens run as one batch. The layers that treat each token
+    alone (projections, norms, feed-forward) see the T = Σ n_b tokens packed side by side
+    (columns …×T in the notes' layout, no padding); attention sees them padded to
+    B×…×n (n = max n_b), each sequence's padding keys hidden (A' = 0 there). A padded
+    query's column is computed and never read: :meth:`unpad` drops it."""
+
+    lengths: tuple[int, ...]
+
+    @property
+    def n(self) -> int:
+        return max(self.lengths)
+
+    @property
+    def B(self) -> int:
+        return len(self.lengths)
+
+    def slots(self) -> np.ndarray:
+        """Where each packed token sits among the B·n padded ones."""
+        return np.concatenate([b * self.n + np.arange(m) for b, m in enumerate(self.lengths)])
+
+    def positions(self) -> np.ndarray:
+        """Each packed token's position in its own sequence: 0 … n_b − 1, sequence after sequence."""
+        return np.concatenate([np.arange(m) for m in self.lengths])
+
+    def real(self) -> np.ndarray:
+        """B×n: True where token j of sequence b exists."""
+        return np.arange(self.n)[None, :] < np.asarray(self.lengths)[:, None]
+
+    def pad(self, X: np.ndarray) -> np.ndarray:
+        """…×T (packed columns) → B×…×n, zeros in the padding."""
+        rows = np.zeros((self.B * self.n,) + X.shape[:-1], X.dtype)
+        rows[self.slots()] = np.moveaxis(X, -1, 0)
+        return np.moveaxis(rows.reshape((self.B, self.n) + X.shape[:-1]), 1, -1)
+
+    def unpad(self, Y: np.ndarray) -> np.ndarray:
+        """B×…×n → …×T: the real columns of each sequence, packed again."""
+        rows = np.moveaxis(Y, -1, 1).reshape((self.B * self.n,) + Y.shape[1:-1])
+        return np.moveaxis(rows[self.slots()], 0, -1)
+
+    def mask(self, square: Optional[np.ndarray] = None) -> np.ndarray:
+        """B×1×n×n: key i is seen by query j when it is a real token of the sequence and
+        ``square[i, j]`` (an n×n mask such as the causal one) allows it; a padding query
+        sees every real key, so that its (unread) column is never all hidden."""
+        real = self.real()
+        keys = real[:, None, :, None]
+        if square is None:
+            return keys
+        return keys & (square[None, None] | ~real[:, None, None, :])
+
+    def attend(
+        self, Q: np.ndarray, K: np.ndarray, V: np.ndarray, *, mask: Optional[np.ndarray] = None, **options: Any
+    ) -> tuple[None, np.ndarray, np.ndarray]:
+        """:func:`attend_heads` on packed Q, K, V (…×T): A' comes back padded (B×H×n×n, the
+        scores are not kept), O packed (H×v×T). ``mask`` is the n×n mask every sequence
+        shares (causal, sliding window); the padding is added to it."""
+        _, A_prime, O = attend_heads(
+            self.pad(Q), self.pad(K), self.pad(V), mask=self.mask(mask), keep_scores=False, **options
+        )
+        return None, A_prime, self.unpad(O)

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Optional, Sequence
 
 import numpy as np
@@ -92,14 +93,6 @@ class Acc:
     def shape(self) -> tuple[int, int]:
         return self.total.shape[0], self.total.shape[1]
 
-    def add(self, metric: str, values: np.ndarray, keep: np.ndarray) -> None:
-        """Add the per-query ``values`` (L×H×n) of the queries where ``keep`` (n,) is true."""
-        m = INDEX[metric]
-        v = values[..., keep]
-        self.count[m] += int(keep.sum())
-        self.total[..., m] += v.sum(axis=-1)
-        self.squares[..., m] += (v * v).sum(axis=-1)
-
     def tally(self, name: str, k: int = 1) -> None:
         self.tallies[name] = self.tallies.get(name, 0) + k
 
@@ -154,11 +147,13 @@ class Tree:
 
 def distributions(A_prime: np.ndarray) -> np.ndarray:
     """Each column (query) as a distribution over keys, in float64 (all-zero columns stay 0)."""
-    P = np.asarray(A_prime, dtype=np.float64)
+    P = np.array(A_prime, dtype=np.float64)
     s = P.sum(axis=-2, keepdims=True)
-    return np.divide(P, s, out=np.zeros_like(P), where=s > 0)
+    np.divide(P, s, out=P, where=s > 0)  # A' ≥ 0: a column summing to 0 is all 0 already
+    return P
 
 
+@lru_cache(maxsize=1 << 16)
 def is_punctuation(token: str) -> bool:
     """A token made only of Unicode punctuation once subword marks (##, Ġ, ▁) are removed."""
     text = token.removeprefix("##").lstrip("Ġ▁ ")
@@ -178,10 +173,6 @@ class Seq:
     def n(self) -> int:
         return len(self.tokens)
 
-    def visible(self) -> np.ndarray:
-        """K_j: the keys query j can see."""
-        return np.arange(1, self.n + 1) if self.causal else np.full(self.n, self.n)
-
     def separators(self) -> np.ndarray:
         """S: special tokens after the first position ([SEP], </s>, <|endoftext|>, …)."""
         s = np.asarray(self.special, dtype=bool).copy()
@@ -194,65 +185,115 @@ class Seq:
     def duplicates(self) -> np.ndarray:
         """D[i, j] = 1 when key i < j is an earlier copy of query j (same id, or same string
         without ids; special tokens never count)."""
-        keys = [t if i is None else i for t, i in zip(self.tokens, self.ids)]
-        same = np.array([[a == b for b in keys] for a in keys], dtype=bool)
+        keys = np.asarray(self.tokens if None in self.ids else self.ids)
+        same = keys[:, None] == keys[None, :]
         plain = ~np.asarray(self.special, dtype=bool)
         return np.triu(same, k=1) & plain[:, None] & plain[None, :]
 
 
 def entropy(p: np.ndarray) -> np.ndarray:
-    """H_j = −Σ_i p_ij ln p_ij over keys (axis −2), 0 ln 0 = 0."""
-    logs = np.log(p, out=np.zeros_like(p), where=p > 0)
-    return -(p * logs).sum(axis=-2)
+    """H_j = −Σ_i p_ij ln p_ij over keys (axis −2), 0 ln 0 = 0 (p ≥ 0: a zero weight's
+    logarithm is taken of the smallest normal number, finite, and multiplied by 0)."""
+    terms = np.maximum(p, np.finfo(p.dtype).tiny)
+    np.log(terms, out=terms)
+    np.multiply(terms, p, out=terms)
+    return -terms.sum(axis=-2)
 
 
-def share(p: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Σ_{i ∈ keys} p_ij for every query j: L×H×n."""
-    return np.einsum("lhij,i->lhj", p, keys.astype(np.float64))
+_M = {name: INDEX[name] for name in NAMES}
+
+
+class Group:
+    """B sequences whose attention comes as one padded stack B×H×n×n (n the longest;
+    padding keys have weight 0, padding queries are never counted): which queries each
+    metric counts (M×B×n) and the key sets it sums over. ``induction`` = (start, T) makes
+    it a group of induction sequences, which count for the induction score only."""
+
+    def __init__(self, seqs: Sequence[Seq], induction: Optional[tuple[int, int]] = None) -> None:
+        self.B, self.n = len(seqs), max(s.n for s in seqs)
+        self.induction = induction
+        B, n = self.B, self.n
+        j = np.arange(n)
+        lengths = np.array([s.n for s in seqs])
+        real = j[None, :] < lengths[:, None]  # B×n
+        self.keep = np.zeros((len(NAMES), B, n), dtype=bool)
+        if induction is not None:
+            start, T = induction
+            self.keep[_M["induction"]][:, start + T : start + 2 * T] = True
+            return
+        causal = seqs[0].causal
+        visible = np.broadcast_to(j + 1, (B, n)) if causal else np.broadcast_to(lengths[:, None], (B, n))
+        self.log_visible = np.log(np.maximum(visible, 2)).astype(np.float64)  # ln K_j
+        self.keys = np.zeros((B, 2, n))  # separators S, punctuation P (1 where a key is in the set)
+        self.D = np.zeros((B, n, n))
+        keep = self.keep
+        for b, s in enumerate(seqs):
+            m = s.n
+            sep = s.separators()
+            self.keys[b, 0, :m], self.keys[b, 1, :m] = sep, s.punctuation()
+            D = s.duplicates()
+            self.D[b, :m, :m] = D
+            keep[_M["separator"], b, :m] = np.cumsum(sep) > 0 if causal else sep.any()
+            keep[_M["duplicate"], b, :m] = D.any(axis=0)
+        for name in ("entropy", "distance", "max", "self", "punctuation"):
+            keep[_M[name]] = real
+        keep[_M["entropy_norm"]] = real & (visible >= 2)
+        keep[_M["previous"]] = keep[_M["first"]] = real & (j >= 1)
+        keep[_M["next"]] = j[None, :] <= lengths[:, None] - 2
+        self.distance = np.abs(j[:, None] - j[None, :]).astype(np.float64)
+
+    def values(self, A_prime: np.ndarray) -> np.ndarray:
+        """Every metric of every query of one layer (A' B×H×n×n): M×B×H×n, float64."""
+        p = distributions(A_prime)
+        B, H, n = p.shape[0], p.shape[1], self.n
+        out = np.zeros((len(NAMES), B, H, n))
+        if self.induction is not None:
+            start, T = self.induction
+            j = np.arange(start + T, start + 2 * T)
+            out[_M["induction"]][..., j] = p[..., j - T + 1, j]
+            return out
+        h = out[_M["entropy"]] = entropy(p)
+        out[_M["entropy_norm"]] = h / self.log_visible[:, None, :]
+        out[_M["distance"]] = np.einsum("bhij,ij->bhj", p, self.distance)
+        out[_M["max"]] = p.max(axis=-2)
+        out[_M["self"]] = np.diagonal(p, axis1=-2, axis2=-1)
+        out[_M["previous"]][..., 1:] = np.diagonal(p, offset=1, axis1=-2, axis2=-1)  # p[j−1, j]
+        out[_M["next"]][..., :-1] = np.diagonal(p, offset=-1, axis1=-2, axis2=-1)  # p[j+1, j]
+        out[_M["first"]] = p[..., 0, :]
+        shares = np.matmul(self.keys[:, None], p)  # B×H×2×n: Σ_{i ∈ S} p_ij, Σ_{i ∈ P} p_ij
+        out[_M["separator"]], out[_M["punctuation"]] = shares[:, :, 0], shares[:, :, 1]
+        out[_M["duplicate"]] = np.einsum("bhij,bij->bhj", p, self.D)
+        return out
+
+    def add_layer(self, acc: Acc, layer: int, A_prime: np.ndarray) -> None:
+        """Add layer ``layer``'s counted queries to the sums (the counts: :meth:`add_counts`)."""
+        v = np.where(self.keep[:, :, None, :], self.values(A_prime), 0.0)  # M×B×H×n
+        acc.total[layer] += v.sum(axis=(1, 3)).T
+        acc.squares[layer] += (v * v).sum(axis=(1, 3)).T
+
+    def add_counts(self, acc: Acc) -> None:
+        """Add the number of counted queries per metric (once per group, not per layer)."""
+        acc.count += self.keep.sum(axis=(1, 2))
+
+
+def add_stack(acc: Acc, A_prime: np.ndarray, group: Group) -> None:
+    """Add a group's queries to ``acc`` from its A' stack (L×B×H×n×n)."""
+    for layer, stack in enumerate(A_prime):
+        group.add_layer(acc, layer, stack)
+    group.add_counts(acc)
 
 
 def add_sequence(acc: Acc, A_prime: np.ndarray, seq: Seq) -> None:
     """Add one sequence's queries to ``acc`` (A' is L×H×n×n in the notes' layout)."""
-    p = distributions(A_prime)
-    n = seq.n
-    L, H = p.shape[:2]
-    everyone = np.ones(n, dtype=bool)
-    after_first = np.arange(n) >= 1
-    K = seq.visible()
-    h = entropy(p)
-    acc.add("entropy", h, everyone)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        acc.add("entropy_norm", h / np.log(np.maximum(K, 2)), K >= 2)
-    j = np.arange(n)
-    acc.add("distance", np.einsum("lhij,ij->lhj", p, np.abs(j[:, None] - j[None, :]).astype(np.float64)), everyone)
-    acc.add("max", p.max(axis=-2), everyone)
-    acc.add("self", np.diagonal(p, axis1=2, axis2=3), everyone)
-    pad = np.zeros((L, H, 1))
-    previous = np.concatenate([pad, np.diagonal(p, offset=1, axis1=2, axis2=3)], axis=-1)  # p[j−1, j]
-    acc.add("previous", previous, after_first)
-    following = np.concatenate([np.diagonal(p, offset=-1, axis1=2, axis2=3), pad], axis=-1)  # p[j+1, j]
-    acc.add("next", following, j <= n - 2)
-    acc.add("first", p[:, :, 0, :], after_first)
-    sep = seq.separators()
-    seen = np.cumsum(sep) > 0 if seq.causal else np.full(n, sep.any())
-    acc.add("separator", share(p, sep), seen)
-    acc.add("punctuation", share(p, seq.punctuation()), everyone)
-    D = seq.duplicates()
-    acc.add("duplicate", np.einsum("lhij,ij->lhj", p, D.astype(np.float64)), np.asarray(D.any(axis=0)))
+    add_stack(acc, np.asarray(A_prime)[:, None], Group([seq]))
 
 
 def add_induction(acc: Acc, A_prime: np.ndarray, start: int, T: int) -> None:
     """Add the induction score of a sequence whose tokens start..start+T−1 are repeated at
     start+T..start+2T−1: for each query j of the second copy, p_(j−T+1)j, the weight on the
     token that followed the earlier copy of token j."""
-    p = distributions(A_prime)
-    n = p.shape[-1]
-    j = np.arange(start + T, start + 2 * T)
-    values = np.zeros(p.shape[:2] + (n,))
-    values[..., j] = p[..., j - T + 1, j]
-    keep = np.zeros(n, dtype=bool)
-    keep[j] = True
-    acc.add("induction", values, keep)
+    n = np.shape(A_prime)[-1]
+    add_stack(acc, np.asarray(A_prime)[:, None], Group([Seq(["?"] * n, [False] * n, [None] * n)], (start, T)))
 
 
 @dataclass

@@ -5,6 +5,10 @@ cluster), the accumulators merged along a fixed tree in corpus order.
 Chunks hold :data:`CHUNK` lines whatever the number of workers, and :class:`Tree` merges
 them in a fixed order, so 1, 2 or 32 workers, local or on a cluster, give the same bits.
 At most a few chunks per worker are in flight: memory stays flat however long the corpus.
+
+Inside a chunk, the windows are sorted by length and cut into groups of similar length
+(:func:`groups`, a function of the lengths alone, so the same chunk always gives the same
+groups and the same bits); each group runs as one batched forward pass.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable, ContextManager, Iterable, Iterator, Optional, cast
 
-from attncli.core.survey import Acc, Seq, Tree, add_induction, add_sequence
+from attncli.core.survey import Acc, Group, Seq, Tree
 from attncli.core.survey_source import Info, Source, Spec, source
+from attncli.core.tokenize import Tokens
 from attncli.errors import AttnError
 
 if TYPE_CHECKING:
@@ -27,7 +32,9 @@ if TYPE_CHECKING:
 
 CHUNK = 32  # lines per chunk: fixed, so the merge tree does not depend on the workers
 INDUCTION_CHUNK = 8  # induction sequences per job
-PARTITION_LEVEL = 3  # a Dask partition holds 2^3 chunks (256 lines) and returns one tree node
+PARTITION_LEVEL = 1  # a Dask partition holds 2^1 chunks (64 lines, ~1 s of work) and returns one tree node
+SLACK = 1.5  # a group's padded attention (B·n², n its longest) is at most this × the sum of its n_b²
+CELLS = 1 << 17  # and at most this many B·n² cells (a group of long windows stays small)
 
 Line = tuple[str, str]  # (where: "file line k", text)
 
@@ -55,38 +62,84 @@ def induction_length(spec: Spec) -> int:
     return min(spec.induction_len, (src.limit - src.extra) // 2)
 
 
+Window = tuple[str, Tokens]  # (where, tokens)
+
+
 def run_job(spec: Spec, job: Job) -> Acc:
     """One chunk's accumulator (runs in a worker)."""
     src = source(spec)
     acc = Acc.zeros(src.layers, src.heads)
     if job.induction:
         T = induction_length(spec)
-        for index in range(job.first, job.first + job.count):
-            tokens, start = src.induction(index, T)
-            add_induction(acc, src.attention(tokens), start, T)
-            acc.tally("induction_sequences")
+        made = [src.induction(index, T) for index in range(job.first, job.first + job.count)]
+        named = [(f"induction sequence {job.first + k + 1}", t) for k, (t, _) in enumerate(made)]
+        add_windows(acc, src, named, (made[0][1], T))
+        acc.tally("induction_sequences", job.count)
         return acc
+    windows: list[Window] = []
     for where, text in job.lines:
         try:
-            add_line(acc, src, where, text)
+            windows += [(where, w) for w in line_windows(acc, src, where, text)]
         except AttnError as exc:
             raise AttnError(f"{where}: {exc.message}", exc.code) from None
+    add_windows(acc, src, windows)
     return acc
 
 
-def add_line(acc: Acc, src: Source, where: str, text: str) -> None:
+def line_windows(acc: Acc, src: Source, where: str, text: str) -> list[Tokens]:
+    """The windows of one line, tallied."""
     windows, n = src.windows(text)
     if n == 0:
         acc.tally("empty_lines")
-        return
+        return []
     acc.tally("sentences")
     acc.tally("tokens", n)
     if len(windows) > 1:
         acc.tally("long_lines")
         acc.first_long = acc.first_long or (where, n, src.limit)
-    for w in windows:
-        acc.tally("windows")
-        add_sequence(acc, src.attention(w), Seq(w.tokens, w.special, w.ids, src.causal))
+    acc.tally("windows", len(windows))
+    return windows
+
+
+def groups(lengths: list[int]) -> list[list[int]]:
+    """Indices of the windows, sorted by length (ties in order) and cut into groups of
+    similar length: a group grows while its padded attention B·n² stays within
+    :data:`SLACK` × Σ n_b² and :data:`CELLS`."""
+    out: list[list[int]] = []
+    group: list[int] = []
+    cells = 0
+    for k in sorted(range(len(lengths)), key=lambda k: (lengths[k], k)):
+        n2 = lengths[k] ** 2  # the longest so far: windows come shortest first
+        padded = (len(group) + 1) * n2
+        if group and (padded > SLACK * (cells + n2) or padded > CELLS):
+            out.append(group)
+            group, cells = [], 0
+        group.append(k)
+        cells += n2
+    return out + [group] if group else out
+
+
+def add_windows(acc: Acc, src: Source, windows: list[Window], induction: Optional[tuple[int, int]] = None) -> None:
+    """Add the windows' statistics, a group of similar length at a time (induction
+    sequences, all of one length with their repeat at ``induction`` = (start, T), count
+    for the induction score only)."""
+    for group in groups([len(t) for _, t in windows]):
+        part = [windows[k] for k in group]
+        try:
+            add_group(acc, src, [t for _, t in part], induction)
+        except AttnError as exc:
+            for where, tokens in part:  # which window: each alone, into a scratch accumulator
+                try:
+                    add_group(Acc.zeros(*acc.shape), src, [tokens], induction)
+                except AttnError as alone:
+                    raise AttnError(f"{where}: {alone.message}", alone.code) from None
+            raise AttnError(f"{part[0][0]}: {exc.message}", exc.code) from None
+
+
+def add_group(acc: Acc, src: Source, windows: list[Tokens], induction: Optional[tuple[int, int]] = None) -> None:
+    group = Group([Seq(w.tokens, w.special, w.ids, src.causal) for w in windows], induction)
+    src.attend(windows, lambda layer, A_prime: group.add_layer(acc, layer, A_prime))
+    group.add_counts(acc)
 
 
 def run_partition(spec: Spec, jobs: list[Job]) -> Acc:
@@ -229,14 +282,42 @@ def _worker_init() -> None:
 
 
 _ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+_AVX512 = {"avx512f", "avx512bw", "avx512dq", "avx512vl"}
+
+
+def worker_environment() -> dict[str, str]:
+    """What a survey worker process runs with: one BLAS/OpenMP thread (parallelism comes
+    from processes), no tokenizer threads, and OpenBLAS's AVX-512 kernels on an x86 CPU
+    that has AVX-512 (``OPENBLAS_CORETYPE=SKYLAKEX``: OpenBLAS falls back to its AVX2
+    "Haswell" kernels on CPUs it does not know, such as AMD Zen 5, and runs float32
+    products ~1.8× slower there). A core type already set is kept. Give Dask workers the
+    same variables for the same bits as a local run."""
+    env = {k: "1" for k in _ONE_THREAD}
+    env["TOKENIZERS_PARALLELISM"] = "false"
+    if "OPENBLAS_CORETYPE" not in os.environ and _AVX512 <= cpu_flags():
+        env["OPENBLAS_CORETYPE"] = "SKYLAKEX"
+    return env
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (Linux /proc/cpuinfo; empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
 
 
 def _pool(workers: int) -> Pool:
-    """Worker processes (spawned: no inherited threads), one BLAS thread each."""
+    """Worker processes (spawned: no inherited threads) with :func:`worker_environment`."""
     import multiprocessing
 
-    saved = {k: os.environ.get(k) for k in (*_ONE_THREAD, "TOKENIZERS_PARALLELISM")}
-    os.environ.update({k: "1" for k in _ONE_THREAD}, TOKENIZERS_PARALLELISM="false")
+    env = worker_environment()
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         return multiprocessing.get_context("spawn").Pool(workers, initializer=_worker_init)
     finally:

@@ -2,19 +2,21 @@
 
 A source turns a line of text into one or more token windows (a line longer than the
 model takes is cut into windows, each framed by the tokenizer's special tokens, never
-silently truncated), gives the L×H×n×n stack A' of a window, and builds the induction
-test sequences: T random tokens from the vocabulary, drawn with the seed, repeated twice.
+silently truncated), gives the attention of a group of windows layer by layer (one
+padded B×H×n×n stack per layer: a checkpoint runs the group as one batch), and builds
+the induction test sequences: T random tokens from the vocabulary, drawn with the seed,
+repeated twice.
 Each process (a local worker or a Dask worker) keeps one source per spec, loaded once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional, TypeVar, Union, cast
+from typing import TYPE_CHECKING, Callable, Optional, TypeVar, Union, cast
 
 import numpy as np
 
-from attncli.core.tokenize import Tokens
+from attncli.core.tokenize import Tokens, encode
 from attncli.errors import AttnError
 
 if TYPE_CHECKING:
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from attncli.core.settings import Settings
 
 Item = TypeVar("Item")
+Record = Callable[[int, np.ndarray], None]  # (layer0, A' B×H×n×n padded)
 
 
 @dataclass(frozen=True)
@@ -118,12 +121,11 @@ class ModelSource:
     def __init__(self, spec: Spec) -> None:
         from attncli.core.models.forward import is_causal, n_heads, n_layers, word_embeddings
         from attncli.core.models.open import load
-        from attncli.core.tokenize import load_tokenizer
 
         assert spec.model is not None, "a checkpoint source needs the model folder"
         self.spec = spec
         self.ck = load(spec.model)
-        self.tok = load_tokenizer(spec.model)
+        self.tok = self.ck.tokenizer()
         self.layers, self.heads = n_layers(self.ck), n_heads(self.ck)
         self.causal = is_causal(self.ck)
         self.limit = min(model_limit(self.ck), spec.window or 1 << 30)
@@ -140,26 +142,20 @@ class ModelSource:
         return Info(model_name(self.ck), self.ck.model_type, self.layers, self.heads, self.causal, self.limit)
 
     def encode(self, text: str) -> Tokens:
-        enc = self.tok.encode(text, add_special_tokens=self.spec.special)
-        return Tokens(
-            list(enc.tokens),
-            [(start, end) for start, end in enc.offsets],
-            list(enc.ids),
-            [bool(s) for s in enc.special_tokens_mask],
-        )
+        return encode(self.tok, text, self.spec.special)
 
     def windows(self, text: str) -> tuple[list[Tokens], int]:
         tokens = self.encode(text)
-        return cut(tokens, self.limit), len(tokens)
-
-    def attention(self, tokens: Tokens) -> np.ndarray:
-        from attncli.core.models.forward import Keep, forward
-
         bad = [i for i in token_ids(tokens) if not 0 <= i < self.rows]
         if bad:
             raise AttnError(f"token id {bad[0]} is outside the embedding table ({self.rows} rows)")
-        keep = Keep(list(range(1, self.layers + 1)), list(range(1, self.heads + 1)))
-        return forward(self.ck, tokens, keep).A_prime
+        return cut(tokens, self.limit), len(tokens)
+
+    def attend(self, group: list[Tokens], record: Record) -> None:
+        """The group's attention, one batched forward pass (:func:`forward_batch`)."""
+        from attncli.core.models.forward import forward_batch
+
+        forward_batch(self.ck, [token_ids(t) for t in group], record)
 
     def candidates(self) -> np.ndarray:
         special = {int(i) for i, t in self.tok.get_added_tokens_decoder().items() if t.special}
@@ -213,11 +209,17 @@ class RandomSource:
         tokens = tokenize(text, self.tokenizer, self.settings.special_tokens)
         return cut(tokens, self.limit), len(tokens)
 
-    def attention(self, tokens: Tokens) -> np.ndarray:
-        """A' (1×H×n×n) of the random weights: ``pipeline.run`` after its tokenising."""
+    def attend(self, group: list[Tokens], record: Record) -> None:
+        """The random weights' A' of each window (``pipeline.run`` after its tokenising),
+        padded with zeros into one B×H×n×n stack (one layer)."""
         from attncli.core.pipeline import attend_tokens
 
-        return attend_tokens(tokens, self.settings).A_prime
+        n = max(len(t) for t in group)
+        stack = np.zeros((len(group), self.heads, n, n))
+        for b, tokens in enumerate(group):
+            m = len(tokens)
+            stack[b, :, :m, :m] = attend_tokens(tokens, self.settings).A_prime[0]
+        record(0, stack)
 
     def induction(self, index: int, T: int) -> tuple[Tokens, int]:
         pick = [self.vocab[int(k)] for k in draw(np.arange(len(self.vocab)), T, self.spec.seed, index)]
@@ -234,5 +236,29 @@ def source(spec: Spec) -> Source:
     key = repr(spec)
     if key not in _SOURCES:
         _SOURCES.clear()
+        keep_freed_memory()
         _SOURCES[key] = ModelSource(spec) if spec.model is not None else RandomSource(spec)
     return _SOURCES[key]
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+
+
+def keep_freed_memory() -> None:
+    """Let glibc's malloc keep freed memory for reuse (arrays up to 32 MiB from the heap,
+    trimmed beyond 256 MiB free). A batch allocates and frees arrays of a few MiB at every
+    layer; Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which makes glibc
+    return each one to the system and fault it in again: the survey ran 1.7× slower so.
+    Memory stays bounded by the largest batch. Nothing happens off glibc."""
+    import ctypes
+    import ctypes.util
+    import platform
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)
+        libc.mallopt(_M_TRIM_THRESHOLD, 256 << 20)
+    except (OSError, AttributeError):
+        pass

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Optional
+from weakref import WeakKeyDictionary
 
 from attncli.errors import AttnError
 
@@ -77,16 +79,15 @@ def tokenizer_path(spec: str | Path) -> Path:
     return path
 
 
-_LOADED: dict[Path, Tokenizer] = {}
-
-
 def load_tokenizer(spec: str | Path) -> Tokenizer:
     """A ``tokenizers.Tokenizer`` from a file (or a model folder's vocabulary files), with
     padding and truncation switched off so that settings stored in the file never change
-    which tokens are shown."""
-    path = tokenizer_path(spec).resolve()
-    if path in _LOADED:
-        return _LOADED[path]
+    which tokens are shown. Read once per file and process (a batch tokenises many lines)."""
+    return _read_tokenizer(tokenizer_path(spec).resolve())
+
+
+@lru_cache(maxsize=16)
+def _read_tokenizer(path: Path) -> Tokenizer:
     from tokenizers import Tokenizer
 
     try:
@@ -101,7 +102,6 @@ def load_tokenizer(spec: str | Path) -> Tokenizer:
         raise AttnError(f"{path}: {what} ({reason})") from None
     tok.no_padding()
     tok.no_truncation()
-    _LOADED[path] = tok
     return tok
 
 
@@ -174,8 +174,10 @@ def _wordpiece(folder: Path, cfg: dict[str, Any]) -> Tokenizer:
         special_tokens=[(cls, vocab[cls]), (sep, vocab[sep])],
     )
     tok.decoder = decoders.WordPiece(prefix="##")
-    keys = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
-    tok.add_special_tokens([t for t in (_token_text(cfg.get(k)) for k in keys) if t in vocab] or [unk, cls, sep])
+    # BERT's five specials stay whole in the text, as transformers' BertTokenizer keeps them
+    # (its defaults, unless tokenizer_config.json names others), where the vocabulary has them
+    defaults = (("unk", "[UNK]"), ("sep", "[SEP]"), ("pad", "[PAD]"), ("cls", "[CLS]"), ("mask", "[MASK]"))
+    tok.add_special_tokens([t for t in (_special(cfg, k + "_token", d) for k, d in defaults) if t in vocab])
     return tok
 
 
@@ -278,20 +280,55 @@ def tokenize(text: str, spec: str | Path = "whitespace", special_tokens: bool = 
     if isinstance(spec, str) and spec in BUILTIN:  # a Path named "bert" is a folder, not the built-in
         pieces = _pre_tokenizer(spec).pre_tokenize_str(text)
         return Tokens(*graphemes(text, [(start, end) for _, (start, end) in pieces]))
-    tok = load_tokenizer(spec)
+    return encode(load_tokenizer(spec), text, special_tokens, tokenizer_path(spec))
+
+
+def encode(tok: Tokenizer, text: str, special_tokens: bool = True, where: str | Path = "the tokenizer") -> Tokens:
+    """``text`` through a loaded tokenizer (a file's, or a checkpoint's: ``ck.tokenizer()``),
+    each token labelled as the model sees it; ``where`` names the tokenizer in the one error
+    line a tokenizer that fails on the text gives.
+
+    A piece the vocabulary does not hold (SentencePiece's unknown pieces in XLM-R or
+    CamemBERT, where the tokenizer reports the original text) reaches the model as its id's
+    token, so it is labelled ``<unk>(€)``: that token, then the original text in brackets.
+    """
     try:
         enc = tok.encode(text, add_special_tokens=special_tokens)
     except BaseException as exc:  # noqa: B036  a pathological tokenizer.json makes the Rust side panic
         if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
             raise
         reason = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise AttnError(f"{tokenizer_path(spec)}: the tokenizer failed on this text ({reason})") from None
-    return Tokens(
-        list(enc.tokens),
-        [(start, end) for start, end in enc.offsets],
-        list(enc.ids),
-        [bool(s) for s in enc.special_tokens_mask],
-    )
+        raise AttnError(f"{where}: the tokenizer failed on this text ({reason})") from None
+    tokens = list(enc.tokens)
+    for k, (token, i) in enumerate(zip(tokens, enc.ids)):
+        if tok.token_to_id(token) != i:
+            seen = tok.id_to_token(i)
+            if seen is not None:
+                tokens[k] = f"{seen}({token})"
+    offsets = [(start, end) for start, end in enc.offsets]
+    control = _control(tok)
+    special = [
+        bool(added) or (i in control and text[start:end] == control[i])
+        for added, i, (start, end) in zip(enc.special_tokens_mask, enc.ids, offsets)
+    ]
+    return Tokens(tokens, offsets, list(enc.ids), special)
+
+
+MASKS = ("[MASK]", "<mask>")  # a mask token stands for a word: content, not a marker
+_CONTROL: WeakKeyDictionary[Tokenizer, dict[int, str]] = WeakKeyDictionary()
+
+
+def _control(tok: Tokenizer) -> dict[int, str]:
+    """The tokenizer's special added tokens by id (BOS, [SEP], <|im_start|>, …), masks left out.
+
+    Typed in the text they are special as much as the ones the tokenizer adds: a chat
+    template's markers are. The typed text must be the token itself, so an unknown word that
+    became [UNK] stays content.
+    """
+    if tok not in _CONTROL:
+        added = tok.get_added_tokens_decoder()
+        _CONTROL[tok] = {i: t.content for i, t in added.items() if t.special and t.content not in MASKS}
+    return _CONTROL[tok]
 
 
 def check_text(text: str, max_tokens: int, tokens: Tokens) -> None:

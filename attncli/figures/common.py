@@ -92,11 +92,28 @@ def cell_text(x: float) -> str:
 
 def text_width(strings: Sequence[str], size: float) -> float:
     """The widest of ``strings`` at ``size`` points, in inches (measured, not guessed)."""
-    from matplotlib.font_manager import FontProperties
-    from matplotlib.textpath import TextToPath
+    import matplotlib
 
-    measure, prop = TextToPath(), FontProperties(size=size)
-    return max((measure.get_text_width_height_descent(s, prop, ismath=False)[0] for s in strings), default=0.0) / 72.0
+    fonts = tuple(matplotlib.rcParams["font.family"])
+    return max((_text_width(s, size, fonts) for s in strings), default=0.0) / 72.0
+
+
+def _text_width(text: str, size: float, fonts: tuple[str, ...]) -> float:
+    """Points, measured once per process (a batch meets the same words again and again)."""
+    key = (text, size, fonts)
+    if key not in _TEXT_WIDTHS:
+        from matplotlib.font_manager import FontProperties
+        from matplotlib.textpath import TextToPath
+
+        if not _MEASURE:
+            _MEASURE.append(TextToPath())
+        got = _MEASURE[0].get_text_width_height_descent(text, FontProperties(size=size), ismath=False)[0]
+        _TEXT_WIDTHS[key] = float(got)
+    return _TEXT_WIDTHS[key]
+
+
+_TEXT_WIDTHS: dict[tuple[str, float, tuple[str, ...]], float] = {}
+_MEASURE: list[Any] = []
 
 
 def axis_names(transpose: bool) -> tuple[str, str]:

@@ -26,6 +26,7 @@ class Grid:
     title: Optional[str]
     ncols: Optional[int] = None  # None: near-square
     row_names: Optional[list[str]] = None
+    groups: Optional[list[int]] = None  # per column: the key/value head its query head reads (GQA)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,24 @@ class GridPlan:
     bar: float  # room for such a colour bar
     suptitle: Optional[Fitted]
     annot_size: float  # 0: no numbers in the cells
+    shifts: tuple[float, ...] = ()  # per column: extra room to its left (grouped-query attention)
+    rules: tuple[float, ...] = ()  # x of a thin rule between two key/value groups
+
+
+GROUP_GAP = 0.16  # inches added between two groups of query heads sharing a key/value head
+
+
+def _group_gaps(grid: Grid, ncols: int) -> tuple[float, ...]:
+    """Per column, the extra room to its left: GROUP_GAP at each column whose key/value
+    group differs from the one before (nothing without grouped-query attention)."""
+    g = grid.groups
+    if not g or len(g) != ncols or len(set(g)) < 2:
+        return ()
+    shifts, total = [0.0], 0.0
+    for c in range(1, ncols):
+        total += GROUP_GAP if g[c] != g[c - 1] else 0.0
+        shifts.append(total)
+    return tuple(shifts)
 
 
 def _grid_plan(
@@ -74,6 +93,8 @@ def _grid_plan(
     bar = 0.06 + 0.1 + 0.04 + text_width(ticks, small) if per_panel else 0.0
     right = (bar if per_panel else 0.18 + 0.2 + 0.06 + text_width(ticks, base) + 0.08 + base * 1.3 / 72) + PAD
     gap_x, gap_y = 0.15 + bar, title_in + 0.08
+    shifts = _group_gaps(grid, ncols)
+    extra = shifts[-1] if shifts else 0.0
 
     def fitted(width: float) -> Optional[Fitted]:
         return fit_title(grid.title, width - 2 * PAD, base * 1.1, style.dpi) if grid.title else None
@@ -85,7 +106,7 @@ def _grid_plan(
         suptitle = fitted(style.figsize[0])
         top = top_of(suptitle)
         side = min(
-            (style.figsize[0] - left - right - gap_x * (ncols - 1)) / ncols,
+            (style.figsize[0] - left - right - gap_x * (ncols - 1) - extra) / ncols,
             (style.figsize[1] - bottom - top - gap_y * nrows) / nrows,
         )
         side = max(side, 0.3)
@@ -93,7 +114,7 @@ def _grid_plan(
         side = 3.0 if n <= 24 else 2.4
         side = max(side * min(1.0, 4 / max(ncols, nrows)) ** 0.5, 1.1)
     pw, ph = side * nc / n, side * nr / n  # square cells
-    width = style.figsize[0] if style.figsize else left + ncols * pw + (ncols - 1) * gap_x + right
+    width = style.figsize[0] if style.figsize else left + ncols * pw + (ncols - 1) * gap_x + extra + right
     suptitle = fitted(width)
     top = top_of(suptitle)
     height = style.figsize[1] if style.figsize else bottom + nrows * (ph + gap_y) + top
@@ -121,6 +142,12 @@ def _grid_plan(
         bar,
         suptitle,
         annot,
+        shifts,
+        tuple(
+            left + c * (pw + gap_x) + shifts[c] - (gap_x - bar + GROUP_GAP) / 2  # mid-gap, past any colour bar
+            for c in range(1, ncols)
+            if shifts and shifts[c] != shifts[c - 1]
+        ),
     )
 
 
@@ -184,8 +211,14 @@ def grid_figure(
             if plan.per_panel:
                 _panel_bar(fig, plan, (x, y), (_cmap(style, scale.signed), norm), style)
         _grid_frame(fig, ax, plan, style, (_cmap(style, lim.signed), Normalize(lim.vmin, lim.vmax)), cbar_label)
+        _group_rules(ax, plan)
         if style.transparent:
             fig.patch.set_alpha(0.0)
+        elif style.image_format == "png":
+            from attncli.figures.fastpng import canvas_png
+
+            canvas_png(fig, path, style.dpi, alpha=False)
+            return fig
         with atomic_open(path) as fh:
             fig.savefig(
                 fh,
@@ -218,7 +251,7 @@ def _grid_panel(
     small = base * 0.75
     r, c = divmod(k, plan.ncols)
     pw, ph = plan.pw, plan.ph
-    x = plan.left + c * (pw + plan.gap_x)
+    x = plan.left + c * (pw + plan.gap_x) + (plan.shifts[c] if plan.shifts else 0.0)
     y = plan.bottom + (plan.nrows - 1 - r) * (ph + plan.gap_y)
     ax.imshow(
         np.ma.masked_invalid(M),
@@ -260,6 +293,19 @@ def _grid_panel(
                     color=text_colour(colours_of[i, j]),
                 )
     return x, y
+
+
+def _group_rules(ax: Any, plan: GridPlan) -> None:
+    """A thin rule between two groups of query heads that share a key/value head, from
+    the bottom row's panels to the top row's (in the text colour, half strength)."""
+    import matplotlib
+
+    if not plan.rules:
+        return
+    colour = matplotlib.rcParams["text.color"]
+    y0, y1 = plan.bottom, plan.bottom + (plan.nrows - 1) * (plan.ph + plan.gap_y) + plan.ph
+    for x in plan.rules:
+        ax.plot([x, x], [y0, y1], color=colour, linewidth=0.8, alpha=0.55, solid_capstyle="butt")
 
 
 def _panel_bar(fig: Any, plan: GridPlan, at: tuple[float, float], colours: tuple[Any, Any], style: Style) -> None:

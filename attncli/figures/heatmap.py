@@ -13,6 +13,7 @@ over it (blitting). Other formats reuse the one figure and only swap the data.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -30,9 +31,9 @@ from attncli.figures.common import (
     text_colour,
     text_width,
 )
-from attncli.figures.fastpng import FastPNG
+from attncli.figures.fastpng import FastPNG, canvas_png
 from attncli.figures.grid import Grid, grid_figure
-from attncli.figures.pool import run_jobs, worker_count
+from attncli.figures.pool import forks_next, run_jobs, worker_count
 from attncli.figures.style import THEMES, Style, check_pixels
 from attncli.figures.titles import fit_title, measure, room
 from attncli.files import atomic_open, figure_name
@@ -155,13 +156,9 @@ class HeatmapFigure(FastPNG):
                 segs += [[(-0.5, y - 0.5), (nc - 0.5, y - 0.5)] for y in range(1, nr)]
                 self.lines = LineCollection(segs, colors=THEMES[style.theme]["line"], linewidths=0.6)
                 ax.add_collection(self.lines)
-            self.texts = []
-            annotate = L.annotate_ok if style.annotate is None else style.annotate
-            if annotate:
-                self.texts = [
-                    [ax.text(j, i, "", ha="center", va="center", fontsize=L.annot_size) for j in range(nc)]
-                    for i in range(nr)
-                ]
+            self.annotate = bool(L.annotate_ok if style.annotate is None else style.annotate)
+            self._texts: list[list[Any]] = []  # made when first needed (never on the fast PNG path)
+            self.numbers: Optional[np.ndarray] = None  # the fast PNG path paints these itself
             W, H = L.figsize
             self.title = fig.text(
                 (L.left + L.side / 2) / W,
@@ -177,20 +174,36 @@ class HeatmapFigure(FastPNG):
                 ax.patch.set_alpha(0.0)
             self.fig, self.ax = fig, ax
             self.background = None
-            self.glyph_cache: dict[str, np.ndarray] = {}
+
+    @property
+    def texts(self) -> list[list[Any]]:
+        """The numbers in the cells as text artists (empty when not annotated)."""
+        if self.annotate and not self._texts:
+            import matplotlib
+
+            nr, nc = self.shape
+            with matplotlib.rc_context(self.rc):
+                size = self.layout.annot_size
+                self._texts = [
+                    [self.ax.text(j, i, "", ha="center", va="center", fontsize=size) for j in range(nc)]
+                    for i in range(nr)
+                ]
+        return self._texts
 
     def _dynamic(self) -> list[Any]:
         artists = [self.im]
         if self.lines is not None:
             artists.append(self.lines)
-        artists += [t for row in self.texts for t in row]
+        artists += [t for row in self._texts for t in row]
         return artists + [self.title]
 
     def set(self, matrix: np.ndarray, title: str, scale: Optional[Scale] = None) -> None:
         if scale is not None:
             self.norm.vmin, self.norm.vmax = scale.vmin, scale.vmax
         self.im.set_data(np.ma.masked_invalid(matrix))
-        if self.texts:
+        if self.annotate and self.background is not None:
+            self.numbers = matrix  # painted from cached glyphs (FastPNG)
+        elif self.annotate:
             colours = self.cmap(self.norm(matrix))
             for i, row in enumerate(self.texts):
                 for j, t in enumerate(row):
@@ -221,6 +234,9 @@ class HeatmapFigure(FastPNG):
             if fmt == "png" and self.background is not None:
                 self._blit(path)
                 return
+            if fmt == "png" and not self.style.transparent:
+                canvas_png(self.fig, path, self.style.dpi, alpha=False)
+                return
             with atomic_open(path) as fh:
                 self.fig.savefig(
                     fh, format=fmt, dpi=self.style.dpi, metadata=METADATA[fmt], transparent=self.style.transparent
@@ -228,6 +244,77 @@ class HeatmapFigure(FastPNG):
 
     def close(self) -> None:
         self.fig.clear()
+
+
+@dataclass(frozen=True)
+class Frame:
+    """What the frame of a result's heatmaps is made of (picklable: a job takes it to a
+    drawing process). Every head of a result gets the same frame however the heads are
+    shared out: room for every title and every colour-bar tick."""
+
+    rows: list[str]
+    cols: list[str]
+    style: Style
+    cbar_label: str
+    titles: list[str]
+    limits: list[Scale]
+
+    def key(self) -> tuple[Any, ...]:
+        labels, titles = (tuple(self.rows), tuple(self.cols)), tuple(self.titles)
+        return (labels, repr(self.style), self.cbar_label, titles, tuple(self.limits))
+
+    def figure(self) -> HeatmapFigure:
+        """The frame, drawn once per process: a worker that gets more heads of the same
+        result (or the same frame again) paints them into the one it has."""
+        key = self.key()
+        if key not in _FRAMES:
+            _FRAMES.clear()  # one kept: the next result's frame differs
+            xlabel, ylabel = axis_names(self.style.transpose)
+            fig = HeatmapFigure(
+                self.rows,
+                self.cols,
+                self.style,
+                xlabel,
+                ylabel,
+                cbar_label=self.cbar_label,
+                scale=self.limits[0],
+                others=self.limits,
+                titles=self.titles,
+            )
+            if self.style.image_format == "png" and len(set(self.limits)) == 1:
+                fig.freeze()
+            _FRAMES[key] = fig
+        return _FRAMES[key]
+
+
+_FRAMES: dict[tuple[Any, ...], HeatmapFigure] = {}
+
+
+def forget() -> None:
+    """Drop what this process has kept between figures (frames, glyphs, text widths), as
+    a new process starts: for measuring one command's work (bench/bench_figures.py)."""
+    from attncli.figures import common, fastpng, titles
+
+    for cache in (_FRAMES, fastpng._GLYPHS, fastpng._SPARSE, titles._WIDTHS, common._TEXT_WIDTHS):
+        cache.clear()
+
+
+def draw_heads(frame: Frame, picks: Sequence[int], mats: Sequence[np.ndarray], paths: Sequence[Path]) -> list[Path]:
+    """Heads ``picks`` (indices into the frame's titles and limits) of one result, each
+    matrix to its path; a drawing job."""
+    fig = frame.figure()
+    one_scale = len(set(frame.limits)) == 1
+    for k, M, path in zip(picks, mats, paths):
+        fig.set(M, frame.titles[k], None if one_scale else frame.limits[k])
+        fig.save(path)
+    return list(paths)
+
+
+def draw_overview(mats: Sequence[np.ndarray], grid: Grid, frame: Frame, bounded: bool, path: Path) -> list[Path]:
+    """The overview of one result (``heads.<fmt>``, ``model.<fmt>``); a drawing job."""
+    style, rows, cols = frame.style, frame.rows, frame.cols
+    grid_figure(mats, grid, rows, cols, style, bounded=bounded, cbar_label=frame.cbar_label, path=path)
+    return [path]
 
 
 def render(
@@ -244,57 +331,28 @@ def render(
     """Draw each panel to ``out/<stem>.<format>`` and, with more than one panel and
     ``style.grid``, all of them in ``heads.<format>``. Returns the paths written.
 
-    With many panels the work is shared among processes (the grid in one, the heads
-    in the others); the files are the same bytes either way."""
+    With many panels the work is shared among the drawing processes of the command's
+    pool (the overview and groups of heads as separate jobs, handed to whichever process
+    is free); the files are the same bytes either way."""
     labels = token_labels(tokens)
-    rows = cols = labels  # self-attention: the same tokens on both axes, transposed or not
     mats = [p.matrix.T if style.transpose else p.matrix for p in panels]
-    limits = scales(mats, style, bounded)
+    titles = [_title(style, p.title) for p in panels]
+    frame = Frame(labels, labels, style, cbar_label, titles, scales(mats, style, bounded))
     ext = style.image_format
-
-    def heads(indices: Sequence[int]) -> Callable[[], list[Path]]:
-        def draw() -> list[Path]:
-            one_scale = len(set(limits)) == 1
-            xlabel, ylabel = axis_names(style.transpose)
-            fig = HeatmapFigure(
-                rows,
-                cols,
-                style,
-                xlabel,
-                ylabel,
-                cbar_label=cbar_label,
-                scale=limits[indices[0]],
-                others=[limits[k] for k in indices],
-                titles=[_title(style, panels[k].title) for k in indices],
-            )
-            if ext == "png" and one_scale:
-                fig.freeze()
-            written = []
-            for k in indices:
-                fig.set(mats[k], _title(style, panels[k].title), None if one_scale else limits[k])
-                path = out / figure_name(panels[k].stem, ext, sentence)
-                fig.save(path)
-                written.append(path)
-            fig.close()
-            return written
-
-        return draw
-
-    def overview() -> list[Path]:
-        assert grid is not None
-        path = out / figure_name(grid.stem, ext, sentence)
-        grid_figure(mats, grid, rows, cols, style, bounded=bounded, cbar_label=cbar_label, path=path)
-        return [path]
-
-    # In a batch (sentence k) the figures are drawn here, in one process: matplotlib's font
-    # and text caches stay warm from sentence to sentence, which beats forking fresh, cold
-    # children for every sentence (bench/bench_batch_figures.py).
+    paths = [out / figure_name(p.stem, ext, sentence) for p in panels]
+    # In a batch each sentence is one job of the command's pool (cli/flow.py): here, serially.
     workers = worker_count(len(panels)) if sentence is None else 1
-    with_grid = grid is not None and style.grid and len(panels) > 1
-    chunks = max(1, min(workers - int(with_grid), len(panels) // 6))
-    jobs = [heads(range(len(panels))[c::chunks]) for c in range(chunks)] + ([overview] if with_grid else [])
-    written = run_jobs(jobs, parallel=workers > 1)
-    order = {p: k for k, p in enumerate(out / figure_name(p.stem, ext, sentence) for p in panels)}
+    jobs: list[tuple[Callable[..., list[Path]], tuple[Any, ...]]] = []
+    if grid is not None and style.grid and len(panels) > 1:  # first: the largest single job
+        jobs.append((draw_overview, (mats, grid, frame, bounded, out / figure_name(grid.stem, ext, sentence))))
+    chunks = max(1, min(4 * workers, len(panels) // 6)) if workers > 1 else 1
+    for c in range(chunks):
+        picks = list(range(len(panels)))[c::chunks]
+        jobs.append((draw_heads, (frame, picks, [mats[k] for k in picks], [paths[k] for k in picks])))
+    if len(jobs) > 1 and forks_next(workers):
+        frame.figure()  # drawn once here: the processes about to be forked share it
+    written = [p for done in run_jobs(jobs, workers) for p in done]
+    order = {p: k for k, p in enumerate(paths)}
     written.sort(key=lambda p: order.get(p, len(order)))
     return written
 

@@ -65,7 +65,9 @@ def figures(
         titles = [t if k < len(result.heads) else "" for k, t in enumerate(titles)]
     texts = [*shown.tokens, style.title or "", title, *(p.title for p in panels)]
     style = readable_numbers(shown, with_fonts(style, texts, notes), notes)
-    grid = Grid(stem, titles, style.title or title, ncols, row_names)
+    grouped = result.is_model and result.dims.groups != result.dims.heads
+    groups = [result.dims.group(h) for h in result.heads] if grouped else None  # a rule between K,V groups
+    grid = Grid(stem, titles, style.title or title, ncols, row_names, groups)
     tokens, bounded, label = shown.tokens, shown.bounded, shown.cbar_label
     with quiet_glyphs():
         if per_head or len(panels) == 1:

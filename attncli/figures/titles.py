@@ -33,14 +33,28 @@ _RENDERERS: dict[float, Any] = {}
 def measure(text: str, size: float, dpi: float = 150) -> float:
     """Width of ``text`` at ``size`` points in inches (widest line) as drawn at ``dpi``,
     with the current font settings (call inside the figure's rc context)."""
-    from matplotlib.font_manager import FontProperties
+    import matplotlib
 
-    from attncli.figures.fonts import quiet_glyphs
+    fonts = tuple(matplotlib.rcParams["font.family"])
+    return max(_width(line, size, dpi, fonts) for line in text.split("\n")) / dpi * MARGIN
 
-    renderer, prop = _renderer(dpi), FontProperties(size=size)
-    with quiet_glyphs():
-        widths = [renderer.get_text_width_height_descent(line, prop, ismath=False)[0] for line in text.split("\n")]
-    return max(widths) / dpi * MARGIN
+
+def _width(line: str, size: float, dpi: float, fonts: tuple[str, ...]) -> float:
+    """Pixels of one line, measured once per process: a batch's figures ask again and
+    again about the same titles."""
+    key = (line, size, dpi, fonts)
+    if key not in _WIDTHS:
+        from matplotlib.font_manager import FontProperties
+
+        from attncli.figures.fonts import quiet_glyphs
+
+        with quiet_glyphs():
+            got = _renderer(dpi).get_text_width_height_descent(line, FontProperties(size=size), ismath=False)[0]
+        _WIDTHS[key] = float(got)
+    return _WIDTHS[key]
+
+
+_WIDTHS: dict[tuple[str, float, float, tuple[str, ...]], float] = {}
 
 
 def wrap(text: str, width: float, size: float, lines: int = LINES, dpi: float = 150) -> Optional[str]:

@@ -15,15 +15,16 @@ from typing import TYPE_CHECKING, Any, NoReturn, Optional, TypeAlias
 
 import numpy as np
 
-from attncli.core.models.config import LLAMA_FAMILY
+from attncli.core.models.config import LLAMA_FAMILY, MULTIMODAL, TEXT_PREFIXES, text_config
 from attncli.errors import AttnError
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike
+    from tokenizers import Tokenizer
 
     from attncli.core.models.config import LlamaConfig
 
-SUPPORTED = ("bert", "roberta", "xlm-roberta", "camembert", "electra", "distilbert", "gpt2", *LLAMA_FAMILY)
+SUPPORTED = ("bert", "roberta", "xlm-roberta", "camembert", "electra", "distilbert", "gpt2", *LLAMA_FAMILY, *MULTIMODAL)
 DTYPES: dict[str, type[np.generic] | str] = {
     "F64": np.float64,
     "F32": np.float32,
@@ -166,6 +167,7 @@ class Checkpoint:
     prefixes: tuple[str, ...] = field(
         default=("", "bert.", "roberta.", "electra.", "distilbert.", "transformer.", "model.")
     )
+    tok: Optional[Tokenizer] = field(default=None, repr=False)  # a GGUF file brings its own
     if TYPE_CHECKING:  # the Llama-family settings, cached on the instance by llama_config()/load_gguf;
         # declared for the type checker only, so the dataclass's fields stay as they are
         llama: LlamaConfig = field(init=False)
@@ -173,6 +175,15 @@ class Checkpoint:
     @property
     def model_type(self) -> str:
         return self.config["model_type"]
+
+    def tokenizer(self) -> Tokenizer:
+        """The tokenizer the model's text goes through: the folder's tokenizer.json (or its
+        vocabulary files), read on first use; a GGUF file's is rebuilt when it is read."""
+        if self.tok is None:
+            from attncli.core.tokenize import load_tokenizer
+
+            self.tok = load_tokenizer(self.folder)
+        return self.tok
 
     def has(self, name: str) -> bool:
         return any(prefix + name in self.tensors for prefix in self.prefixes)
@@ -218,12 +229,21 @@ def load_folder(folder: str | Path) -> Checkpoint:
         raise AttnError(f"{folder}/config.json: not valid JSON ({exc})") from None
     if not isinstance(config, dict):
         raise AttnError(f"{folder}/config.json: expected a JSON object of settings")
+    if "model_type" not in config:
+        raise AttnError(
+            f"{folder}/config.json: the key model_type is missing (it names the architecture:"
+            f" attncli reads {', '.join(SUPPORTED)})"
+        )
     kind = config.get("model_type")
     if kind not in SUPPORTED:
         raise AttnError(
             f"{folder}/config.json: model_type {kind!r} is not supported (attncli reads {', '.join(SUPPORTED)})"
         )
     tensors = read_folder(folder)
+    if kind in MULTIMODAL:  # image + text: the language model's attention, under its own prefix
+        config = text_config(config, f"{folder}/config.json")
+        check_layers(folder, config, {n: t for n, t in tensors.items() if n.startswith(TEXT_PREFIXES[:3])})
+        return Checkpoint(folder, config, tensors, TEXT_PREFIXES)
     check_layers(folder, config, tensors)
     return Checkpoint(folder, config, tensors)
 

@@ -16,6 +16,29 @@ from typing import Any, Optional
 from attncli.errors import AttnError
 
 LLAMA_FAMILY = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text")
+MULTIMODAL = ("gemma3",)  # image + text checkpoints: their language model is read, the vision tower left alone
+# where a multimodal checkpoint keeps its language model's tensors: model.language_model.layers…
+# (transformers' layout since 4.52), language_model.model.layers… (the Hub's files and what
+# save_pretrained writes); its lm_head sits beside either
+TEXT_PREFIXES = ("model.language_model.", "language_model.model.", "language_model.", "")
+# Gemma3TextConfig's defaults: the Hub's Gemma 3 configs name only what differs from them
+GEMMA3_TEXT = dict(
+    vocab_size=262208,
+    hidden_size=2304,
+    intermediate_size=9216,
+    num_hidden_layers=26,
+    num_attention_heads=8,
+    num_key_value_heads=4,
+    head_dim=256,
+    hidden_activation="gelu_pytorch_tanh",
+    max_position_embeddings=131072,
+    rms_norm_eps=1e-6,
+    rope_theta=1_000_000.0,
+    rope_local_base_freq=10_000.0,
+    query_pre_attn_scalar=256,
+    sliding_window=4096,
+    tie_word_embeddings=True,
+)
 ROPE_TYPES = ("default", "linear", "llama3")
 ACTIVATIONS = ("silu", "swish", "gelu_pytorch_tanh", "gelu_new", "gelu_fast", "gelu")
 SLIDING, FULL = "sliding_attention", "full_attention"
@@ -63,6 +86,18 @@ class LlamaConfig:
     def group(self) -> int:
         """How many query heads share one key/value head: head h uses group ⌊h / (H/G)⌋."""
         return self.H // self.G
+
+
+def text_config(config: dict[str, Any], where: str) -> dict[str, Any]:
+    """The settings of a multimodal checkpoint's language model (``model_type`` gemma3:
+    ``text_config`` nested inside), with Gemma3TextConfig's defaults for what it leaves out
+    and the top level's token ids and embedding tying where the text part has none."""
+    text = config.get("text_config") or {}
+    if not isinstance(text, dict):
+        raise AttnError(f"{where}: text_config must be an object of settings, not {text!r}")
+    inherited = ("bos_token_id", "eos_token_id", "pad_token_id", "tie_word_embeddings", "_name_or_path")
+    top = {k: config[k] for k in inherited if k in config}
+    return {**GEMMA3_TEXT, **top, **text, "model_type": "gemma3_text"}
 
 
 def _whole(config: dict[str, Any], where: str, key: str, default: Optional[int] = None) -> int:

@@ -4,27 +4,30 @@ over heads, keeping every layer's attention in the notes' layout.
 HF libraries hold attention as P[h, query, key]; the notes write A'[i, j] with keys i
 down the rows and queries j across the columns, so A' = Pᵀ per head (each column of
 A' sums to 1).
+
+:func:`forward_batch` runs several sequences at once (``survey``): the tokens packed for
+the per-token layers, padded with hidden keys for attention (:class:`Padding`).
 """
 
 from __future__ import annotations
 
 import math
-import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional, Protocol
 
 import numpy as np
 
-from attncli.core.attention import attend_heads, causal_mask, finite
+from attncli.core.attention import Padding, attend_heads, causal_mask, finite
 from attncli.core.models import llama
 from attncli.core.models.checkpoint import Checkpoint
 from attncli.core.models.config import LLAMA_FAMILY
 from attncli.core.models.open import load
 from attncli.core.models.spec import ROBERTA_LIKE, key_name, spec
 from attncli.core.result import AttentionResult, Dims, ModelInfo
-from attncli.core.tokenize import Tokens, tokenize
+from attncli.core.tokenize import Tokens, encode
 from attncli.errors import AttnError
 
 Record = Callable[..., None]  # (layer, A, A'[, vectors]): H×n×n each, notes' layout
@@ -62,48 +65,58 @@ def erf(x: np.ndarray) -> np.ndarray:
     the expression written out)."""
     if x.dtype == np.float64:
         return _erf64(x).astype(np.float64)
-    a = np.abs(x)
-    t = np.multiply(a, 0.3275911)
-    t += 1.0
-    np.divide(1.0, t, out=t)
-    poly = np.multiply(t, 1.061405429)
-    for c in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
-        poly += c
-        poly *= t
-    np.multiply(a, a, out=a)
-    np.negative(a, out=a)
-    np.exp(a, out=a)
-    poly *= a
-    np.subtract(1.0, poly, out=poly)
-    poly *= np.sign(x, out=a)
-    return poly.astype(x.dtype, copy=False)
+    return _blocks(x, _erf32)
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
-    """0.5 x (1 + erf(x / √2)), in place after the division; large inputs (a long text's
-    feed-forward layer) in row blocks on every core: numpy's ufuncs use one core."""
-    rows = x.shape[0] if x.ndim > 1 else 0
-    cores = min(os.cpu_count() or 1, 4)
-    if cores < 2 or x.size < 1 << 18 or rows < cores:
-        return _gelu(x)
-    from concurrent.futures import ThreadPoolExecutor  # here: only long inputs need it
-
-    out = np.empty_like(x)
-    bounds = np.linspace(0, rows, cores + 1).astype(int)
-
-    def part(k: int) -> None:
-        out[bounds[k] : bounds[k + 1]] = _gelu(x[bounds[k] : bounds[k + 1]])
-
-    with ThreadPoolExecutor(cores) as pool:
-        list(pool.map(part, range(cores)))
-    return out
+    """½ x (1 + erf(x / √2))."""
+    if x.dtype == np.float64:
+        return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
+    return _blocks(x, _gelu32)
 
 
-def _gelu(x: np.ndarray) -> np.ndarray:
-    y = erf(x / math.sqrt(2.0))
-    y += 1.0
-    y *= np.multiply(x, 0.5)
-    return y
+BLOCK = 1 << 16  # elements per block: a dozen passes over a block stay in the core's cache
+Kernel = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray], None]
+
+
+def _blocks(x: np.ndarray, kernel: Kernel) -> np.ndarray:
+    """kernel(x block, out block, three scratch blocks) over blocks of :data:`BLOCK`
+    elements: the same operations element by element as on the whole array (the same
+    bits), without a dozen whole-array temporaries going through memory."""
+    flat = np.ascontiguousarray(x).reshape(-1)
+    out = np.empty_like(flat)
+    scratch = np.empty((3, min(BLOCK, flat.size)), x.dtype)
+    for start in range(0, flat.size, BLOCK):
+        m = min(BLOCK, flat.size - start)
+        kernel(flat[start : start + m], out[start : start + m], *scratch[:, :m])
+    return out.reshape(x.shape)
+
+
+def _erf32(x: np.ndarray, out: np.ndarray, a: np.ndarray, t: np.ndarray, _: np.ndarray) -> None:
+    """out = sign(x) (1 − t (a₁ + t (a₂ + t (a₃ + t (a₄ + t a₅)))) e^(−x²)), t = 1 / (1 + p|x|)."""
+    np.abs(x, out=a)
+    np.multiply(a, 0.3275911, out=t)
+    t += 1.0
+    np.divide(1.0, t, out=t)
+    np.multiply(t, 1.061405429, out=out)
+    for c in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
+        out += c
+        out *= t
+    np.multiply(a, a, out=a)
+    np.negative(a, out=a)
+    np.exp(a, out=a)
+    out *= a
+    np.subtract(1.0, out, out=out)
+    out *= np.sign(x, out=a)
+
+
+def _gelu32(x: np.ndarray, out: np.ndarray, a: np.ndarray, t: np.ndarray, s: np.ndarray) -> None:
+    """out = ½ x (1 + erf(x / √2))."""
+    np.divide(x, math.sqrt(2.0), out=s)
+    _erf32(s, out, a, t, s)
+    out += 1.0
+    np.multiply(x, 0.5, out=s)
+    out *= s
 
 
 def gelu_tanh(x: np.ndarray) -> np.ndarray:
@@ -135,15 +148,20 @@ def attention(
     v: np.ndarray,
     scale: float,
     causal: bool,
+    *,
+    batch: Optional[Padding] = None,
     out: Optional[tuple[np.ndarray, np.ndarray]] = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[Optional[np.ndarray], np.ndarray, np.ndarray]:
     """q, k, v: H×n×d with tokens as rows (the libraries' layout), converted once to the
     notes' layout (columns are tokens) for :func:`attend_heads`. Returns A and A' (H×n×n,
     notes' layout; written into ``out`` when given) and the context H×n×d (rows again)
-    for the output projection."""
-    n = q.shape[1]
+    for the output projection. With a ``batch`` the n tokens are B packed sequences: A is
+    not kept and A' is B×H×n×n padded."""
     Q, K, V = (x.transpose(0, 2, 1) for x in (q, k, v))  # H×d×n
-    A, A_prime, O = attend_heads(Q, K, V, scale=scale, mask=causal_mask(n) if causal else None, out=out)
+    if batch is not None:
+        A, A_prime, O = batch.attend(Q, K, V, scale=scale, mask=causal_mask(batch.n) if causal else None)
+        return A, A_prime, O.transpose(0, 2, 1)
+    A, A_prime, O = attend_heads(Q, K, V, scale=scale, mask=causal_mask(q.shape[1]) if causal else None, out=out)
     assert A is not None  # kept: keep_scores is on
     return A, A_prime, O.transpose(0, 2, 1)
 
@@ -243,7 +261,14 @@ def check_width(ck: Checkpoint, weight: str, axis: int, parts: int = 1) -> None:
 
 
 def _encoder(
-    ck: Checkpoint, ids: list[int], dtype: type, last: int, record: Record, names: EncoderNames = BERT
+    ck: Checkpoint,
+    ids: list[int],
+    dtype: type,
+    last: int,
+    record: Record,
+    names: EncoderNames = BERT,
+    *,
+    batch: Optional[Padding] = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """BERT and its family: embeddings + LayerNorm, then post-norm blocks (attention, add &
     norm, feed-forward, add & norm). DistilBERT only names things differently."""
@@ -251,7 +276,8 @@ def _encoder(
     check_width(ck, names.layer.format(0) + names.query + ".weight", axis=0)
     act = ACTIVATIONS[cfg.activation]
     word = ck.get("embeddings.word_embeddings.weight", dtype)
-    x = word[np.array(ids)] + ck.get("embeddings.position_embeddings.weight", dtype)[positions(ck, ids)]
+    pos = positions(ck, ids) if batch is None else np.concatenate([positions(ck, part) for part in split(ids, batch)])
+    x = word[np.array(ids)] + ck.get("embeddings.position_embeddings.weight", dtype)[pos]
     if ck.has("embeddings.token_type_embeddings.weight"):  # DistilBERT has no token types
         x = x + ck.get("embeddings.token_type_embeddings.weight", dtype)[0]
     w = Layers(ck, dtype, cfg.eps)
@@ -263,22 +289,25 @@ def _encoder(
         p = names.layer.format(layer)
         q, k, v = (heads(w.linear(p + m, x), cfg.heads) for m in (names.query, names.key, names.value))
         scale = 1.0 / math.sqrt(cfg.head_size)
-        A, A_prime, ctx = attention(q, k, v, scale, cfg.causal, slots(record, layer, q))
+        A, A_prime, ctx = attention(q, k, v, scale, cfg.causal, batch=batch, out=slots(record, layer, q))
         record(layer, A, A_prime, HeadVectors(q, k, v, ctx, scale, x))
         x = w.norm(p + names.norm1, w.linear(p + names.out, merge(ctx)) + x)
         x = w.norm(p + names.norm2, w.linear(p + names.down, act(w.linear(p + names.up, x))) + x)
     return I, x
 
 
-def _gpt2(ck: Checkpoint, ids: list[int], dtype: type, last: int, record: Record) -> tuple[np.ndarray, np.ndarray]:
+def _gpt2(
+    ck: Checkpoint, ids: list[int], dtype: type, last: int, record: Record, *, batch: Optional[Padding] = None
+) -> tuple[np.ndarray, np.ndarray]:
     """GPT-2: pre-norm blocks, fused q/k/v (Conv1D: x W + b), causal attention."""
     cfg = spec(ck)
     check_width(ck, "h.0.attn.c_attn.weight", 1, 3)
     act = ACTIVATIONS[cfg.activation]
-    n = len(ids)
+    n = len(ids) if batch is None else batch.n
     if n > cfg.max_positions:
         raise AttnError(f"the text has {n} tokens; {ck.folder} takes at most {cfg.max_positions} (n_positions)")
-    x = ck.get("wte.weight", dtype)[np.array(ids)] + ck.get("wpe.weight", dtype)[:n]
+    pos = np.arange(n) if batch is None else batch.positions()
+    x = ck.get("wte.weight", dtype)[np.array(ids)] + ck.get("wpe.weight", dtype)[pos]
     I = x
     w = Layers(ck, dtype, cfg.eps)
     for layer in range(last):
@@ -289,7 +318,7 @@ def _gpt2(ck: Checkpoint, ids: list[int], dtype: type, last: int, record: Record
         scale = (1.0 / math.sqrt(cfg.head_size) if cfg.scale_attn_weights else 1.0) / (
             (layer + 1) if cfg.scale_by_layer else 1.0
         )
-        A, A_prime, ctx = attention(q, k, v, scale, True, slots(record, layer, q))
+        A, A_prime, ctx = attention(q, k, v, scale, True, batch=batch, out=slots(record, layer, q))
         record(layer, A, A_prime, HeadVectors(q, k, v, ctx, scale, a))
         x = x + w.conv1d(p + "attn.c_proj", merge(ctx))
         x = x + w.conv1d(p + "mlp.c_proj", act(w.conv1d(p + "mlp.c_fc", w.norm(p + "ln_2", x))))
@@ -298,7 +327,30 @@ def _gpt2(ck: Checkpoint, ids: list[int], dtype: type, last: int, record: Record
     return I, x
 
 
-Forward = Callable[[Checkpoint, list[int], type, int, Record], tuple[np.ndarray, np.ndarray]]
+def split(ids: list[int], batch: Padding) -> Iterator[list[int]]:
+    """The packed ids of a batch, sequence by sequence."""
+    start = 0
+    for m in batch.lengths:
+        yield ids[start : start + m]
+        start += m
+
+
+class Forward(Protocol):
+    """A family's forward pass: (ids, dtype, blocks to run, record) → (I, x), n×r each;
+    with ``batch`` the ids are B sequences packed (see :func:`forward_batch`)."""
+
+    def __call__(
+        self,
+        ck: Checkpoint,
+        ids: list[int],
+        dtype: type,
+        last: int,
+        record: Record,
+        *,
+        batch: Optional[Padding] = None,
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+
 FORWARD: dict[str, Forward] = {
     "bert": _encoder,
     **dict.fromkeys(ROBERTA_LIKE, _encoder),
@@ -416,16 +468,8 @@ def forward(ck: Checkpoint, tokens: Tokens, keep: Keep, *, text: str = "", float
         raise AttnError("a checkpoint needs token ids: the folder's tokenizer.json is used")
     L = n_layers(ck)
     last = L if keep.want_rollout else min(keep.last, L)
-    try:
-        with np.errstate(all="ignore"):  # overflow shows up below, as non-finite weights
-            I, x = FORWARD[ck.model_type](ck, [int(i) for i in ids if i is not None], dtype, last, keep)
-    except NonFinite as bad:
-        raise AttnError(
-            f"{ck.folder}: the attention weights of layer {bad.layer} are not finite (NaN or overflow):"
-            " check the weights and config.json (layer_norm_eps, …); --float64 may help"
-        ) from None
-    except (ValueError, TypeError, IndexError, ArithmeticError) as exc:  # shapes or config values that do not fit
-        raise AttnError(f"{ck.folder}: the tensors do not fit together or with config.json ({exc})") from None
+    with failures(ck):
+        I, x = FORWARD[ck.model_type](ck, [int(i) for i in ids if i is not None], dtype, last, keep)
     A, A_prime, means = keep.stacks()
     H, r = n_heads(ck), I.shape[1]
     dims = Dims(r=r, q=r // H, v=r // H, heads=H, n=len(ids), layers=L)
@@ -448,6 +492,53 @@ def forward(ck: Checkpoint, tokens: Tokens, keep: Keep, *, text: str = "", float
         rollout=keep.R,
         **captured(keep),
     )
+
+
+@contextmanager
+def failures(ck: Checkpoint) -> Iterator[None]:
+    """A forward pass's failures as one AttnError each (overflow shows up as non-finite
+    attention weights, caught by the recorder)."""
+    try:
+        with np.errstate(all="ignore"):
+            yield
+    except NonFinite as bad:
+        raise AttnError(
+            f"{ck.folder}: the attention weights of layer {bad.layer} are not finite (NaN or overflow):"
+            " check the weights and config.json (layer_norm_eps, …); --float64 may help"
+        ) from None
+    except (ValueError, TypeError, IndexError, ArithmeticError) as exc:  # shapes or config values that do not fit
+        raise AttnError(f"{ck.folder}: the tensors do not fit together or with config.json ({exc})") from None
+
+
+class _Enough(Exception):
+    """Raised by :func:`forward_batch`'s recorder after the last layer's attention."""
+
+
+BatchRecord = Callable[[int, np.ndarray], None]  # (layer, A' B×H×n×n padded)
+
+
+def forward_batch(ck: Checkpoint, ids: list[list[int]], record: BatchRecord) -> None:
+    """Every layer's attention of B sequences in one pass (float32): the tokens packed
+    for the per-token layers, padded for attention (:class:`Padding`: a padding key gets
+    weight 0, a padding query's column is garbage the caller ignores). ``record(layer0,
+    A')`` gets B×H×n×n per layer, notes' layout. Stops once the last layer's attention is
+    known: its feed-forward and the final norm change no attention weight. Each
+    sequence's A' equals :func:`forward`'s to float32 rounding."""
+    batch = Padding(tuple(len(part) for part in ids))
+    L = n_layers(ck)
+
+    def keep(layer0: int, A: Optional[np.ndarray], A_prime: np.ndarray, vectors: object = None) -> None:
+        if not np.isfinite(A_prime).all():
+            raise NonFinite(layer0 + 1)
+        record(layer0, A_prime)
+        if layer0 == L - 1:
+            raise _Enough
+
+    with failures(ck):
+        try:
+            FORWARD[ck.model_type](ck, [i for part in ids for i in part], np.float32, L, keep, batch=batch)
+        except _Enough:
+            pass
 
 
 def captured(keep: Keep) -> dict[str, Any]:
@@ -505,7 +596,7 @@ def run_model(
     ck = checkpoint or load(folder)
     if not text.strip():
         check_text(text, select.max_tokens, Tokens([], []))
-    tokens = tokenize(text, ck.folder, select.special_tokens)  # its tokenizer.json (or vocabulary files)
+    tokens = encode(ck.tokenizer(), text, select.special_tokens, ck.folder)
     check_text(text, select.max_tokens, tokens)
     vocab = llama.shape_of(ck, word_embeddings(ck))[0]  # no table converted just to count its rows
     bad = [i for i in tokens.ids if i is None or not 0 <= i < vocab]
@@ -525,7 +616,6 @@ def continued(ck: Checkpoint, tokens: Tokens, select: Select) -> Tokens:
     forward pass over the whole sequence, which equals what the model computed step by step:
     a generated token's column is what the model looked at when it chose the next one."""
     from attncli.core.models.config import LLAMA_FAMILY
-    from attncli.core.tokenize import load_tokenizer
 
     if ck.model_type not in LLAMA_FAMILY:
         raise AttnError(
@@ -539,7 +629,7 @@ def continued(ck: Checkpoint, tokens: Tokens, select: Select) -> Tokens:
             setting="generate",
         )
     new = llama.generate(ck, ids, select.generate, np.float64 if select.float64 else np.float32)
-    tok = load_tokenizer(ck.folder)
+    tok = ck.tokenizer()
     end = tokens.offsets[-1][1] if tokens.offsets else 0
     return Tokens(
         tokens.tokens + [tok.id_to_token(i) or f"<{i}>" for i in new],

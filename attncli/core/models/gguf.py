@@ -30,7 +30,6 @@ from attncli.errors import AttnError
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike
-    from tokenizers import Tokenizer
 
 PERMUTED = ("llama", "mistral")  # llama.cpp's converter interleaves the q/k rows of these
 QUANTS = ("F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K")
@@ -159,9 +158,27 @@ def dequantize(path: Path, t: Any, data: Optional[np.ndarray] = None) -> np.ndar
             return np.asarray(data, dtype=np.float32)
         if kind == "F16":
             return np.asarray(data).astype(np.float32)
-        return quants.dequantize(np.asarray(data), t.tensor_type).astype(np.float32, copy=False)
+        if kind == "BF16":
+            return quants.dequantize(np.asarray(data), t.tensor_type).astype(np.float32, copy=False)
+        return _by_chunks(getattr(quants, kind), np.asarray(data))
     except (ValueError, TypeError, IndexError) as exc:
         raise AttnError(f"{path}: tensor {t.name!r} cannot be dequantised ({exc})") from None
+
+
+CHUNK = 1 << 16  # bytes of quantised rows per call: its temporaries (~7x) stay small, no page faults
+
+
+def _by_chunks(kind: Any, data: np.ndarray) -> np.ndarray:
+    """gguf's own block dequantisation (``kind.dequantize_rows``) over 64 KB of rows at a
+    time: ``quants.dequantize`` calls it on 16 rows at a time, and for a 576-wide model
+    the calls cost more than the arithmetic (the same numbers, tested)."""
+    rows = data.reshape(-1, data.shape[-1])
+    width = rows.shape[1] // kind.type_size * kind.block_size
+    out = np.empty((rows.shape[0], width), np.float32)
+    step = max(1, CHUNK // max(rows.shape[1], 1))
+    for lo in range(0, rows.shape[0], step):
+        out[lo : lo + step] = kind.dequantize_rows(rows[lo : lo + step])
+    return out.reshape(*data.shape[:-1], width)
 
 
 class GGUFCheckpoint(Checkpoint):
@@ -193,10 +210,10 @@ class GGUFCheckpoint(Checkpoint):
         return np.asarray(self.tensors[self._name(name)], dtype=dtype)
 
 
-def load_gguf(path: str | Path) -> tuple[GGUFCheckpoint, Tokenizer]:
-    """(checkpoint, tokenizer) from a GGUF file: a GGUFCheckpoint the Llama-family forward
-    pass reads like a safetensors folder, and a ``tokenizers.Tokenizer`` rebuilt from the
-    file's vocabulary."""
+def load_gguf(path: str | Path) -> GGUFCheckpoint:
+    """A GGUF file as a GGUFCheckpoint the Llama-family forward pass reads like a
+    safetensors folder, carrying the ``tokenizers.Tokenizer`` rebuilt from the file's
+    vocabulary (``ck.tokenizer()``)."""
     from attncli.core.models.gguf_config import config_from_metadata
     from attncli.core.models.gguf_tokenizer import tokenizer_from_metadata
 
@@ -208,20 +225,10 @@ def load_gguf(path: str | Path) -> tuple[GGUFCheckpoint, Tokenizer]:
     meta, table = read_gguf(path)
     arch, config = config_from_metadata(path, meta, {t.name for t in table})
     tensors = GGUFTensors(path, table, arch, config["num_attention_heads"], config["num_key_value_heads"])
-    ck = GGUFCheckpoint(path, config, tensors)
+    ck = GGUFCheckpoint(path, config, tensors, tok=tokenizer_from_metadata(path, meta))
     cfg = read_config(config, f"{path} (metadata)")
     if "rope_freqs.weight" in tensors.raw:  # llama 3.1's scaling, baked into per-frequency factors
         factors = tuple(float(f) for f in dequantize(path, tensors.raw["rope_freqs.weight"]).ravel())
         cfg = dataclasses.replace(cfg, rope_global=dataclasses.replace(cfg.rope_global, freq_factors=factors))
     ck.llama = cfg
-    return ck, tokenizer_from_metadata(path, meta)
-
-
-def load_gguf_with_tokenizer(path: str | Path) -> Checkpoint:
-    """load_gguf, with its tokenizer registered under the file's path, so that
-    ``tokenize(text, path)`` finds it (the adapter for today's run_model)."""
-    from attncli.core.tokenize import _LOADED
-
-    ck, tok = load_gguf(path)
-    _LOADED[Path(path).resolve()] = tok
     return ck

@@ -17,18 +17,28 @@ answers to the same names, see :mod:`attncli.core.models.gguf`).
 from __future__ import annotations
 
 import math
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import numpy as np
 
-from attncli.core.attention import attend_heads
+from attncli.core.attention import Padding, attend_heads
 from attncli.core.models.checkpoint import Checkpoint
 from attncli.core.models.config import LlamaConfig, Rope, read_config
 from attncli.core.result import Dims
 from attncli.errors import AttnError
 
-Record = Callable[[int, np.ndarray, np.ndarray], None]
+Record = Callable[[int, Optional[np.ndarray], np.ndarray], None]  # A is None in a batch
+SMALL = 128  # tokens: fewer, and a layer's products are too small to share between BLAS threads
+
+
+def blas_threads(m: int) -> AbstractContextManager[None]:
+    """One BLAS thread for products of m < SMALL rows (see :mod:`attncli.core.blas`): the
+    threads of a short prompt's products wait for each other more than they work."""
+    from attncli.core import blas
+
+    return blas.at_most(1) if m < SMALL else nullcontext()
 
 
 def llama_config(ck: Checkpoint) -> LlamaConfig:
@@ -171,19 +181,31 @@ def project(b: Block, h: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def block(
-    b: Block, x: np.ndarray, pos: np.ndarray, record: Optional[Record], cache: Optional[Cache] = None
+    b: Block,
+    x: np.ndarray,
+    pos: np.ndarray,
+    record: Optional[Record],
+    cache: Optional[Cache] = None,
+    batch: Optional[Padding] = None,
 ) -> np.ndarray:
     """x (m×r) at positions ``pos`` through one block; keys and values of earlier positions
-    come from ``cache``. ``record(layer, A, A')`` gets H×t×m stacks (t keys, m queries)."""
+    come from ``cache``. ``record(layer, A, A')`` gets H×t×m stacks (t keys, m queries);
+    with a ``batch`` (packed sequences, no cache) A is None and A' is B×H×n×n padded."""
     cfg = b.cfg
     Q, K, V = project(b, b.norm("input_layernorm", x), pos)
     if cache is not None:
         K, V = cache.extend(b.layer, K, V)  # G×q×t
-    keys = np.arange(K.shape[2])
     window = cfg.window if cfg.sliding[b.layer] else None
-    A, A_prime, O = attend_heads(Q, K, V, scale=cfg.scale, mask=visible(keys, pos, window), softcap=cfg.softcap)
-    if record is not None:
+    if batch is not None:
+        square = np.arange(batch.n)
+        A, A_prime, O = batch.attend(
+            Q, K, V, scale=cfg.scale, mask=visible(square, square, window), softcap=cfg.softcap
+        )
+    else:
+        keys = np.arange(K.shape[2])
+        A, A_prime, O = attend_heads(Q, K, V, scale=cfg.scale, mask=visible(keys, pos, window), softcap=cfg.softcap)
         assert A is not None  # kept: keep_scores is on
+    if record is not None:
         record(b.layer, A, A_prime)
     o = b.linear("self_attn.o_proj", O.transpose(2, 0, 1).reshape(len(pos), cfg.H * cfg.q))  # m×r
     if cfg.sandwich:
@@ -249,17 +271,23 @@ def positions(cfg: LlamaConfig, ck: Checkpoint, n: int) -> np.ndarray:
     return np.arange(n)
 
 
-def forward(ck: Checkpoint, ids: list[int], dtype: type, last: int, record: Record) -> tuple[np.ndarray, np.ndarray]:
+def forward(
+    ck: Checkpoint, ids: list[int], dtype: type, last: int, record: Record, *, batch: Optional[Padding] = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Run blocks 0..last-1. For each block call record(layer_index0, A, A_prime) with H×n×n
     stacks in the notes' layout. Return (I, x): the input of block 0 and the output of the
     last block computed, both n×r (rows are tokens); after the last block of the model the
-    final RMSNorm is applied, as for GPT-2's ln_f."""
+    final RMSNorm is applied, as for GPT-2's ln_f. With a ``batch``, ``ids`` are B
+    sequences packed, each at positions 0 … n_b − 1 (see :func:`forward.forward_batch`)."""
     cfg = llama_config(ck)
     check_shapes(ck, cfg)
-    pos = positions(cfg, ck, len(ids))
+    pos = positions(cfg, ck, len(ids)) if batch is None else batch.positions()
+    if batch is not None:
+        positions(cfg, ck, batch.n)
     x = I = embed(ck, cfg, ids, dtype)  # n×r
-    for layer in range(last):
-        x = block(Block(ck, cfg, layer, dtype), x, pos, record)
+    with blas_threads(len(ids)):
+        for layer in range(last):
+            x = block(Block(ck, cfg, layer, dtype), x, pos, record, batch=batch)
     if last == cfg.layers:
         x = rms_norm(x, ck.get("norm.weight", dtype), cfg.eps, cfg.norm_plus_one)
     return I, x
@@ -294,8 +322,9 @@ def generate(
     while len(new) < n_new:
         pos = np.arange(start, start + len(step))
         x = embed(ck, cfg, step, dtype)
-        for layer in range(cfg.layers):
-            x = block(Block(ck, cfg, layer, dtype), x, pos, record, cache)
+        with blas_threads(len(step)):
+            for layer in range(cfg.layers):
+                x = block(Block(ck, cfg, layer, dtype), x, pos, record, cache)
         h = rms_norm(x[-1:], final, cfg.eps, cfg.norm_plus_one)
         token = int(np.argmax(logits(ck, cfg, h, dtype)[0]))
         new.append(token)

@@ -1,0 +1,59 @@
+"""The number of threads OpenBLAS (numpy's BLAS) uses, changed while a run lasts.
+
+OpenBLAS splits every matrix product over all cores. For the small products of a short
+prompt (13 tokens × 576 → 1,536) that costs more than it gains: the threads wait for each
+other, and on a busy machine each product became 3-5× slower. Python has no call for this
+(numpy offers none); the library numpy loaded is found among the process's mapped files and
+its own ``openblas_set_num_threads`` called through ctypes, as threadpoolctl does. Another
+BLAS (MKL, Accelerate) or no /proc is left alone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Optional
+
+_SET = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads")
+_GET = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads", "openblas_get_num_threads")
+Threads = tuple[Callable[[int], Any], Callable[[], int]]  # (set, get)
+_found: list[Optional[Threads]] = []
+
+
+def _openblas() -> Optional[Threads]:
+    """(set, get) of the OpenBLAS this process has loaded, or None."""
+    if _found:
+        return _found[0]
+    import numpy  # noqa: F401  (loads its BLAS)
+
+    pair: Optional[Threads] = None
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
+            paths = {line.split(None, 5)[-1].strip() for line in fh if "openblas" in line.lower()}
+        for path in sorted(p for p in paths if p.startswith("/")):
+            lib = ctypes.CDLL(path)  # already mapped: the same handle, nothing loaded again
+            set_ = next((getattr(lib, n) for n in _SET if hasattr(lib, n)), None)
+            get = next((getattr(lib, n) for n in _GET if hasattr(lib, n)), None)
+            if set_ is not None and get is not None:
+                set_.argtypes, set_.restype, get.restype = [ctypes.c_int], None, ctypes.c_int
+                pair = (set_, get)
+                break
+    except OSError:
+        pair = None
+    _found.append(pair)
+    return pair
+
+
+@contextmanager
+def at_most(n: int) -> Iterator[None]:
+    """OpenBLAS uses at most ``n`` threads inside the block (then as many as before)."""
+    lib = _openblas()
+    before = lib[1]() if lib is not None else 0
+    if lib is None or before <= n:
+        yield
+        return
+    lib[0](n)
+    try:
+        yield
+    finally:
+        lib[0](before)
