@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator, Optional, Protocol
 
 import numpy as np
 
+from attncli.core import blas
 from attncli.core.attention import Padding, attend_heads, causal_mask, finite
 from attncli.core.models import llama
 from attncli.core.models.checkpoint import Checkpoint
@@ -468,7 +469,7 @@ def forward(ck: Checkpoint, tokens: Tokens, keep: Keep, *, text: str = "", float
         raise AttnError("a checkpoint needs token ids: the folder's tokenizer.json is used")
     L = n_layers(ck)
     last = L if keep.want_rollout else min(keep.last, L)
-    with failures(ck):
+    with failures(ck), blas.for_rows(len(ids)):
         I, x = FORWARD[ck.model_type](ck, [int(i) for i in ids if i is not None], dtype, last, keep)
     A, A_prime, means = keep.stacks()
     H, r = n_heads(ck), I.shape[1]
