@@ -374,6 +374,8 @@ def test_short_prompts_run_on_one_blas_thread_and_the_count_comes_back(tmp_path,
     lib = blas._openblas()
     if lib is None:
         pytest.skip("numpy's BLAS is not OpenBLAS (or /proc is missing)")
+    average, running = blas._load() or (0.0, 1)
+    assert average >= 0 and running >= 1  # this process is running
     set_threads, get_threads = lib
     before = get_threads()
     set_threads(2)
@@ -391,8 +393,10 @@ def test_short_prompts_run_on_one_blas_thread_and_the_count_comes_back(tmp_path,
     )
     write_numpy_checkpoint(tmp_path / "m", cfg)
     try:
-        for load_average, expected in ((0.2, [1, 1, 2, 2]), (0.9, [1, 1, 1, 1]), (7.0, [1, 1, 1, 1])):
-            monkeypatch.setattr(os, "getloadavg", lambda average=load_average: (average, 0.0, 0.0))
+        # (load average, runnable now): busy elsewhere only when both say so
+        cases = (((0.2, 1), [1, 1, 2, 2]), ((0.9, 2), [1, 1, 1, 1]), ((7.0, 9), [1, 1, 1, 1]), ((1.3, 1), [1, 1, 2, 2]))
+        for load_average, expected in cases:
+            monkeypatch.setattr(blas, "_load", lambda average=load_average: average)
             seen: list[int] = []
             for n in (5, blas.SMALL + 1):
                 llama.forward(load(tmp_path / "m"), [1] * n, np.float32, 2, lambda *_, s=seen: s.append(get_threads()))
@@ -421,7 +425,7 @@ def test_the_bert_and_run_paths_take_their_blas_threads_from_the_rows_too(tmp_pa
     before = get_threads()
     set_threads(2)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
-    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setattr(blas, "_load", lambda: (0.0, 1))
     seen: list[int] = []
     real = fw.FORWARD["bert"]
     monkeypatch.setitem(fw.FORWARD, "bert", lambda *a: (seen.append(get_threads()), real(*a))[1])

@@ -71,17 +71,32 @@ def at_most(n: int) -> Iterator[None]:
 
 
 def idle_cores() -> int:
-    """The cores this process may run on, less those other work keeps busy (the 1-minute
-    load average, rounded), at least 1."""
+    """The cores this process may run on, less those other work keeps busy, at least 1.
+
+    Busy means busy now and for a while: the tasks runnable at this moment other than this
+    one (``/proc/loadavg``'s fourth field), but no more than the 1-minute load average
+    (rounded). A process that merely woke up does not count, and neither does the load this
+    process made itself (a long run, a benchmark loop)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
-    try:
-        busy = int(os.getloadavg()[0] + 0.5)
-    except (AttributeError, OSError):
+    load = _load()
+    if load is None:
         return cores
+    average, running = load
+    busy = min(int(average + 0.5), running - 1)
     return max(1, min(cores, cores - busy))
+
+
+def _load() -> Optional[tuple[float, int]]:
+    """(1-minute load average, tasks runnable now) from /proc/loadavg, or None."""
+    try:
+        with open("/proc/loadavg", encoding="ascii") as fh:
+            fields = fh.read().split()
+        return float(fields[0]), int(fields[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def for_rows(m: int) -> AbstractContextManager[None]:
