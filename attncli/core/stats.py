@@ -29,7 +29,10 @@ def entropy(p: np.ndarray) -> np.ndarray:
     """Entropy in nats of each column: H_j = −Σ_i p[i, j] ln p[i, j] (0 ln 0 = 0)."""
     logs = np.log(p, out=np.zeros_like(p), where=p > 0)
     logs *= p
-    return -logs.sum(axis=0, dtype=np.float64)
+    h = -logs.sum(axis=0, dtype=np.float64)
+    np.maximum(h, 0.0, out=h)  # a one-hot column is 0, not −0.0 (or −1e-9 from rounding)
+    h += 0.0
+    return h
 
 
 def one_head(A_prime: np.ndarray, *, normalised: bool = False) -> dict[str, float]:
