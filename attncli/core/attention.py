@@ -339,3 +339,11 @@ class Padding:
             self.pad(Q), self.pad(K), self.pad(V), mask=self.mask(mask), keep_scores=False, **options
         )
         return None, A_prime, self.unpad(O)
+
+    def weights(self, Q: np.ndarray, K: np.ndarray, *, mask: Optional[np.ndarray] = None, **options: Any) -> np.ndarray:
+        """A' alone (B×H×n×n padded) from packed Q and K: :func:`attend_heads` with a V of no
+        rows, so O = V A' costs nothing (a batch's last block, whose output nobody reads)."""
+        Q, K = self.pad(Q), self.pad(K)
+        V = np.empty(K.shape[:-2] + (0, K.shape[-1]), K.dtype)
+        _, A_prime, _ = attend_heads(Q, K, V, mask=self.mask(mask), keep_scores=False, **options)
+        return A_prime
