@@ -146,8 +146,9 @@ class Tree:
 
 
 def distributions(A_prime: np.ndarray) -> np.ndarray:
-    """Each column (query) as a distribution over keys, in float64 (all-zero columns stay 0)."""
-    P = np.array(A_prime, dtype=np.float64)
+    """Each column (query) as a distribution over keys, in A's own floating type (float32
+    for a checkpoint's float32 pass, float64 otherwise; all-zero columns stay 0)."""
+    P = np.array(A_prime, dtype=np.result_type(A_prime, np.float32))
     s = P.sum(axis=-2, keepdims=True)
     np.divide(P, s, out=P, where=s > 0)  # A' ≥ 0: a column summing to 0 is all 0 already
     return P
@@ -224,8 +225,8 @@ class Group:
         causal = seqs[0].causal
         visible = np.broadcast_to(j + 1, (B, n)) if causal else np.broadcast_to(lengths[:, None], (B, n))
         self.log_visible = np.log(np.maximum(visible, 2)).astype(np.float64)  # ln K_j
-        self.keys = np.zeros((B, 2, n))  # separators S, punctuation P (1 where a key is in the set)
-        self.D = np.zeros((B, n, n))
+        self.keys = np.zeros((B, 2, n), np.float32)  # separators S, punctuation P (1 where a key is in the set)
+        self.D = np.zeros((B, n, n), np.float32)
         keep = self.keep
         for b, s in enumerate(seqs):
             m = s.n
@@ -240,13 +241,15 @@ class Group:
         keep[_M["entropy_norm"]] = real & (visible >= 2)
         keep[_M["previous"]] = keep[_M["first"]] = real & (j >= 1)
         keep[_M["next"]] = j[None, :] <= lengths[:, None] - 2
-        self.distance = np.abs(j[:, None] - j[None, :]).astype(np.float64)
+        self.distance = np.abs(j[:, None] - j[None, :]).astype(np.float32)  # exact: n < 2^24
 
     def values(self, A_prime: np.ndarray) -> np.ndarray:
-        """Every metric of every query of one layer (A' B×H×n×n): M×B×H×n, float64."""
+        """Every metric of every query of one layer (A' B×H×n×n): M×B×H×n, in A's
+        floating type (float32 for a checkpoint: the per-query values carry float32's
+        precision, their sums over the corpus are taken in float64 by :meth:`add_layer`)."""
         p = distributions(A_prime)
         B, H, n = p.shape[0], p.shape[1], self.n
-        out = np.zeros((len(NAMES), B, H, n))
+        out = np.zeros((len(NAMES), B, H, n), p.dtype)
         if self.induction is not None:
             start, T = self.induction
             j = np.arange(start + T, start + 2 * T)
@@ -254,20 +257,20 @@ class Group:
             return out
         h = out[_M["entropy"]] = entropy(p)
         out[_M["entropy_norm"]] = h / self.log_visible[:, None, :]
-        out[_M["distance"]] = np.einsum("bhij,ij->bhj", p, self.distance)
+        out[_M["distance"]] = np.einsum("bhij,ij->bhj", p, self.distance.astype(p.dtype, copy=False))
         out[_M["max"]] = p.max(axis=-2)
         out[_M["self"]] = np.diagonal(p, axis1=-2, axis2=-1)
         out[_M["previous"]][..., 1:] = np.diagonal(p, offset=1, axis1=-2, axis2=-1)  # p[j−1, j]
         out[_M["next"]][..., :-1] = np.diagonal(p, offset=-1, axis1=-2, axis2=-1)  # p[j+1, j]
         out[_M["first"]] = p[..., 0, :]
-        shares = np.matmul(self.keys[:, None], p)  # B×H×2×n: Σ_{i ∈ S} p_ij, Σ_{i ∈ P} p_ij
+        shares = np.matmul(self.keys[:, None].astype(p.dtype, copy=False), p)  # B×H×2×n: Σ_{i ∈ S} p_ij, Σ_{i ∈ P} p_ij
         out[_M["separator"]], out[_M["punctuation"]] = shares[:, :, 0], shares[:, :, 1]
-        out[_M["duplicate"]] = np.einsum("bhij,bij->bhj", p, self.D)
+        out[_M["duplicate"]] = np.einsum("bhij,bij->bhj", p, self.D.astype(p.dtype, copy=False))
         return out
 
     def add_layer(self, acc: Acc, layer: int, A_prime: np.ndarray) -> None:
         """Add layer ``layer``'s counted queries to the sums (the counts: :meth:`add_counts`)."""
-        v = np.where(self.keep[:, :, None, :], self.values(A_prime), 0.0)  # M×B×H×n
+        v = np.where(self.keep[:, :, None, :], self.values(A_prime), 0.0).astype(np.float64, copy=False)  # M×B×H×n
         acc.total[layer] += v.sum(axis=(1, 3)).T
         acc.squares[layer] += (v * v).sum(axis=(1, 3)).T
 

@@ -507,7 +507,9 @@ def forward_batch(ck: Checkpoint, ids: list[list[int]], record: BatchRecord) -> 
     for the per-token layers, padded for attention (:class:`Padding`: a padding key gets
     weight 0, a padding query's column is garbage the caller ignores). ``record(layer0,
     A')`` gets B×H×n×n per layer, notes' layout. Stops once the last layer's attention is
-    known: its feed-forward and the final norm change no attention weight. Each
+    known: its feed-forward and the final norm change no attention weight. One BLAS
+    thread (survey's parallelism is processes), so a chunk gives the same bits in this
+    process as in a worker, whatever the library's product splitting would do. Each
     sequence's A' equals :func:`forward`'s to float32 rounding."""
     batch = Padding(tuple(len(part) for part in ids))
     L = n_layers(ck)
@@ -519,7 +521,9 @@ def forward_batch(ck: Checkpoint, ids: list[list[int]], record: BatchRecord) -> 
         if layer0 == L - 1:
             raise _Enough
 
-    with failures(ck):
+    from attncli.core import blas
+
+    with failures(ck), blas.at_most(1):  # one BLAS thread, as in survey's workers: the same bits in any process
         try:
             FORWARD[ck.model_type](ck, [i for part in ids for i in part], np.float32, L, keep, batch=batch)
         except _Enough:
