@@ -293,22 +293,24 @@ def _encoder(
         x = w.linear("embeddings_project", x)
     I = x
     scale = 1.0 / math.sqrt(cfg.head_size)
+    linear = w.linear if batch is None else lambda name, x: w.fused((name,), x)
     for layer in range(last):
         p = names.layer.format(layer)
-        if batch is not None:  # one product for W^q, W^k, W^v; the last block's A' is all a batch needs
-            if layer == last - 1:
-                q, k = (heads(part, cfg.heads) for part in np.split(w.fused((p + names.query, p + names.key), x), 2, -1))
-                mask = causal_mask(batch.n) if cfg.causal else None
-                record(layer, None, batch.weights(*(t.transpose(0, 2, 1) for t in (q, k)), scale=scale, mask=mask))
-                break
-            qkv = w.fused((p + names.query, p + names.key, p + names.value), x)
-            q, k, v = (heads(part, cfg.heads) for part in np.split(qkv, 3, axis=-1))
-        else:
+        if batch is None:
             q, k, v = (heads(w.linear(p + m, x), cfg.heads) for m in (names.query, names.key, names.value))
-        A, A_prime, ctx = attention(q, k, v, scale, cfg.causal, batch)
-        record(layer, A, A_prime, HeadVectors(q, k, v, ctx, scale, x))
-        linear = w.linear if batch is None else lambda name, x: w.fused((name,), x)
-        x = w.norm(p + names.norm1, linear(p + names.out, merge(ctx)) + x)
+            A, A_prime, ctx = attention(q, k, v, scale, cfg.causal)
+            record(layer, A, A_prime, HeadVectors(q, k, v, ctx, scale, x))
+            out = merge(ctx)
+        else:  # one product for W^q, W^k, W^v; the last block's A' is all a batch needs (Q and K)
+            parts = (names.query, names.key) if layer == last - 1 else (names.query, names.key, names.value)
+            qkv = w.fused(tuple(p + m for m in parts), x)
+            mask = causal_mask(batch.n) if cfg.causal else None
+            A_prime, rows = batch.attend_rows(qkv, cfg.heads, len(parts), scale=scale, mask=mask)
+            record(layer, None, A_prime)
+            if rows is None:
+                break
+            out = rows
+        x = w.norm(p + names.norm1, linear(p + names.out, out) + x)
         x = w.norm(p + names.norm2, linear(p + names.down, act(linear(p + names.up, x))) + x)
     return I, x
 
