@@ -145,10 +145,12 @@ class Tree:
         return acc
 
 
-def distributions(A_prime: np.ndarray) -> np.ndarray:
+def distributions(A_prime: np.ndarray, scratch: bool = False) -> np.ndarray:
     """Each column (query) as a distribution over keys, in A's own floating type (float32
-    for a checkpoint's float32 pass, float64 otherwise; all-zero columns stay 0)."""
-    P = np.array(A_prime, dtype=np.result_type(A_prime, np.float32))
+    for a checkpoint's float32 pass, float64 otherwise; all-zero columns stay 0). With
+    ``scratch`` a floating A' is divided in place (no copy)."""
+    dtype = np.result_type(A_prime, np.float32)
+    P = A_prime if scratch and A_prime.dtype == dtype else np.array(A_prime, dtype=dtype)
     s = P.sum(axis=-2, keepdims=True)
     np.divide(P, s, out=P, where=s > 0)  # A' ≥ 0: a column summing to 0 is all 0 already
     return P
@@ -243,11 +245,11 @@ class Group:
         keep[_M["next"]] = j[None, :] <= lengths[:, None] - 2
         self.distance = np.abs(j[:, None] - j[None, :]).astype(np.float32)  # exact: n < 2^24
 
-    def values(self, A_prime: np.ndarray) -> np.ndarray:
+    def values(self, A_prime: np.ndarray, scratch: bool = False) -> np.ndarray:
         """Every metric of every query of one layer (A' B×H×n×n): M×B×H×n, in A's
         floating type (float32 for a checkpoint: the per-query values carry float32's
         precision, their sums over the corpus are taken in float64 by :meth:`add_layer`)."""
-        p = distributions(A_prime)
+        p = distributions(A_prime, scratch)  # scratch: A' is the caller's to overwrite
         B, H, n = p.shape[0], p.shape[1], self.n
         out = np.zeros((len(NAMES), B, H, n), p.dtype)
         if self.induction is not None:
@@ -268,9 +270,10 @@ class Group:
         out[_M["duplicate"]] = np.einsum("bhij,bij->bhj", p, self.D.astype(p.dtype, copy=False))
         return out
 
-    def add_layer(self, acc: Acc, layer: int, A_prime: np.ndarray) -> None:
-        """Add layer ``layer``'s counted queries to the sums (the counts: :meth:`add_counts`)."""
-        v = np.where(self.keep[:, :, None, :], self.values(A_prime), 0.0).astype(np.float64, copy=False)  # M×B×H×n
+    def add_layer(self, acc: Acc, layer: int, A_prime: np.ndarray, scratch: bool = False) -> None:
+        """Add layer ``layer``'s counted queries to the sums (the counts: :meth:`add_counts`);
+        ``scratch``: A' may be overwritten."""
+        v = np.where(self.keep[:, :, None, :], self.values(A_prime, scratch), 0.0).astype(np.float64, copy=False)  # M×B×H×n
         acc.total[layer] += v.sum(axis=(1, 3)).T
         acc.squares[layer] += (v * v).sum(axis=(1, 3)).T
 

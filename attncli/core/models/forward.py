@@ -52,6 +52,20 @@ def layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.nd
     return (x - mu) / np.sqrt(var + eps) * w + b
 
 
+def layer_norm_in_place(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
+    """:func:`layer_norm` overwriting x (a batch's temporaries): no n×r temporaries, the
+    variance as one row-wise dot product (equal to float32 rounding, not bit for bit)."""
+    x -= x.mean(axis=-1, keepdims=True)
+    var = np.einsum("ij,ij->i", x, x)
+    var /= x.shape[-1]
+    var += eps
+    np.sqrt(var, out=var)
+    x /= var[:, None]
+    x *= w
+    x += b
+    return x
+
+
 _erf64 = np.frompyfunc(math.erf, 1, 1)
 
 
@@ -206,6 +220,11 @@ class Layers:
     def norm(self, name: str, x: np.ndarray) -> np.ndarray:
         return layer_norm(x, *self._pair(name), self.eps)
 
+    def add_norm(self, name: str, y: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """norm(y + x) in y's memory (y a temporary of the batch path)."""
+        y += x
+        return layer_norm_in_place(y, *self._pair(name), self.eps)
+
 
 @dataclass(frozen=True)
 class EncoderNames:
@@ -293,7 +312,6 @@ def _encoder(
         x = w.linear("embeddings_project", x)
     I = x
     scale = 1.0 / math.sqrt(cfg.head_size)
-    linear = w.linear if batch is None else lambda name, x: w.fused((name,), x)
     for layer in range(last):
         p = names.layer.format(layer)
         if batch is None:
@@ -310,8 +328,12 @@ def _encoder(
             if rows is None:
                 break
             out = rows
-        x = w.norm(p + names.norm1, linear(p + names.out, out) + x)
-        x = w.norm(p + names.norm2, linear(p + names.down, act(linear(p + names.up, x))) + x)
+        if batch is None:
+            x = w.norm(p + names.norm1, w.linear(p + names.out, out) + x)
+            x = w.norm(p + names.norm2, w.linear(p + names.down, act(w.linear(p + names.up, x))) + x)
+        else:
+            x = w.add_norm(p + names.norm1, w.fused((p + names.out,), out), x)
+            x = w.add_norm(p + names.norm2, w.fused((p + names.down,), act(w.fused((p + names.up,), x))), x)
     return I, x
 
 
