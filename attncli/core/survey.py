@@ -290,7 +290,8 @@ class Group:
     def add_layer(self, acc: Acc, layer: int, A_prime: np.ndarray, scratch: bool = False) -> None:
         """Add layer ``layer``'s counted queries to the sums (the counts: :meth:`add_counts`);
         ``scratch``: A' may be overwritten."""
-        v = np.where(self.keep[:, :, None, :], self.values(A_prime, scratch), 0.0).astype(np.float64, copy=False)  # M×B×H×n
+        v = np.where(self.keep[:, :, None, :], self.values(A_prime, scratch), 0.0)  # M×B×H×n
+        v = v.astype(np.float64, copy=False)  # summed in float64
         acc.total[layer] += v.sum(axis=(1, 3)).T
         acc.squares[layer] += (v * v).sum(axis=(1, 3)).T
 

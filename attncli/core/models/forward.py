@@ -128,6 +128,37 @@ def _gelu32(x: np.ndarray, out: np.ndarray, a: np.ndarray, t: np.ndarray, s: np.
     out *= s
 
 
+_ERFC = (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592)  # _erf32's a₅ … a₁
+
+
+def gelu_rows(x: np.ndarray) -> np.ndarray:
+    """:func:`gelu` for float32 in fewer passes (a batch's feed-forward): the same
+    polynomial for 1 − erf, rearranged as ½ x (1 + erf(x/√2)) = max(x, 0) − ½|x| (1 −
+    erf(|x|/√2)): no sign pass, no cancellation in 1 + erf for negative x (equal to
+    :func:`gelu` to float32 rounding, not bit for bit)."""
+    return gelu(x) if x.dtype == np.float64 else _blocks(x, _gelu32_rows)
+
+
+def _gelu32_rows(x: np.ndarray, out: np.ndarray, a: np.ndarray, t: np.ndarray, s: np.ndarray) -> None:
+    """out = max(x, 0) − |z| t P(t) e^(−z²) / √2, z = x / √2, t = 1 / (1 + p|z|)."""
+    np.multiply(x, 1 / math.sqrt(2.0), out=s)
+    np.abs(s, out=a)
+    np.multiply(a, 0.3275911, out=t)
+    t += 1.0
+    np.divide(1.0, t, out=t)
+    np.multiply(t, _ERFC[0] / math.sqrt(2.0), out=out)
+    for c in _ERFC[1:]:
+        out += c / math.sqrt(2.0)
+        out *= t
+    np.multiply(a, a, out=s)
+    np.negative(s, out=s)
+    np.exp(s, out=s)
+    out *= s
+    out *= a
+    np.maximum(x, 0.0, out=s)
+    np.subtract(s, out, out=out)
+
+
 def gelu_tanh(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))  # Python floats keep x's dtype
 
@@ -312,6 +343,8 @@ def _encoder(
         x = w.linear("embeddings_project", x)
     I = x
     scale = 1.0 / math.sqrt(cfg.head_size)
+    if batch is not None and act is gelu:
+        act = gelu_rows
     for layer in range(last):
         p = names.layer.format(layer)
         if batch is None:
