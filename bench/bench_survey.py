@@ -165,6 +165,7 @@ def measure(tmp: Path, sentences: int, repeats: int) -> None:
         for w in (1, 2):
             cmd = survey_cmd(folder, corpus, "--workers", str(w))
             runs[f"unpinned {w}"] = partial(timed, cmd, unset=("OPENBLAS_CORETYPE",))
+    print("load average before: %.2f %.2f %.2f" % os.getloadavg(), flush=True)
     seconds: dict[str, list[float]] = {name: [] for name in runs}
     outputs: dict[str, str] = {}
     for r in range(repeats):
@@ -173,6 +174,7 @@ def measure(tmp: Path, sentences: int, repeats: int) -> None:
             seconds[name].append(sec)
             print(f"round {r + 1}: {name}: {sec:.1f} s, {n / sec:.1f} sentences/s", flush=True)
     rates = {name: n / statistics.median(secs) for name, secs in seconds.items()}
+    print("load average after: %.2f %.2f %.2f" % os.getloadavg())
     print()
     for name, rate in rates.items():
         print(f"{name}: median {n / rate:.1f} s, {rate:.1f} sentences/s")
