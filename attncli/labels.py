@@ -39,8 +39,9 @@ def safe(text: object, markup: bool = False) -> str:
 def json_safe(text: str) -> str:
     """JSON text with the unsafe characters left in its strings (C1 controls, bidi
     overrides, lone surrogates; json already escapes C0) written as ``\\uXXXX``: the same
-    JSON data, nothing a terminal acts on."""
-    if text.isascii() and text.isprintable():  # the numbers of a matrix: nothing to look for
+    JSON data, nothing a terminal acts on. ASCII JSON text can hold only DEL of them (json
+    escapes C0), so the matrices' digits skip the scan."""
+    if text.isascii() and "\x7f" not in text:
         return text
     return UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) if UNSAFE.search(text) else text
 

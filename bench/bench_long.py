@@ -5,7 +5,7 @@ against floors measured in the same run (interleaved):
   with `need_weights=True, average_attn_weights=False` (every head's map), whole process
   including `import torch`; the peak is also set against the float32 maps the run keeps.
 - attention alone, in this process: `attend_heads` (+ the projections) against torch's
-  forward with weights.
+  forward with weights (torch's default threads), after one unmeasured call of each.
 - `--json --no-plot` (`-H 2`: 4·n² numbers): against a process writing float32 arrays of
   the same shapes with a plain row loop (`"%.9g"` per number, one write per row).
 - `--npz --no-plot`: against a process saving float32 arrays of the same shapes with
@@ -94,31 +94,38 @@ def pair(ours: list[str], floor: list[str], repeats: int) -> tuple[tuple[float, 
     return (med(a, 0), med(a, 1)), (med(b, 0), med(b, 1))
 
 
-def in_process(n: int, repeats: int) -> tuple[float, float]:
+def in_process(n: int, repeats: int) -> tuple[float, float, int]:
     """Medians of attncli's attention (projections + attend_heads, float32, A' only)
-    and torch's MHA forward with every head's weights, interleaved in this process."""
+    and torch's MHA forward with every head's weights, interleaved in this process after
+    one unmeasured call of each (the first touch of fresh memory is measured by the
+    whole-process cases); torch runs with its default thread count, returned."""
     import numpy as np
     import torch
 
     from attncli.core.attention import multi_head
     from attncli.core.embed import random_weights
 
-    torch.set_num_threads(os.cpu_count() or 1)
     W = {k: (w.astype(np.float32) if w is not None else None) for k, w in random_weights(512, 8, 64, 64, 0).items()}
     I = np.random.default_rng(0).standard_normal((512, n)).astype(np.float32)
     m, x = torch.nn.MultiheadAttention(512, 8), torch.randn(n, 1, 512)
-    ours, theirs = [], []
-    for _ in range(repeats):
+
+    def ours() -> float:
         t = time.perf_counter()
-        att = multi_head(I, W["Wq"], W["Wk"], W["Wv"], W["Wo"], keep_scores=False)
-        ours.append(time.perf_counter() - t)
-        del att
+        multi_head(I, W["Wq"], W["Wk"], W["Wv"], W["Wo"], keep_scores=False)
+        return time.perf_counter() - t
+
+    def theirs() -> float:
         t = time.perf_counter()
         with torch.no_grad():
-            out = m(x, x, x, need_weights=True, average_attn_weights=False)
-        theirs.append(time.perf_counter() - t)
-        del out
-    return statistics.median(ours), statistics.median(theirs)
+            m(x, x, x, need_weights=True, average_attn_weights=False)
+        return time.perf_counter() - t
+
+    ours(), theirs()
+    a, b = [], []
+    for _ in range(repeats):
+        a.append(ours())
+        b.append(theirs())
+    return statistics.median(a), statistics.median(b), torch.get_num_threads()
 
 
 def main() -> None:
@@ -145,10 +152,10 @@ def main() -> None:
                     flush=True,
                 )
             if "attention" not in skip:
-                ours, theirs = in_process(n, reps + 1)
+                ours, theirs, threads = in_process(n, reps + 2)
                 print(
                     f"n={n:5d} attention in process: {ours:.3f} s | torch forward {theirs:.3f} s"
-                    f" -> {ours / theirs:.2f}x (target <= 1.5)",
+                    f" ({threads} threads) -> {ours / theirs:.2f}x (target <= 1.5)",
                     flush=True,
                 )
             if "json" not in skip:
@@ -170,6 +177,7 @@ def main() -> None:
                     " arrays (target <= 1.3)",
                     flush=True,
                 )
+    print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
 
 
 if __name__ == "__main__":

@@ -154,3 +154,24 @@ def test_multi_head_merges_through_Wo():
     assert m.O_concat.shape == (6, 4)
     assert np.allclose(m.O, W["Wo"] @ np.vstack([h.O for h in m.heads]))
     assert m.O.shape == I.shape
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("temperature", [1.0, 0.01])
+def test_softmax_on_every_core_gives_the_same_bits_as_one_core(monkeypatch, causal, temperature):
+    import attncli.core.attention as attention
+
+    rng = np.random.default_rng(3)
+    A = (rng.standard_normal((5, 40, 40)) * 30).astype(np.float32)
+    if causal:
+        np.copyto(A, -np.inf, where=~causal_mask(40))
+    serial, parallel = A.copy(), A.copy()
+    attention.normalise(serial, softmax, temperature)
+    monkeypatch.setattr(attention, "PARALLEL_NUMBERS", 1)
+    monkeypatch.setattr(attention.os, "cpu_count", lambda: 2)
+    attention.normalise(parallel, softmax, temperature)
+    assert np.array_equal(serial, parallel)
+    assert np.allclose(parallel.sum(axis=1), 1, atol=1e-5)
+    beside = np.empty_like(A)
+    attention.normalise(A, softmax, temperature, out=beside)  # A kept: A' written beside it
+    assert np.array_equal(beside, serial) and not np.array_equal(A, serial)

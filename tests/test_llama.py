@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import cli, one_error_line
-from helpers import shard
+from helpers import shard, write_bert
 from llama_helpers import FAMILIES, hf_attention, hf_model, llama_tokenizer, save
 
 from attncli.core.models import llama, load
@@ -362,10 +362,13 @@ def test_grouped_query_heads_say_their_key_value_group_in_titles(tmp_path):
     ]
 
 
-def test_short_prompts_run_on_one_blas_thread_and_the_count_comes_back(tmp_path):
+def test_short_prompts_run_on_one_blas_thread_and_the_count_comes_back(tmp_path, monkeypatch):
     """Products of a short prompt are too small to share between OpenBLAS threads (each
     thread waits for the others; on a busy machine 3-5x slower): one thread while the
-    blocks run, the previous count afterwards. Long prompts keep every thread."""
+    blocks run, the previous count afterwards. Long prompts use the cores no other work
+    keeps busy (the load average), never more than before."""
+    import os
+
     from attncli.core import blas
 
     lib = blas._openblas()
@@ -374,6 +377,7 @@ def test_short_prompts_run_on_one_blas_thread_and_the_count_comes_back(tmp_path)
     set_threads, get_threads = lib
     before = get_threads()
     set_threads(2)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
     cfg = dict(
         model_type="llama",
         hidden_size=16,
@@ -386,15 +390,51 @@ def test_short_prompts_run_on_one_blas_thread_and_the_count_comes_back(tmp_path)
         max_position_embeddings=300,
     )
     write_numpy_checkpoint(tmp_path / "m", cfg)
+    try:
+        for load_average, expected in ((0.2, [1, 1, 2, 2]), (0.9, [1, 1, 1, 1]), (7.0, [1, 1, 1, 1])):
+            monkeypatch.setattr(os, "getloadavg", lambda average=load_average: (average, 0.0, 0.0))
+            seen: list[int] = []
+            for n in (5, blas.SMALL + 1):
+                llama.forward(load(tmp_path / "m"), [1] * n, np.float32, 2, lambda *_, s=seen: s.append(get_threads()))
+            assert seen == expected and get_threads() == 2, load_average
+        with blas.at_most(1):
+            with blas.at_most(4):  # never raises the count
+                assert get_threads() == 1
+        assert get_threads() == 2
+    finally:
+        set_threads(before)
+
+
+def test_the_bert_and_run_paths_take_their_blas_threads_from_the_rows_too(tmp_path, monkeypatch):
+    import os
+    import sys
+
+    from attncli.core import blas, pipeline
+    from attncli.core.settings import Settings
+
+    fw = sys.modules["attncli.core.models.forward"]
+
+    lib = blas._openblas()
+    if lib is None:
+        pytest.skip("numpy's BLAS is not OpenBLAS (or /proc is missing)")
+    set_threads, get_threads = lib
+    before = get_threads()
+    set_threads(2)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     seen: list[int] = []
-    for n in (5, llama.SMALL + 1):
-        llama.forward(load(tmp_path / "m"), [1] * n, np.float32, 2, lambda *_: seen.append(get_threads()))
-    assert seen == [1, 1, 2, 2] and get_threads() == 2
-    with blas.at_most(1):
-        with blas.at_most(4):  # never raises the count
-            assert get_threads() == 1
-    assert get_threads() == 2
-    set_threads(before)
+    real = fw.FORWARD["bert"]
+    monkeypatch.setitem(fw.FORWARD, "bert", lambda *a: (seen.append(get_threads()), real(*a))[1])
+    try:
+        write_bert(tmp_path / "b", r=24, H=3, L=1)
+        fw.run_model(str(tmp_path / "b"), "the cat sat")
+        real_attend = pipeline._attend
+        monkeypatch.setattr(pipeline, "_attend", lambda *a: (seen.append(get_threads()), real_attend(*a))[1])
+        for words in (5, blas.SMALL + 2):
+            pipeline.run(" ".join(["cat"] * words), Settings(max_tokens=1000))
+        assert seen == [1, 1, 2] and get_threads() == 2
+    finally:
+        set_threads(before)
 
 
 # ---------------------------------------------------------------- Gemma 3 with a vision tower

@@ -740,6 +740,15 @@ def test_a_model_folder_named_like_a_builtin_tokenizer_uses_its_own(tmp_path, mo
     assert all(isinstance(i, int) for i in json.loads(ran.stdout)["ids"])
 
 
+def test_a_selection_of_layers_and_heads_is_those_slices_of_every_map(tmp_path):
+    write_bert(tmp_path / "m", L=3)
+    every = run_model(str(tmp_path / "m"), TEXT)
+    some = run_model(str(tmp_path / "m"), TEXT, layers=[3, 1, 3], heads=[2, 1])
+    for got, want in ((some.A, every.A), (some.A_prime, every.A_prime)):
+        assert got.shape == (3, 2, every.n, every.n)
+        assert np.array_equal(got, want[[2, 0, 2]][:, [1, 0]])
+
+
 def _with_mask(folder: Path) -> None:
     """A vocab.txt that holds BERT's [MASK] (as real BERT vocabularies do), no names in config."""
     lines = (folder / "vocab.txt").read_text(encoding="utf-8").split("\n")

@@ -103,6 +103,72 @@ def test_scores_are_dropped_only_when_no_view_reads_them():
     assert head_stats(lean) == head_stats(full)
 
 
+def float32_cases():
+    """float32 blocks of every kind: A'-like, scores of every magnitude, every bit pattern
+    (NaN, ±inf, subnormals), whole numbers, and the edges of the notations and of rounding."""
+    rng = np.random.default_rng(17)
+    yield rng.random((64, 256), dtype=np.float32)
+    yield (rng.standard_normal((40, 37)) * 10.0 ** rng.integers(-14, 14, (40, 37))).astype(np.float32)
+    yield rng.integers(0, 2**32, (50, 41), dtype=np.uint64).astype(np.uint32).view(np.float32)
+    yield np.round(rng.standard_normal((30, 33)) * 1000, 2).astype(np.float32)
+    yield (rng.integers(-20, 20, (30, 31)) * 2.0 ** rng.integers(-40, 40, (30, 31))).astype(np.float32)
+    powers = np.array([10.0**k for k in range(-45, 39)], np.float32)
+    yield np.stack([np.nextafter(powers, np.float32(0)), powers, np.nextafter(powers, np.float32(np.inf))])
+    yield np.array(
+        [
+            [0.0, -0.0, 1.0, -1.0, 1e-4, 9.99999e-5, 1e9, 999999999, 1e8, 123456789, 0.5, 2**-13, 3.4e38, 1e-45]
+            + [np.inf, -np.inf, np.nan, 16777216, 0.1, 1e-5, 99999.99, 1.5e-5]
+        ],
+        np.float32,
+    )
+
+
+def percent_rows(block):
+    """The reference: one `"%.9g" % x` per number, ±inf and NaN as null, whole numbers
+    given json's ".0" (the writer before float32_text)."""
+    import re
+
+    row = "[" + ", ".join(["%.9g"] * block.shape[1]) + "]"
+    text = ", ".join([row % tuple(r) for r in block.astype(np.float64).tolist()])
+    text = re.sub(r"-?inf|nan", "null", text)
+    return re.sub(r"(?<![\w.+-])(-?\d+)(?=[,\]])", r"\1.0", text)
+
+
+@pytest.mark.parametrize("M", list(float32_cases()), ids=lambda M: f"{M.shape}")
+def test_float32_text_is_the_percent_formatting_byte_for_byte(M):
+    from attncli.export_stream import float32_text
+
+    with np.errstate(invalid="ignore"):
+        assert float32_text(M) == percent_rows(M)
+        assert float32_text(M[:1, :1]) == percent_rows(M[:1, :1])
+
+
+def test_npz_writes_any_layout_with_write_array_bytes(tmp_path):
+    rng = np.random.default_rng(0)
+    base = rng.random((5, 6), dtype=np.float32)
+    data = {
+        "c": base,
+        "f": np.asfortranarray(base),
+        "strided": base[::2, ::3],
+        "tokens": np.array(["a", "bé", ""]),
+        "empty": np.zeros((0, 4)),
+        "scalar": np.float64(2.5),
+        "ints": np.arange(7),
+    }
+    save_npz(tmp_path / "a.npz", data)
+    old_npz(tmp_path / "old.npz", data)
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "old.npz").read_bytes()
+
+
+def test_json_safe_still_escapes_what_a_terminal_acts_on():
+    from attncli.labels import json_safe
+
+    plain = json.dumps({"t": "ab", "x": [1.5, 2]})
+    assert json_safe(plain) is plain  # ASCII JSON: nothing to escape, not scanned
+    assert json_safe('{"t": "a\x7fb"}') == '{"t": "a\\u007fb"}'
+    assert json_safe('{"t": "a\u202eb\x85"}') == '{"t": "a\\u202eb\\u0085"}'
+
+
 def test_float32_rows_are_written_as_before_whole_numbers_nulls_and_all():
     """Byte for byte what "%.9g" per number gave, with json's "1.0" for whole numbers and
     null for ±inf/NaN (the row formatter fills templates instead of rewriting the text)."""

@@ -8,6 +8,10 @@
   ``gc.freeze()``).
 - Python's teardown at exit frees every module and object (40–60 ms): the last exit
   handler ends the process once every stream is flushed. Other exit handlers run first.
+- numpy asks for transparent huge pages for large arrays (``NUMPY_MADVISE_HUGEPAGE``);
+  on a VM the first touch of fresh huge pages is slow (``run -H 8 --npz`` at 4,096
+  tokens: 2.1–3.1 s with ordinary pages, 2.8–5.4 s with huge pages, bench/README.md),
+  so a command's process uses ordinary pages unless the variable is set.
 """
 
 from __future__ import annotations
@@ -72,7 +76,9 @@ def _skip_teardown() -> None:
 
 
 def short_lived(main: Callable[[], None]) -> None:
-    """Run ``main`` with the collector off and without Python's teardown at the end."""
+    """Run ``main`` with the collector off, ordinary pages for numpy's arrays (read when
+    numpy is first imported, inside ``main``) and without Python's teardown at the end."""
+    os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
     gc.disable()
     atexit.register(_skip_teardown)  # registered first, so run last
     try:

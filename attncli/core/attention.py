@@ -11,6 +11,7 @@ heads are stacked to (H·v)×n and mapped back to r×n by W^o (r×H·v).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -82,6 +83,12 @@ class Head:
     O: np.ndarray  # v×n
 
 
+def finite(M: np.ndarray) -> bool:
+    """No NaN and no ±inf in M, without an array of booleans as large as M: NaN propagates
+    through min and max, and an infinity is one of them."""
+    return M.size == 0 or bool(np.isfinite(M.min()) and np.isfinite(M.max()))
+
+
 def causal_mask(n: int) -> np.ndarray:
     """mask[i, j] is True where key i may be seen by query j, i.e. i ≤ j."""
     return np.triu(np.ones((n, n), dtype=bool))
@@ -125,6 +132,7 @@ def attend_heads(
     norm: str | Norm = "softmax",
     temperature: float = 1.0,
     keep_scores: bool = True,
+    out: Optional[tuple[np.ndarray, np.ndarray]] = None,
 ) -> tuple[Optional[np.ndarray], np.ndarray, np.ndarray]:
     """Every head at once, in the notes' layout (columns are tokens).
 
@@ -141,16 +149,17 @@ def attend_heads(
     ``scale`` None means 1/√q. The checkpoint forward passes and the teaching path both
     end here, so softmax, masking and layout change in one place. Scaling, masking and
     softmax work in place: the scores are the only n×n arrays besides A' (and with
-    ``keep_scores=False`` A' is computed in A's place and A comes back as None)."""
+    ``keep_scores=False`` A' is computed in A's place and A comes back as None). ``out``
+    (arrays for A and A' of their shape, scores kept) receives them instead of new arrays."""
     H, G = Q.shape[-3], K.shape[-3]
     if H % G:
         raise AttnError(f"{H} query heads cannot share {G} key/value heads evenly")
     if G != H:  # each key/value head serves H/G query heads, in order
         K, V = np.repeat(K, H // G, axis=-3), np.repeat(V, H // G, axis=-3)
     norm_fn = get_norm(norm) if isinstance(norm, str) else norm
-    A = scores(Q, K, scale=scale, mask=mask, softcap=softcap)  # H×n×n, A[h, i, j] = k^i · q^j
-    A_prime = A.copy() if keep_scores else A
-    normalise(A_prime, norm_fn, temperature)  # A' = norm(A / T): each column sums to 1
+    A = scores(Q, K, scale=scale, mask=mask, softcap=softcap, out=None if out is None else out[0])  # H×n×n
+    A_prime = out[1] if out is not None else np.empty_like(A) if keep_scores else A
+    normalise(A, norm_fn, temperature, out=A_prime)  # A' = norm(A / T): each column sums to 1
     return (A if keep_scores else None), A_prime, values(V, A_prime)  # O: H×v×n
 
 
@@ -169,10 +178,12 @@ def scores(
     scale: Optional[float] = None,
     mask: Optional[np.ndarray] = None,
     softcap: Optional[float] = None,
+    out: Optional[np.ndarray] = None,
 ) -> np.ndarray:
-    """A = Kᵀ Q scaled, soft-capped and masked, in one H×n×n (or B×H×n×n) array (no other n×n copy)."""
+    """A = Kᵀ Q scaled, soft-capped and masked, in one H×n×n (or B×H×n×n) array (no other n×n copy;
+    ``out`` when given)."""
     K_T = np.ascontiguousarray(np.swapaxes(K, -1, -2))  # H×n×q: BLAS is ~3× faster than on the view
-    A = np.matmul(K_T, Q)  # H×n×n
+    A = np.matmul(K_T, Q, out=out)  # H×n×n
     if scale is None:
         A /= np.sqrt(np.asarray(Q.shape[-2], dtype=A.dtype))
     elif scale != 1.0:
@@ -186,33 +197,55 @@ def scores(
     return A
 
 
-def normalise(A: np.ndarray, norm_fn: Norm, temperature: float = 1.0) -> None:
-    """A' = norm(A / T) column by column, written over A (H×n×n or B×H×n×n). Softmax works
-    in place on the whole stack; other normalisations make one n×n array per head at a time
-    (float64 when divided by T, so that a tiny T does not overflow float32 before normalising)."""
-    with np.errstate(over="ignore"):  # a float32 ReLU weight past 3.4e38 is inf, as in float64 past 1.8e308
-        if norm_fn is softmax:
-            softmax_in_place(A, temperature)
-            return
-        for h in np.ndindex(A.shape[:-2]):
-            if temperature != 1.0:
-                A[h] = norm_fn(A[h] / np.float64(temperature), 0)
+PARALLEL_NUMBERS = 1 << 23  # scores per map (n ≈ 2,900) from which softmax runs on every core
+
+
+def normalise(A: np.ndarray, norm_fn: Norm, temperature: float = 1.0, *, out: Optional[np.ndarray] = None) -> None:
+    """A' = norm(A / T) column by column, written into ``out`` (over A when None; H×n×n or
+    B×H×n×n). Softmax works on the whole stack without an n×n temporary, and map by map
+    on every core when the maps are large (numpy's exp and sums use one core, BLAS uses
+    them all; each map computed exactly as in the whole stack); other normalisations make
+    one n×n array per head at a time (float64 when divided by T, so that a tiny T does not
+    overflow float32 before normalising)."""
+    dst = A if out is None else out
+    maps = list(np.ndindex(A.shape[:-2]))
+    cores = min(os.cpu_count() or 1, len(maps))
+
+    def one(h: tuple[int, ...]) -> None:
+        with np.errstate(over="ignore"):  # a float32 ReLU weight past 3.4e38 is inf, as in float64 past 1.8e308
+            if norm_fn is softmax:
+                softmax_in_place(A[h], temperature, out=dst[h])
+            elif temperature != 1.0:
+                dst[h] = norm_fn(A[h] / np.float64(temperature), 0)
             else:
-                A[h] = norm_fn(A[h], 0)
+                dst[h] = norm_fn(A[h], 0)
+
+    if norm_fn is softmax and cores > 1 and A.shape[-1] * A.shape[-2] >= PARALLEL_NUMBERS:
+        from concurrent.futures import ThreadPoolExecutor  # here: only long inputs need it
+
+        with ThreadPoolExecutor(cores) as pool:
+            list(pool.map(one, maps))
+    elif norm_fn is softmax:
+        with np.errstate(over="ignore"):
+            softmax_in_place(A, temperature, out=dst)
+    else:
+        for h in maps:
+            one(h)
 
 
-def softmax_in_place(M: np.ndarray, temperature: float = 1.0) -> None:
+def softmax_in_place(M: np.ndarray, temperature: float = 1.0, *, out: Optional[np.ndarray] = None) -> None:
     """softmax(M / T) down each column of an n×n matrix (or of every matrix of a stack
-    …×n×n), without an n×n temporary. The largest score is subtracted before dividing by
-    T (the same softmax), so a tiny T cannot overflow float32; the division itself runs
-    in float64."""
+    …×n×n), written into ``out`` (over M when None) without an n×n temporary. The largest
+    score is subtracted before dividing by T (the same softmax), so a tiny T cannot
+    overflow float32; the division itself runs in float64."""
     top = np.max(M, axis=-2, keepdims=True)
     top[~np.isfinite(top)] = 0.0
-    M -= top
+    dst = M if out is None else out
+    np.subtract(M, top, out=dst)
     if temperature != 1.0:
-        np.divide(M, np.float64(temperature), out=M, casting="same_kind")
-    np.exp(M, out=M)
-    M /= np.sum(M, axis=-2, keepdims=True)
+        np.divide(dst, np.float64(temperature), out=dst, casting="same_kind")
+    np.exp(dst, out=dst)
+    dst /= np.sum(dst, axis=-2, keepdims=True)
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from attncli.core import embed
-from attncli.core.attention import MultiHead, multi_head
+from attncli.core import blas, embed
+from attncli.core.attention import MultiHead, finite, multi_head
 from attncli.core.result import AttentionResult, Dims
 from attncli.core.settings import Progress, Settings
 from attncli.core.tokenize import Tokens, check_text, one_long_token, tokenize
@@ -129,7 +129,18 @@ def attend_tokens(
     check_memory(
         n * n * H * np.dtype(dtype).itemsize * KEPT, f"{n} tokens × {H} heads", "lower --max-tokens or shorten the text"
     )
-    att = multi_head(
+    with blas.for_rows(n):
+        att = _attend(I, W, settings)
+    check_finite(I, att, settings)
+    result = as_result(text, tokens, I, W, att, settings)
+    result.warnings = warnings
+    if P is not None:
+        result.E, result.P = E.astype(dtype, copy=False), P.astype(dtype, copy=False)
+    return result
+
+
+def _attend(I: np.ndarray, W: dict[str, Any], settings: Settings) -> MultiHead:
+    return multi_head(
         I,
         W["Wq"],
         W["Wk"],
@@ -141,12 +152,6 @@ def attend_tokens(
         temperature=settings.temperature,
         keep_scores=settings.keep_scores,
     )
-    check_finite(I, att, settings)
-    result = as_result(text, tokens, I, W, att, settings)
-    result.warnings = warnings
-    if P is not None:
-        result.E, result.P = E.astype(dtype, copy=False), P.astype(dtype, copy=False)
-    return result
 
 
 KEPT = 6  # n×n float64 matrices per head alive at the peak: A, A/T, exp, A', and the stacks of A and A'
@@ -166,7 +171,7 @@ def check_finite(I: np.ndarray, att: MultiHead, settings: Settings) -> None:
         ("O = V A′", lambda: [att.O_heads, att.O]),
     )
     for stage, matrices in stages:
-        if not all(np.isfinite(m).all() for m in matrices()):
+        if not all(finite(m) for m in matrices()):
             raise AttnError(
                 f"NaN or infinite values after {stage}: the numbers overflow; use smaller vectors or"
                 " weights" + (", or a larger --temperature" if T else "")

@@ -20,7 +20,8 @@ from typing import Any, Callable, Iterator, Optional, Protocol
 
 import numpy as np
 
-from attncli.core.attention import Padding, attend_heads, causal_mask
+from attncli.core import blas
+from attncli.core.attention import Padding, attend_heads, causal_mask, finite
 from attncli.core.models import llama
 from attncli.core.models.checkpoint import Checkpoint
 from attncli.core.models.config import LLAMA_FAMILY
@@ -71,7 +72,12 @@ _erf64 = np.frompyfunc(math.erf, 1, 1)
 
 def erf(x: np.ndarray) -> np.ndarray:
     """math.erf for float64 (exact); Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7,
-    below float32's resolution) for float32."""
+    below float32's resolution) for float32:
+
+        t = 1 / (1 + 0.3275911 |x|),  erf(x) = sign(x) (1 − t (a₁ + t (a₂ + t (a₃ + t (a₄ + t a₅)))) e^(−x²))
+
+    evaluated in place in three arrays (the same operations, so the same bits, as
+    the expression written out)."""
     if x.dtype == np.float64:
         return _erf64(x).astype(np.float64)
     return _blocks(x, _erf32)
@@ -183,17 +189,25 @@ ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 
 def attention(
-    q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, causal: bool, batch: Optional[Padding] = None
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    scale: float,
+    causal: bool,
+    *,
+    batch: Optional[Padding] = None,
+    out: Optional[tuple[np.ndarray, np.ndarray]] = None,
 ) -> tuple[Optional[np.ndarray], np.ndarray, np.ndarray]:
     """q, k, v: H×n×d with tokens as rows (the libraries' layout), converted once to the
     notes' layout (columns are tokens) for :func:`attend_heads`. Returns A and A' (H×n×n,
-    notes' layout) and the context H×n×d (rows again) for the output projection. With a
-    ``batch`` the n tokens are B packed sequences: A is not kept and A' is B×H×n×n padded."""
+    notes' layout; written into ``out`` when given) and the context H×n×d (rows again)
+    for the output projection. With a ``batch`` the n tokens are B packed sequences: A is
+    not kept and A' is B×H×n×n padded."""
     Q, K, V = (x.transpose(0, 2, 1) for x in (q, k, v))  # H×d×n
     if batch is not None:
         A, A_prime, O = batch.attend(Q, K, V, scale=scale, mask=causal_mask(batch.n) if causal else None)
         return A, A_prime, O.transpose(0, 2, 1)
-    A, A_prime, O = attend_heads(Q, K, V, scale=scale, mask=causal_mask(q.shape[1]) if causal else None)
+    A, A_prime, O = attend_heads(Q, K, V, scale=scale, mask=causal_mask(q.shape[1]) if causal else None, out=out)
     assert A is not None  # kept: keep_scores is on
     return A, A_prime, O.transpose(0, 2, 1)
 
@@ -349,7 +363,7 @@ def _encoder(
         p = names.layer.format(layer)
         if batch is None:
             q, k, v = (heads(w.linear(p + m, x), cfg.heads) for m in (names.query, names.key, names.value))
-            A, A_prime, ctx = attention(q, k, v, scale, cfg.causal)
+            A, A_prime, ctx = attention(q, k, v, scale, cfg.causal, out=slots(record, layer, q))
             record(layer, A, A_prime, HeadVectors(q, k, v, ctx, scale, x))
             out = merge(ctx)
         else:  # one product for W^q, W^k, W^v; the last block's A' is all a batch needs (Q and K)
@@ -392,7 +406,7 @@ def _gpt2(
         scale = (1.0 / math.sqrt(cfg.head_size) if cfg.scale_attn_weights else 1.0) / (
             (layer + 1) if cfg.scale_by_layer else 1.0
         )
-        A, A_prime, ctx = attention(q, k, v, scale, True, batch)
+        A, A_prime, ctx = attention(q, k, v, scale, True, batch=batch, out=slots(record, layer, q))
         record(layer, A, A_prime, HeadVectors(q, k, v, ctx, scale, a))
         x = x + w.conv1d(p + "attn.c_proj", merge(ctx))
         x = x + w.conv1d(p + "mlp.c_proj", act(w.conv1d(p + "mlp.c_fc", w.norm(p + "ln_2", x))))
@@ -453,10 +467,16 @@ def n_heads(ck: Checkpoint) -> int:
     return spec(ck).heads
 
 
+def slots(record: Record, layer0: int, q: np.ndarray) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """Where layer ``layer0``'s A and A' go when ``record`` keeps all of them (q: H×n×d)."""
+    return record.slots(layer0, q.shape[0], q.shape[1], q.dtype) if isinstance(record, Keep) else None
+
+
 class Keep:
     """What a forward pass keeps of each layer's attention: the selected layers and heads
     only (a long text through a deep model must not hold every map), plus the per-layer
-    mean over heads and the rollout, accumulated as the layers go by."""
+    mean over heads and the rollout, accumulated as the layers go by. The selected maps
+    are copied once, straight into the L×H×n×n stacks :meth:`stacks` returns."""
 
     def __init__(
         self, layers: list[int], heads: list[int], *, mean: bool = False, rollout: bool = False, vectors: bool = False
@@ -464,25 +484,50 @@ class Keep:
         self.layers, self.heads, self.mean, self.want_rollout = layers, heads, mean, rollout
         self.want_vectors = vectors  # keep the first selected layer's q, k, v (explain --model)
         self.vectors: Optional[HeadVectors] = None
-        self.A: dict[int, np.ndarray] = {}
-        self.A_prime: dict[int, np.ndarray] = {}
+        self.A: Optional[np.ndarray] = None  # L×H×n×n, allocated at the first selected layer
+        self.A_prime: Optional[np.ndarray] = None
+        self.seen: set[int] = set()
+        self.direct: Optional[tuple[int, int]] = None  # (layer, slot) the attention wrote into itself
         self.means: dict[int, np.ndarray] = {}
         self.R: Optional[np.ndarray] = None
 
     def __call__(self, layer0: int, A: np.ndarray, A_prime: np.ndarray, vectors: Optional[HeadVectors] = None) -> None:
         """Layer ``layer0`` (0-based) gave A and A' (H×n×n, notes' layout) from ``vectors``."""
-        if not np.isfinite(A_prime).all():
+        if not finite(A_prime):
             raise NonFinite(layer0 + 1)
         l = layer0 + 1
         if self.want_rollout:
             self.R = rollout_step(self.R, A_prime)
         if l in self.layers:
             pick = np.array(self.heads) - 1
-            self.A[l], self.A_prime[l] = A[pick], A_prime[pick]
+            self._allocate(len(pick), A.shape[1], A.dtype)
+            assert self.A is not None and self.A_prime is not None
+            for slot in (i for i, x in enumerate(self.layers) if x == l):
+                if self.direct != (l, slot):
+                    np.take(A, pick, axis=0, out=self.A[slot])
+                    np.take(A_prime, pick, axis=0, out=self.A_prime[slot])
+            self.seen.add(l)
             if self.mean:
                 self.means[l] = A_prime.mean(axis=0)
             if self.want_vectors and self.vectors is None and vectors is not None:
                 self.vectors = vectors
+
+    def _allocate(self, H: int, n: int, dtype: np.dtype[Any]) -> None:
+        if self.A is None or self.A_prime is None:
+            shape = (len(self.layers), H, n, n)
+            self.A, self.A_prime = np.empty(shape, dtype), np.empty(shape, dtype)
+
+    def slots(self, layer0: int, H: int, n: int, dtype: np.dtype[Any]) -> Optional[tuple[np.ndarray, np.ndarray]]:
+        """The stacks' places for layer ``layer0``'s A and A' when every head is kept in
+        order, so the attention writes them there (no copy); None otherwise."""
+        l = layer0 + 1
+        if l not in self.layers or self.heads != list(range(1, H + 1)):
+            return None
+        self._allocate(H, n, dtype)
+        assert self.A is not None and self.A_prime is not None
+        slot = self.layers.index(l)
+        self.direct = (l, slot)
+        return self.A[slot], self.A_prime[slot]
 
     @property
     def last(self) -> int:
@@ -491,10 +536,11 @@ class Keep:
 
     def stacks(self) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
         """A and A' as L×H×n×n in the order the layers were asked for, and the means."""
-        A = np.stack([self.A[l] for l in self.layers])
-        A_prime = np.stack([self.A_prime[l] for l in self.layers])
+        missing = [l for l in self.layers if l not in self.seen]
+        if missing or self.A is None or self.A_prime is None:
+            raise KeyError(missing[0] if missing else None)
         means = np.stack([self.means[l] for l in self.layers]) if self.mean else None
-        return A, A_prime, means
+        return self.A, self.A_prime, means
 
 
 class NonFinite(Exception):
@@ -510,7 +556,7 @@ def forward(ck: Checkpoint, tokens: Tokens, keep: Keep, *, text: str = "", float
         raise AttnError("a checkpoint needs token ids: the folder's tokenizer.json is used")
     L = n_layers(ck)
     last = L if keep.want_rollout else min(keep.last, L)
-    with failures(ck):
+    with failures(ck), blas.for_rows(len(ids)):
         I, x = FORWARD[ck.model_type](ck, [int(i) for i in ids if i is not None], dtype, last, keep)
     A, A_prime, means = keep.stacks()
     H, r = n_heads(ck), I.shape[1]
@@ -577,8 +623,6 @@ def forward_batch(ck: Checkpoint, ids: list[list[int]], record: BatchRecord) -> 
         record(layer0, A_prime)
         if layer0 == L - 1:
             raise _Enough
-
-    from attncli.core import blas
 
     with failures(ck), blas.at_most(1):  # one BLAS thread, as in survey's workers: the same bits in any process
         try:

@@ -17,7 +17,7 @@ answers to the same names, see :mod:`attncli.core.models.gguf`).
 from __future__ import annotations
 
 import math
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -30,15 +30,13 @@ from attncli.core.result import Dims
 from attncli.errors import AttnError
 
 Record = Callable[[int, Optional[np.ndarray], np.ndarray], None]  # A is None in a batch
-SMALL = 128  # tokens: fewer, and a layer's products are too small to share between BLAS threads
 
 
 def blas_threads(m: int) -> AbstractContextManager[None]:
-    """One BLAS thread for products of m < SMALL rows (see :mod:`attncli.core.blas`): the
-    threads of a short prompt's products wait for each other more than they work."""
+    """BLAS threads for products of m rows (see :func:`attncli.core.blas.for_rows`)."""
     from attncli.core import blas
 
-    return blas.at_most(1) if m < SMALL else nullcontext()
+    return blas.for_rows(m)
 
 
 def llama_config(ck: Checkpoint) -> LlamaConfig:
