@@ -372,3 +372,24 @@ class Padding:
             self.pad(Q), self.pad(K), self.pad(V), mask=self.mask(mask), keep_scores=False, **options
         )
         return None, A_prime, self.unpad(O)
+
+    def attend_rows(
+        self, X: np.ndarray, heads: int, parts: int, *, mask: Optional[np.ndarray] = None, **options: Any
+    ) -> tuple[np.ndarray, Optional[np.ndarray]]:
+        """:func:`attend_heads` on one fused projection's packed rows (T×(parts·H·d), the
+        libraries' layout: q, k[, v] of every head side by side), padded in one copy whose
+        views are Q, K, V (B×H×d×n). Returns A' (B×H×n×n padded) and the heads' outputs as
+        packed rows T×(H·d), ready for W^o; with ``parts`` = 2 (Q and K only: a batch's last
+        block, whose output nobody reads) V has no rows, O = V A' costs nothing and no
+        rows come back."""
+        width = X.shape[1]
+        d = width // (parts * heads)
+        slots = self.slots()
+        rows = np.zeros((self.B * self.n, width), X.dtype)
+        rows[slots] = X
+        split = rows.reshape(self.B, self.n, parts, heads, d).transpose(2, 0, 3, 4, 1)  # parts×B×H×d×n
+        V = split[2] if parts == 3 else np.empty((self.B, heads, 0, self.n), X.dtype)
+        _, A_prime, O = attend_heads(split[0], split[1], V, mask=self.mask(mask), keep_scores=False, **options)
+        if parts < 3:
+            return A_prime, None
+        return A_prime, O.transpose(0, 3, 1, 2).reshape(self.B * self.n, heads * d)[slots]

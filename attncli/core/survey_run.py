@@ -138,7 +138,7 @@ def add_windows(acc: Acc, src: Source, windows: list[Window], induction: Optiona
 
 def add_group(acc: Acc, src: Source, windows: list[Tokens], induction: Optional[tuple[int, int]] = None) -> None:
     group = Group([Seq(w.tokens, w.special, w.ids, src.causal) for w in windows], induction)
-    src.attend(windows, lambda layer, A_prime: group.add_layer(acc, layer, A_prime))
+    src.attend(windows, lambda layer, A_prime: group.add_layer(acc, layer, A_prime, scratch=True))  # A' is ours
     group.add_counts(acc)
 
 
