@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections import deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Optional
 
 from attncli.cli.inputs import Sentence
@@ -13,7 +14,17 @@ from attncli.errors import AttnError
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-    from attncli.cli.flow import Later
+
+@dataclass(frozen=True)
+class Later:
+    """The rest of one sentence's work, run in input order once its figures are drawn;
+    ``drop`` instead waits for them and removes them (a batch stopped by --fail-fast)."""
+
+    finish: Callable[[], None]
+    drop: Callable[[], None]
+
+    def __call__(self) -> None:
+        self.finish()
 
 
 def where(sentence: Sentence) -> str:

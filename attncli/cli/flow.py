@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, TypeVar
 
+from attncli.cli.batch import Later
 from attncli.cli.inputs import Sentence, read_sentences
 from attncli.cli.output import FileProgress, ReaderGone, busy, deliver, out_console, warn
 from attncli.errors import AttnError
@@ -214,18 +215,6 @@ def deliver_note(path: str, views: Views, console: Any) -> None:
 
 
 _SAID: set[str] = set()
-
-
-@dataclass(frozen=True)
-class Later:
-    """The rest of one sentence's work, run in input order once its figures are drawn;
-    ``drop`` instead waits for them and removes them (a batch stopped by --fail-fast)."""
-
-    finish: Callable[[], None]
-    drop: Callable[[], None]
-
-    def __call__(self) -> None:
-        self.finish()
 
 
 @dataclass(frozen=True)
