@@ -107,16 +107,25 @@ def _blocks(x: np.ndarray, kernel: Kernel) -> np.ndarray:
     return out.reshape(x.shape)
 
 
-def _erf32(x: np.ndarray, out: np.ndarray, a: np.ndarray, t: np.ndarray, _: np.ndarray) -> None:
-    """out = sign(x) (1 − t (a₁ + t (a₂ + t (a₃ + t (a₄ + t a₅)))) e^(−x²)), t = 1 / (1 + p|x|)."""
-    np.abs(x, out=a)
+_ERFC = (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592)  # a₅ … a₁ of erf's polynomial
+
+
+def _tail(a: np.ndarray, t: np.ndarray, out: np.ndarray, divisor: float) -> None:
+    """t = 1 / (1 + p a) and out = t (a₁ + t (a₂ + … + t a₅)) / divisor: the polynomial of
+    Abramowitz & Stegun 7.1.26 that both float32 kernels share (divisor 1 keeps erf's bits)."""
     np.multiply(a, 0.3275911, out=t)
     t += 1.0
     np.divide(1.0, t, out=t)
-    np.multiply(t, 1.061405429, out=out)
-    for c in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
-        out += c
+    np.multiply(t, _ERFC[0] / divisor, out=out)
+    for c in _ERFC[1:]:
+        out += c / divisor
         out *= t
+
+
+def _erf32(x: np.ndarray, out: np.ndarray, a: np.ndarray, t: np.ndarray, _: np.ndarray) -> None:
+    """out = sign(x) (1 − t (a₁ + t (a₂ + t (a₃ + t (a₄ + t a₅)))) e^(−x²)), t = 1 / (1 + p|x|)."""
+    np.abs(x, out=a)
+    _tail(a, t, out, 1.0)
     np.multiply(a, a, out=a)
     np.negative(a, out=a)
     np.exp(a, out=a)
@@ -134,9 +143,6 @@ def _gelu32(x: np.ndarray, out: np.ndarray, a: np.ndarray, t: np.ndarray, s: np.
     out *= s
 
 
-_ERFC = (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592)  # _erf32's a₅ … a₁
-
-
 def gelu_rows(x: np.ndarray) -> np.ndarray:
     """:func:`gelu` for float32 in fewer passes (a batch's feed-forward): the same
     polynomial for 1 − erf, rearranged as ½ x (1 + erf(x/√2)) = max(x, 0) − ½|x| (1 −
@@ -149,13 +155,7 @@ def _gelu32_rows(x: np.ndarray, out: np.ndarray, a: np.ndarray, t: np.ndarray, s
     """out = max(x, 0) − |z| t P(t) e^(−z²) / √2, z = x / √2, t = 1 / (1 + p|z|)."""
     np.multiply(x, 1 / math.sqrt(2.0), out=s)
     np.abs(s, out=a)
-    np.multiply(a, 0.3275911, out=t)
-    t += 1.0
-    np.divide(1.0, t, out=t)
-    np.multiply(t, _ERFC[0] / math.sqrt(2.0), out=out)
-    for c in _ERFC[1:]:
-        out += c / math.sqrt(2.0)
-        out *= t
+    _tail(a, t, out, math.sqrt(2.0))
     np.multiply(a, a, out=s)
     np.negative(s, out=s)
     np.exp(s, out=s)

@@ -17,12 +17,12 @@ answers to the same names, see :mod:`attncli.core.models.gguf`).
 from __future__ import annotations
 
 import math
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import numpy as np
 
+from attncli.core import blas
 from attncli.core.attention import Padding, attend_heads
 from attncli.core.models.checkpoint import Checkpoint
 from attncli.core.models.config import LlamaConfig, Rope, read_config
@@ -30,13 +30,6 @@ from attncli.core.result import Dims
 from attncli.errors import AttnError
 
 Record = Callable[[int, Optional[np.ndarray], np.ndarray], None]  # A is None in a batch
-
-
-def blas_threads(m: int) -> AbstractContextManager[None]:
-    """BLAS threads for products of m rows (see :func:`attncli.core.blas.for_rows`)."""
-    from attncli.core import blas
-
-    return blas.for_rows(m)
 
 
 def llama_config(ck: Checkpoint) -> LlamaConfig:
@@ -283,7 +276,7 @@ def forward(
     if batch is not None:
         positions(cfg, ck, batch.n)
     x = I = embed(ck, cfg, ids, dtype)  # n×r
-    with blas_threads(len(ids)):
+    with blas.for_rows(len(ids)):
         for layer in range(last):
             x = block(Block(ck, cfg, layer, dtype), x, pos, record, batch=batch)
     if last == cfg.layers:
@@ -320,7 +313,7 @@ def generate(
     while len(new) < n_new:
         pos = np.arange(start, start + len(step))
         x = embed(ck, cfg, step, dtype)
-        with blas_threads(len(step)):
+        with blas.for_rows(len(step)):
             for layer in range(cfg.layers):
                 x = block(Block(ck, cfg, layer, dtype), x, pos, record, cache)
         h = rms_norm(x[-1:], final, cfg.eps, cfg.norm_plus_one)
