@@ -164,6 +164,20 @@ def write_numpy_checkpoint(folder: Path, cfg: dict, seed: int = 0) -> dict:
     return {k: v.astype(np.float64) for k, v in t.items()}
 
 
+# a tiny Llama-family model written with numpy (write_numpy_checkpoint); tests change what they need
+TINY = dict(
+    hidden_size=16,
+    num_attention_heads=4,
+    head_dim=6,
+    intermediate_size=20,
+    num_hidden_layers=2,
+    vocab_size=40,
+    rms_norm_eps=1e-6,
+    rope_theta=100.0,
+    max_position_embeddings=32,
+)
+
+
 NUMPY_CONFIGS = {
     "llama_gqa": dict(model_type="llama", num_key_value_heads=2),
     "mistral_window": dict(model_type="mistral", num_key_value_heads=1, sliding_window=4),
@@ -181,18 +195,7 @@ NUMPY_CONFIGS = {
 @pytest.mark.parametrize("name", list(NUMPY_CONFIGS))
 @pytest.mark.parametrize("float64,tol", [(False, 1e-4), (True, 1e-10)])
 def test_attention_matches_an_independent_numpy_reference(tmp_path, name, float64, tol):
-    cfg = dict(
-        hidden_size=16,
-        num_attention_heads=4,
-        head_dim=6,
-        intermediate_size=20,
-        num_hidden_layers=2,
-        vocab_size=40,
-        rms_norm_eps=1e-6,
-        rope_theta=100.0,
-        max_position_embeddings=32,
-    )
-    cfg.update(NUMPY_CONFIGS[name])
+    cfg = {**TINY, **NUMPY_CONFIGS[name]}
     ids = [3, 1, 4, 1, 5, 9, 2, 6, 5, 35]
     want = reference(write_numpy_checkpoint(tmp_path / name, cfg), cfg, ids)
     got = ours(tmp_path / name, ids, np.float64 if float64 else np.float32)
@@ -238,17 +241,7 @@ def test_bad_configs_are_one_error_naming_the_key(change, words):
 
 
 def test_config_disagreeing_with_tensors_is_one_error_line(tmp_path):
-    cfg = dict(
-        model_type="llama",
-        hidden_size=16,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=4,
-        intermediate_size=20,
-        num_hidden_layers=2,
-        vocab_size=120,
-        rms_norm_eps=1e-6,
-    )
+    cfg = {**TINY, "model_type": "llama", "num_key_value_heads": 2, "head_dim": 4, "vocab_size": 120}
     write_numpy_checkpoint(tmp_path / "m", {**cfg, "head_dim": 6})
     llama_tokenizer(tmp_path / "m")
     (tmp_path / "m" / "config.json").write_text(json.dumps(cfg))
@@ -380,17 +373,7 @@ def test_short_prompts_run_on_one_blas_thread_and_the_count_comes_back(tmp_path,
     before = get_threads()
     set_threads(2)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
-    cfg = dict(
-        model_type="llama",
-        hidden_size=16,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=4,
-        intermediate_size=20,
-        num_hidden_layers=2,
-        vocab_size=40,
-        max_position_embeddings=300,
-    )
+    cfg = {**TINY, "model_type": "llama", "num_key_value_heads": 2, "head_dim": 4, "max_position_embeddings": 300}
     write_numpy_checkpoint(tmp_path / "m", cfg)
     try:
         # (load average, runnable now): busy elsewhere only when both say so
@@ -498,22 +481,14 @@ def test_gemma3_multimodal_wrapper_gives_the_text_models_attention_without_torch
     (image + text) folder with a vision tower beside it: the same attention, bit for bit."""
     from safetensors.numpy import load_file, save_file
 
-    cfg = dict(
-        model_type="gemma2",
-        hidden_size=16,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=6,
-        intermediate_size=20,
-        num_hidden_layers=2,
-        vocab_size=40,
-        rms_norm_eps=1e-6,
-        rope_theta=100.0,
-        max_position_embeddings=32,
-        sliding_window=3,
-        query_pre_attn_scalar=6,
-        hidden_activation="gelu_pytorch_tanh",
-    )
+    cfg = {
+        **TINY,
+        "model_type": "gemma2",
+        "num_key_value_heads": 2,
+        "sliding_window": 3,
+        "query_pre_attn_scalar": 6,
+        "hidden_activation": "gelu_pytorch_tanh",
+    }
     write_numpy_checkpoint(tmp_path / "text", cfg)
     rng = np.random.default_rng(1)
     tensors = load_file(str(tmp_path / "text" / "model.safetensors"))
