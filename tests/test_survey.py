@@ -325,3 +325,22 @@ def test_without_dask_installed_the_error_says_how_to_install(bert, corpus, monk
     ran = cli("survey", bert, corpus, "--dask", "tcp://127.0.0.1:8786", "--no-plot")
     assert ran.code == 2
     assert 'pip install "attncli[dask]"' in one_error_line(ran.stderr)
+
+
+def test_a_narrow_survey_figure_keeps_its_whole_title(tmp_path, monkeypatch):
+    """One layer of one head: the longest metric's description is wrapped or made smaller,
+    never cut off at the figure's edges."""
+    from attncli.figures import survey as figs
+
+    n = len(TOKENS)
+    acc = Acc.zeros(1, 1)
+    add_sequence(acc, np.full((1, 1, n, n), 1.0 / n), Seq(TOKENS, SPECIAL, IDS))
+    drawn = []
+    monkeypatch.setattr(figs, "_save", lambda fig, path, dpi: drawn.append(fig) or path)
+    for metric in ("entropy_norm", "duplicate", "previous"):
+        figs.heatmap(Summary.of(acc), metric, tmp_path / f"{metric}.png")
+    for fig in drawn:
+        renderer = fig.canvas.get_renderer()
+        fig.draw(renderer)
+        box, title = fig.bbox, fig._suptitle.get_window_extent(renderer)
+        assert box.x0 <= title.x0 and title.x1 <= box.x1 and title.y1 <= box.y1, fig._suptitle.get_text()

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from attncli.core.survey import INDEX, LABELS, METRICS, NAMES, Summary
+from attncli.figures.titles import fit_title
 from attncli.files import atomic_open, ensure_dir
 
 if TYPE_CHECKING:
@@ -87,7 +88,8 @@ def heatmap(summary: Summary, metric: str, path: Path, dpi: int = 150) -> Path:
                         color="white" if (v < 0.5 if bounded else v < np.nanmean(values)) else "black",
                         parse_math=False,
                     )
-    ax.set_title(f"{metric}: {METRICS[metric]}", fontsize=8, parse_math=False)
+    fitted = fit_title(f"{metric}: {METRICS[metric]}", fig.get_figwidth() - 0.2, 8, dpi)  # wrapped, never cut
+    fig.suptitle(fitted.text, fontsize=fitted.size, parse_math=False)
     fig.colorbar(image, ax=ax, shrink=0.9)
     return _save(fig, path, dpi)
 
