@@ -24,7 +24,7 @@ import os
 import re
 from collections import deque
 from functools import cache
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, cast
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Union, cast
 
 import numpy as np
 
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 Write = Callable[[str], Any]
 
 ROWS_PER_BLOCK = 1 << 16  # numbers per block of rows: ~1.5 MiB of Python floats at a time
-FLOAT32_BLOCK = 1 << 14  # numbers per block for float32_text: its ~30 bytes a number stay in cache
+FLOAT32_BLOCK = 1 << 16  # numbers per block for float32_text (~35 ns a number from 64k up; 16k: ~40)
 _NON_FINITE = re.compile(r"-?inf|nan")
 
 
@@ -88,49 +88,89 @@ def write_json(obj: Any, write: Write) -> None:
 
     text = json.dumps(swap(obj), ensure_ascii=False, allow_nan=False)
     cores = min(os.cpu_count() or 1, 4)
-    many = sum(a.size for a in arrays if a.dtype == np.float32) >= 4 * FLOAT32_BLOCK
+    many = sum(a.size for a in arrays if a.dtype == np.float32) >= 2 * FLOAT32_BLOCK
     pool = None
     if cores > 1 and many:
         from concurrent.futures import ThreadPoolExecutor  # here: only large matrices need it
 
         pool = ThreadPoolExecutor(cores)
-    try:
+
+    def pieces() -> Iterator[Piece]:
         done = 0
         for m in re.finditer(f'"{tag}(\\d+)"', text):
-            write(text[done : m.start()])
-            write_matrix(arrays[int(m.group(1))], write, pool)
+            yield text[done : m.start()]
+            yield from matrix_pieces(arrays[int(m.group(1))])
             done = m.end()
-        write(text[done:])
+        yield text[done:]
+
+    try:
+        for piece in texts(pieces(), pool):
+            write(piece)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
 
 
-def write_matrix(M: np.ndarray, write: Write, pool: Optional[ThreadPoolExecutor] = None) -> None:
-    """A float array as JSON nested lists, a block of rows per ``write`` (float32 blocks
-    made by ``pool``'s threads when given: numpy lets go of the GIL, ~1.4× on 2 cores)."""
+Piece = Union[str, np.ndarray]  # text, or a 2-D float32 block for float32_text
+
+
+def texts(pieces: Iterable[Piece], pool: Optional[ThreadPoolExecutor] = None, ahead: int = 8) -> Iterator[str]:
+    """Every piece as text, in order: float32 blocks made by :func:`float32_text`, on
+    ``pool``'s threads when given (numpy lets go of the GIL), up to ``ahead`` blocks ahead
+    across the whole document (never all of them: memory stays at a few blocks of text)."""
+    if pool is None:
+        yield from (p if isinstance(p, str) else float32_text(p) for p in pieces)
+        return
+    running: deque[Union[str, Future[str]]] = deque()
+    blocks = 0
+    for p in pieces:
+        if isinstance(p, str):
+            if not running:
+                yield p
+                continue
+            running.append(p)
+        else:
+            running.append(pool.submit(float32_text, p))
+            blocks += 1
+        while blocks > ahead:
+            first = running.popleft()
+            if not isinstance(first, str):
+                blocks -= 1
+            yield first if isinstance(first, str) else first.result()
+    for first in running:
+        yield first if isinstance(first, str) else first.result()
+
+
+def write_matrix(M: np.ndarray, write: Write) -> None:
+    """A float array as JSON nested lists, a block of rows per ``write``."""
+    for piece in texts(matrix_pieces(M)):
+        write(piece)
+
+
+def matrix_pieces(M: np.ndarray) -> Iterator[Piece]:
+    """A float array as JSON nested lists, in pieces: text, or float32 blocks of rows."""
     if M.ndim == 1:
-        write_rows(M[None], write, bracket=False)
+        yield from row_pieces(M[None], bracket=False)
     elif M.ndim == 2:
-        write_rows(M, write, pool=pool)
+        yield from row_pieces(M)
     else:
-        write("[")
+        yield "["
         for k in range(M.shape[0]):
-            write(", " if k else "")
-            write_matrix(M[k], write, pool)
-        write("]")
+            if k:
+                yield ", "
+            yield from matrix_pieces(M[k])
+        yield "]"
 
 
-def write_rows(M: np.ndarray, write: Write, *, bracket: bool = True, pool: Optional[ThreadPoolExecutor] = None) -> None:
+def row_pieces(M: np.ndarray, *, bracket: bool = True) -> Iterator[Piece]:
     """The rows of a 2-D float array, ``[r1, r2, …]`` (without the outer brackets when
     ``bracket`` is False: one row on its own).
 
     A small matrix: one ``%`` for all of it. A row holding whole numbers (float32:
     ``%.1f``, as json writes 1.0) or ±inf/NaN (``null``) gets a template with those places
     changed; small matrices and short rows keep their templates (every head's causal map
-    has the same pattern of masked places). A larger float32 matrix: :func:`float32_text`
-    a block of rows at a time (on ``pool``'s threads when given); float64: one ``%`` per
-    row."""
+    has the same pattern of masked places). A larger float32 matrix: blocks of rows for
+    :func:`float32_text`; float64: one ``%`` per row."""
     cols = M.shape[1]
     f32 = M.dtype == np.float32
     specs = ("%.9g" if f32 else "%r", "null%.0s", "%.1f")  # by kind: plain, non-finite, whole
@@ -144,24 +184,24 @@ def write_rows(M: np.ndarray, write: Write, *, bracket: bool = True, pool: Optio
             whole = "[" + whole + "]" if bracket else whole
             if len(_WHOLE) < 512:
                 _WHOLE[key] = whole
-        write(whole % tuple(M.ravel().tolist()))
+        yield whole % tuple(M.ravel().tolist())
         return
     if bracket:
-        write("[")
+        yield "["
     if f32:
         step = max(1, FLOAT32_BLOCK // max(cols, 1))
-        blocks = (M[lo : lo + step] for lo in range(0, M.shape[0], step))
-        texts = map(float32_text, blocks) if pool is None else in_order(pool, float32_text, blocks)
-        for k, text in enumerate(texts):
-            write((", " if k else "") + text)
+        for lo in range(0, M.shape[0], step):
+            if lo:
+                yield ", "
+            yield M[lo : lo + step]
     else:
-        _rows_by_template(M, write, specs)
+        yield from _rows_by_template(M, specs)
     if bracket:
-        write("]")
+        yield "]"
 
 
-def _rows_by_template(M: np.ndarray, write: Write, specs: tuple[str, str, str]) -> None:
-    """The rows of a float64 matrix, one ``%`` per row, a block of rows per ``write``."""
+def _rows_by_template(M: np.ndarray, specs: tuple[str, str, str]) -> Iterator[str]:
+    """The rows of a float64 matrix, one ``%`` per row, a block of rows a piece."""
     cols = M.shape[1]
     templates = _TEMPLATES[False] if cols <= 64 else {}  # long rows: made for each row, never kept
     plain = "[" + ", ".join([specs[0]] * cols) + "]"
@@ -183,7 +223,7 @@ def _rows_by_template(M: np.ndarray, write: Write, specs: tuple[str, str, str]) 
                         templates[key] = row
                 parts.append(row % tuple(r))
             text = ", ".join(parts)
-        write((", " if lo else "") + text)
+        yield (", " if lo else "") + text
 
 
 _TEMPLATES: dict[bool, dict[bytes, str]] = {True: {}, False: {}}  # float32?: kinds → row template
@@ -203,120 +243,119 @@ def _kinds(block: np.ndarray, f32: bool) -> np.ndarray | None:
     return kinds if kinds.any() else None
 
 
-def in_order(
-    pool: ThreadPoolExecutor, make: Callable[[np.ndarray], str], blocks: Iterator[np.ndarray], ahead: int = 6
-) -> Iterator[str]:
-    """``make`` of each block, in order, up to ``ahead`` blocks ahead on ``pool`` (never all
-    of them: memory stays at a few blocks of text)."""
-    running: deque[Future[str]] = deque()
-    for block in blocks:
-        running.append(pool.submit(make, block))
-        if len(running) > ahead:
-            yield running.popleft().result()
-    while running:
-        yield running.popleft().result()
-
-
-_V3, _V16, _V21 = (np.dtype((np.void, w)) for w in (3, 16, 21))
+W = 20  # bytes a number in float32_text: "[", sign, 14 of body, ", " or "], ", one spare
+_ROW = np.dtype((np.void, W))
 
 
 @cache
-def _tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """float32_text's tables, made at its first call (not at import: a run writing no JSON
-    does not pay for them): 10^(i − 64) correctly rounded; the 1,000 three-digit strings
-    and their trailing zeros; which of a number's 16 characters stay, by a code: fixed
-    notation cut after c characters (c = 0 … 16), the e form with its first c characters
-    and its exponent (17 + c)."""
+    does not pay for them): 10^(i − 64) correctly rounded; the decimal exponent of a
+    float32 from its binary one, floor((e − 127)·log₁₀2), which is X or X − 1; and the
+    10,000 four-digit strings as uint32, then the same with their trailing zeros as NUL
+    (dropped with every other NUL at the end)."""
     from fractions import Fraction
 
     pow10 = np.array([float(Fraction(10) ** (i - 64)) for i in range(128)])
-    digits3 = np.array([list(f"{i:03d}".encode()) for i in range(1000)], np.uint8).view(_V3).ravel()
-    zeros3 = np.array([3] + [len(f"{i:03d}") - len(f"{i:03d}".rstrip("0")) for i in range(1, 1000)], np.int8)
-    fixed = [[p < c for p in range(16)] for c in range(17)]
-    e_form = [[p < c or 10 <= p < 14 for p in range(16)] for c in range(17)]
-    keep = np.array(fixed + e_form, np.uint8).view(_V16).ravel()
-    return pow10, digits3, zeros3, keep
+    guess = np.floor((np.arange(256) - 127) * np.log10(2.0)).astype(np.int32)
+    i = np.arange(10000)
+    four = np.stack([i // 1000, i // 100 % 10, i // 10 % 10, i % 10], axis=1).astype(np.uint8) + ord("0")
+    nonzero = np.maximum.accumulate((four != ord("0"))[:, ::-1], axis=1)[:, ::-1]  # a non-zero digit here or after
+    cut = four * nonzero
+    digits4 = np.concatenate([four, cut]).view(np.uint32).ravel()
+    return pow10, guess, digits4
 
 
 def float32_text(block: np.ndarray) -> str:
     """A 2-D float32 block as one ``"%.9g" %`` per number writes it (whole numbers with
     ``.0``, ±inf and NaN as null), byte for byte,
     made for every number at once: each is d₀.d₁…d₈ × 10^X, its nine digits D = x·10^(8−X)
-    rounded (float64, within 2 ulp of the exact product); a number whose product lies within
-    1e-6 of a rounding tie, or whose X was misjudged, and zeros, ±inf and NaN are written by
-    ``%`` itself. Numbers are grouped by X (a stable radix sort), so each group's digits
-    land in fixed columns of a byte matrix (one 21-byte row a number: ``[``, the number,
-    ``], ``), whose unused bytes are dropped at the end."""
-    pow10, digits3, zeros3, kept = _tables()
+    rounded (float64, within 2 ulp of the exact product); X from the float32's binary
+    exponent and one comparison. A number whose product lies within 1e-6 of a rounding tie,
+    or whose X was misjudged, and zeros, subnormals, ±inf and NaN are written by ``%``
+    itself. Numbers are grouped by X (a stable radix sort), so each group's digits land in
+    fixed columns of a byte matrix (one 20-byte row a number: ``[``, the number, ``], ``),
+    written a column at a time; trailing zeros come from the table as NUL, and every NUL is
+    dropped at the end."""
+    pow10, guess, digits4 = _tables()
     rows, cols = block.shape
-    x = block.astype(np.float64).ravel()
+    x = np.ascontiguousarray(block, dtype=np.float32).ravel()
     N = x.size
-    a = np.abs(x)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        ok = np.isfinite(a) & (a != 0)
-        X = np.floor(np.log10(np.where(ok, a, 1.0))).astype(np.int32)
-        np.clip(X, -60, 60, out=X)
-        y = a * pow10[72 - X]  # 10^8 ≤ y < 10^9 when X is right
-        D = np.rint(y)
-        tie = np.abs(y - np.floor(y) - 0.5) < 1e-6
-    slow = ~ok | tie | (y < 1e8) | (y >= 1e9)
+    a = np.abs(x, dtype=np.float64)
+    e2 = (x.view(np.uint32) >> 23) & 0xFF  # the binary exponent: 0 zero or subnormal, 255 inf or NaN
+    X = guess[e2]
+    X += a >= pow10[X + 65]
+    y = a * pow10[72 - X]  # 10^8 ≤ y < 10^9 when X is right
+    D = np.rint(y)
+    with np.errstate(invalid="ignore"):  # ±inf and NaN: written by % below
+        off = y - D
+    np.abs(off, out=off)
+    slow = (e2 == 0) | (e2 == 255) | (off > 0.5 - 1e-6) | (y < 1e8) | (y >= 1e9)
     carry = D == 1e9  # 999999999.5 and up: one digit more, 1.00000000 × 10^(X+1)
     D[carry | slow] = 1e8
     X += carry
     X[slow] = 0
     order = np.argsort((X + 64).astype(np.uint8), kind="stable")
-    D, X = D[order].astype(np.int32), X[order]
-    hi, mid, lo = D // 1000000, (D // 1000) % 1000, D % 1000
-    digits = np.empty((N, 9), np.uint8)
-    for k, part in enumerate((hi, mid, lo)):
-        np.take(digits3, part, out=digits.view(_V3)[:, k])
-    shown = 9 - np.where(lo == 0, 3 + np.where(mid == 0, 3 + zeros3[hi], zeros3[mid]), zeros3[lo])
-    sorted_rows = np.zeros((N, 21), np.uint8)
-    code = np.empty(N, np.intp)
+    Di, X = D.astype(np.int32)[order], X[order]
+    d0 = Di // 100000000
+    rest = Di - d0 * 100000000  # d₁…d₈
+    g1 = rest // 10000
+    g2 = rest - g1 * 10000
+    words = np.empty((N, 3), np.uint32)  # bytes 3…11: the nine digits
+    words[:, 0] = (d0 + ord("0")) << 24
+    g1 += (g2 == 0) * 10000  # d₁…d₄'s trailing zeros count only when d₅…d₈ are all zero
+    np.take(digits4, g1, out=words[:, 1])
+    np.take(digits4, g2 + 10000, out=words[:, 2])
+    digits = words.view(np.uint8)[:, 3:12]
+    sorted_rows = np.zeros((N, W), np.uint8)
     counts = np.bincount(X + 64, minlength=128)
     ends = np.cumsum(counts)
     for e in np.flatnonzero(counts):
-        span = slice(ends[e] - counts[e], ends[e])
-        code[span] = _place(int(e) - 64, sorted_rows[span, 2:18], digits[span], shown[span])
-    sorted_rows[:, 2:18] *= kept[code].view(np.uint8).reshape(N, 16)
-    out = np.empty((N, 21), np.uint8)
-    out.view(_V21)[order, 0] = sorted_rows.view(_V21)[:, 0]  # back in the block's order
+        lo, hi = ends[e] - counts[e], ends[e]
+        _place(int(e) - 64, sorted_rows[lo:hi], digits[lo:hi], rest[lo:hi])
+    out = np.empty((N, W), np.uint8)
+    out.view(_ROW)[order, 0] = sorted_rows.view(_ROW)[:, 0]  # back in the block's order
     out[:, 1] = np.signbit(x) * np.uint8(ord("-"))
-    out[:, 18:20] = np.frombuffer(b", ", np.uint8)
-    grid = out.reshape(rows, cols, 21)
+    out[:, 16] = ord(",")
+    out[:, 17] = ord(" ")
+    grid = out.reshape(rows, cols, W)
     grid[:, 0, 0] = ord("[")
-    grid[:, -1, 18:21] = np.frombuffer(b"], ", np.uint8)
-    grid[-1, -1, 19:21] = 0
+    grid[:, -1, 16:19] = np.frombuffer(b"], ", np.uint8)
+    grid[-1, -1, 17:19] = 0
     for i in np.flatnonzero(slow):
         text = _NON_FINITE.sub("null", "%.9g" % float(x[i]))
         text += ".0" if text.lstrip("-").isdigit() else ""
-        out[i, 1:18] = 0
+        out[i, 1:16] = 0
         out[i, 1 : 1 + len(text)] = np.frombuffer(text.encode(), np.uint8)
-    flat = out.ravel()
-    return np.compress(flat != 0, flat).tobytes().decode("ascii")
+    return out.tobytes().translate(None, b"\0").decode("ascii")
 
 
-def _place(X: int, body: np.ndarray, digits: np.ndarray, shown: np.ndarray) -> np.ndarray | int:
-    """Numbers d₀…d₈ × 10^X written into ``body`` (one row each) as ``%.9g`` lays them out
-    before its trailing zeros go; returns the code of each in :func:`_tables`' last table (``shown``
-    significant digits)."""
+def _place(X: int, rows: np.ndarray, digits: np.ndarray, rest: np.ndarray) -> None:
+    """Numbers d₀…d₈ × 10^X (``digits``: trailing zeros NUL; ``rest``: d₁…d₈ as a number)
+    written into bytes 2…15 of ``rows`` as ``%.9g`` lays them out, with json's ``.0`` on
+    whole numbers, a byte column at a time (a strided column is ~10× faster in numpy than
+    a block of narrow rows)."""
     if -4 <= X < 0:  # 0.000ddddddddd
-        z = -X - 1
-        body[:, 0 : 2 + z] = ord("0")
-        body[:, 1] = ord(".")
-        body[:, 2 + z : 11 + z] = digits
-        return 2 + z + shown
-    if 0 <= X < 8:  # ddd.dddddd, at least one digit after the point (json's 1.0)
-        body[:, 0 : X + 1] = digits[:, 0 : X + 1]
-        body[:, X + 1] = ord(".")
-        body[:, X + 2 : 10] = digits[:, X + 1 :]
-        return np.maximum(shown, X + 2) + 1
-    if X == 8:  # ddddddddd.0
-        body[:, 0:9] = digits
-        body[:, 9:11] = np.frombuffer(b".0", np.uint8)
-        return 11
-    body[:, 0] = digits[:, 0]  # d.dddddddde±XX
-    body[:, 1] = ord(".")
-    body[:, 2:10] = digits[:, 1:]
-    body[:, 10:14] = np.frombuffer(f"e{'-' if X < 0 else '+'}{abs(X):02d}".encode(), np.uint8)
-    return 17 + np.where(shown > 1, shown + 1, 1)
+        start = 4 - X - 1
+        for k in range(2, start):
+            rows[:, k] = ord("0")
+        rows[:, 3] = ord(".")
+        for k in range(9):
+            rows[:, start + k] = digits[:, k]
+    elif 0 <= X <= 8:  # ddd.dddddd: X + 1 digits (zeros kept) before the point, at least one after
+        for k in range(X + 1):
+            np.maximum(digits[:, k], ord("0"), out=rows[:, 2 + k])
+        rows[:, 3 + X] = ord(".")
+        for k in range(X + 1, 9):
+            rows[:, 3 + k] = digits[:, k]
+        if X == 8:
+            rows[:, 12] = ord("0")
+        else:
+            np.maximum(digits[:, X + 1], ord("0"), out=rows[:, 4 + X])
+    else:  # d.dddddddde±XX, no point when d₀ is the only digit
+        rows[:, 2] = digits[:, 0]
+        rows[:, 3] = (rest != 0) * np.uint8(ord("."))
+        for k in range(1, 9):
+            rows[:, 3 + k] = digits[:, k]
+        for k, c in enumerate(f"e{'-' if X < 0 else '+'}{abs(X):02d}".encode()):
+            rows[:, 12 + k] = c

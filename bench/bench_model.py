@@ -12,9 +12,10 @@ pass, JSON). Wall time and peak memory (max RSS) are medians over the repeats.
                                targets: >= 20x faster end to end, peak memory < half
 
 With ``--sizes``: the same at n tokens each (a text of n - 2 one-piece words, [CLS] and
-[SEP] added), interleaved pairs; then the forward pass alone in this process (attncli's
-``forward`` on the loaded checkpoint, every layer and head kept, float32) against
-transformers' eager forward with ``output_attentions=True`` (torch's default threads).
+[SEP] added), interleaved pairs; then the forward pass alone (attncli's ``forward`` on the
+loaded checkpoint, every layer and head kept, float32) against transformers' eager forward
+with ``output_attentions=True`` (torch's default threads), each side in processes of its
+own, alternating.
                                targets (issue 17): >= 10x faster and memory <= half at
                                256 tokens; forward pass no slower at 512
 """
@@ -25,7 +26,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from common import attncli_cmd
@@ -107,44 +107,72 @@ def whole_process(folder: str, n: int, repeats: int) -> None:
     )
 
 
-def forward_pass(folder: str, n: int, repeats: int) -> None:
-    """The forward pass alone, in this process, interleaved: attncli's numpy forward
-    (every layer and head kept) against transformers' eager forward with attentions."""
-    import torch
-    from transformers import AutoModel
-
+FORWARD = """
+import statistics, sys, time
+sys.path.insert(0, {bench!r})
+from bench_model import long_text
+side, folder, n, passes = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+text = long_text(n)
+if side == "ours":
+    from attncli.core.heap import keep_freed_memory
     from attncli.core.models.forward import Keep, forward, n_heads, n_layers
     from attncli.core.models.open import load
     from attncli.core.tokenize import tokenize
 
-    text = long_text(n)
+    keep_freed_memory(unless_set=True)  # as an attncli command's process does
     ck = load(folder)
     tokens = tokenize(text, ck.folder, True)
     assert len(tokens.ids) == n, (len(tokens.ids), n)
+    keep = Keep(list(range(1, n_layers(ck) + 1)), list(range(1, n_heads(ck) + 1)))
+    run = lambda: forward(ck, tokens, keep)
+else:
+    import torch
+    from transformers import AutoModel
+    from attncli.core.tokenize import tokenize
+    from attncli.core.models.open import load
+
+    ids = torch.tensor([tokenize(text, load(folder).folder, True).ids])
     model = AutoModel.from_pretrained(folder, attn_implementation="eager").eval()
-    ids = torch.tensor([tokens.ids])
-    layers, heads = list(range(1, n_layers(ck) + 1)), list(range(1, n_heads(ck) + 1))
 
-    def ours() -> float:
-        t = time.perf_counter()
-        forward(ck, tokens, Keep(layers, heads))
-        return time.perf_counter() - t
-
-    def theirs() -> float:
-        t = time.perf_counter()
+    def run():
         with torch.no_grad():
             model(ids, output_attentions=True)
-        return time.perf_counter() - t
 
-    ours(), theirs()  # warm up both
-    a, b = [], []
-    for _ in range(repeats):
-        a.append(ours())
-        b.append(theirs())
+    print("threads", torch.get_num_threads(), file=sys.stderr)
+for _ in range(2):
+    run()  # warm: first-touch pages, caches
+times = []
+for _ in range(passes):
+    t = time.perf_counter()
+    run()
+    times.append(time.perf_counter() - t)
+print(" ".join(str(t) for t in times))
+"""
+
+
+def forward_pass(folder: str, n: int, rounds: int, passes: int = 5) -> None:
+    """The forward pass alone: attncli's numpy forward (every layer and head kept) against
+    transformers' eager forward with attentions (torch's default threads), each in a
+    process of its own (neither library's idle threads or allocator state can slow the
+    other), processes alternating, ``passes`` timed passes each after two warm ones."""
+    code = FORWARD.format(bench=str(Path(__file__).resolve().parent))
+    ours_env = {**os.environ, "NUMPY_MADVISE_HUGEPAGE": os.environ.get("NUMPY_MADVISE_HUGEPAGE", "0")}
+    a: list[float] = []
+    b: list[float] = []
+    for _ in range(rounds):
+        for side, out, env in (("ours", a, ours_env), ("theirs", b, dict(os.environ))):
+            proc = subprocess.run(
+                [sys.executable, "-c", code, side, folder, str(n), str(passes)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=env,
+            )
+            out.extend(float(t) for t in proc.stdout.split())
     oa, tb = statistics.median(a), statistics.median(b)
     print(
         f"n={n} forward pass: attncli {oa * 1000:.0f} ms | transformers eager {tb * 1000:.0f} ms"
-        f" ({torch.get_num_threads()} torch threads) -> {oa / tb:.2f}x the time (target <= 1.0 at 512)",
+        f" ({rounds} alternating processes × {passes} passes each) -> {oa / tb:.2f}x the time (target <= 1.0 at 512)",
         flush=True,
     )
 
@@ -164,7 +192,7 @@ def main() -> None:
         return
     for n in (int(s) for s in args.sizes.split(",")):
         whole_process(folder, n, args.repeats)
-        forward_pass(folder, n, 3 * args.repeats)  # ~0.2 s each: more pairs against the noise
+        forward_pass(folder, n, args.repeats)
     print(f"load average: {os.getloadavg()[0]:.2f}")
 
 

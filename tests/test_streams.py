@@ -10,6 +10,9 @@ import zipfile
 import numpy as np
 import pytest
 from conftest import cli
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from attncli.core.pipeline import run
 from attncli.core.settings import Settings
@@ -141,6 +144,22 @@ def test_float32_text_is_the_percent_formatting_byte_for_byte(M):
     with np.errstate(invalid="ignore"):
         assert float32_text(M) == percent_rows(M)
         assert float32_text(M[:1, :1]) == percent_rows(M[:1, :1])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    hnp.arrays(
+        np.float32,
+        hnp.array_shapes(min_dims=2, max_dims=2, max_side=40),
+        elements=st.floats(width=32, allow_nan=True, allow_infinity=True),
+    )
+)
+def test_float32_text_matches_percent_for_any_float32(M):
+    """Any float32 matrix, every exponent group and edge hypothesis finds, byte for byte."""
+    from attncli.export_stream import float32_text
+
+    with np.errstate(invalid="ignore"):
+        assert float32_text(M) == percent_rows(M)
 
 
 def test_npz_writes_any_layout_with_write_array_bytes(tmp_path):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Callable, Optional, TypeVar, Union, cast
 
 import numpy as np
 
+from attncli.core.heap import keep_freed_memory
 from attncli.core.tokenize import Tokens, encode
 from attncli.errors import AttnError
 
@@ -241,24 +242,3 @@ def source(spec: Spec) -> Source:
     return _SOURCES[key]
 
 
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
-
-
-def keep_freed_memory() -> None:
-    """Let glibc's malloc keep freed memory for reuse (arrays up to 32 MiB from the heap,
-    trimmed beyond 256 MiB free). A batch allocates and frees arrays of a few MiB at every
-    layer; Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which makes glibc
-    return each one to the system and fault it in again: the survey ran 1.7× slower so.
-    Memory stays bounded by the largest batch. Nothing happens off glibc."""
-    import ctypes
-    import ctypes.util
-    import platform
-
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)
-        libc.mallopt(_M_TRIM_THRESHOLD, 256 << 20)
-    except (OSError, AttributeError):
-        pass
