@@ -56,6 +56,27 @@ def test_streamed_json_comes_in_blocks_of_rows():
     assert max(len(p) for p in pieces) < 0.2 * len("".join(pieces))  # never the whole text at once
 
 
+def test_threads_write_the_bytes_of_one_thread_in_order(monkeypatch):
+    """The document's float32 blocks go through one pipeline across matrices, a few blocks
+    ahead on the threads: the text is byte for byte the one-thread text, in order."""
+    rng = np.random.default_rng(3)
+    obj = {
+        "layers": [
+            {"layer": k, "A": rng.standard_normal((300, 301)).astype(np.float32), "tag": f"<{k}>"} for k in range(5)
+        ],
+        "stack": rng.random((3, 200, 330), dtype=np.float32),
+        "small": rng.random((4, 4), dtype=np.float32),
+        "f64": rng.standard_normal((5, 7)),
+    }
+    threaded: list[str] = []
+    write_json(obj, threaded.append)
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    alone: list[str] = []
+    write_json(obj, alone.append)
+    assert "".join(threaded) == "".join(alone)
+    assert json.loads("".join(threaded)) == json.loads(old_json(obj))
+
+
 def test_json_on_stdout_is_one_line_equal_to_dumps():
     ran = cli("run", SENTENCE, "-H", "2", "--json", "--no-plot", "--mean-heads")
     assert ran.code == 0
