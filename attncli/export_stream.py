@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 Write = Callable[[str], Any]
 
 ROWS_PER_BLOCK = 1 << 16  # numbers per block of rows: ~1.5 MiB of Python floats at a time
-FLOAT32_BLOCK = 1 << 16  # numbers per block for float32_text (~35 ns a number from 64k up; 16k: ~40)
+FLOAT32_BLOCK = 1 << 15  # numbers per block for float32_text (~36 ns a number on one core; two threads: 32k best)
 _NON_FINITE = re.compile(r"-?inf|nan")
 
 
@@ -70,7 +70,10 @@ def streamable(x: Any) -> bool:
 
 
 def write_json(obj: Any, write: Write) -> None:
-    """``obj`` as JSON text through ``write``, matrices (numpy arrays) streamed."""
+    """``obj`` as JSON text through ``write``, matrices (numpy arrays) streamed; many
+    float32 numbers are formatted on threads, as many as the cores other work leaves free."""
+    from attncli.core.blas import idle_cores
+
     arrays: list[np.ndarray] = []
     tag = os.urandom(6).hex()  # no string in obj can be this placeholder by chance
 
@@ -87,8 +90,8 @@ def write_json(obj: Any, write: Write) -> None:
         return x
 
     text = json.dumps(swap(obj), ensure_ascii=False, allow_nan=False)
-    cores = min(os.cpu_count() or 1, 4)
-    many = sum(a.size for a in arrays if a.dtype == np.float32) >= 2 * FLOAT32_BLOCK
+    cores = min(idle_cores(), 4)
+    many = sum(a.size for a in arrays if a.dtype == np.float32) >= 4 * FLOAT32_BLOCK
     pool = None
     if cores > 1 and many:
         from concurrent.futures import ThreadPoolExecutor  # here: only large matrices need it
@@ -304,15 +307,16 @@ def float32_text(block: np.ndarray) -> str:
     words = np.empty((N, 3), np.uint32)  # bytes 3…11: the nine digits
     words[:, 0] = (d0 + ord("0")) << 24
     g1 += (g2 == 0) * 10000  # d₁…d₄'s trailing zeros count only when d₅…d₈ are all zero
-    np.take(digits4, g1, out=words[:, 1])
-    np.take(digits4, g2 + 10000, out=words[:, 2])
+    g2 += 10000
+    words[:, 1] = digits4[g1]  # indexing, not np.take or np.bincount below: they hold the GIL
+    words[:, 2] = digits4[g2]
     digits = words.view(np.uint8)[:, 3:12]
     sorted_rows = np.zeros((N, W), np.uint8)
-    counts = np.bincount(X + 64, minlength=128)
-    ends = np.cumsum(counts)
-    for e in np.flatnonzero(counts):
-        lo, hi = ends[e] - counts[e], ends[e]
-        _place(int(e) - 64, sorted_rows[lo:hi], digits[lo:hi], rest[lo:hi])
+    lo = int(X[0])
+    edges = np.searchsorted(X, np.arange(lo, int(X[-1]) + 2)).tolist()  # where each X begins (X is sorted)
+    for e, start, end in zip(range(lo, lo + len(edges)), edges, edges[1:]):
+        if end > start:
+            _place(e, sorted_rows[start:end], digits[start:end], rest[start:end])
     out = np.empty((N, W), np.uint8)
     out.view(_ROW)[order, 0] = sorted_rows.view(_ROW)[:, 0]  # back in the block's order
     out[:, 1] = np.signbit(x) * np.uint8(ord("-"))
@@ -327,7 +331,8 @@ def float32_text(block: np.ndarray) -> str:
         text += ".0" if text.lstrip("-").isdigit() else ""
         out[i, 1:16] = 0
         out[i, 1 : 1 + len(text)] = np.frombuffer(text.encode(), np.uint8)
-    return out.tobytes().translate(None, b"\0").decode("ascii")
+    flat = out.reshape(-1)
+    return flat[flat != 0].tobytes().decode("ascii")  # every NUL dropped (numpy lets go of the GIL here)
 
 
 def _place(X: int, rows: np.ndarray, digits: np.ndarray, rest: np.ndarray) -> None:

@@ -68,13 +68,14 @@ def test_threads_write_the_bytes_of_one_thread_in_order(monkeypatch):
         "small": rng.random((4, 4), dtype=np.float32),
         "f64": rng.standard_normal((5, 7)),
     }
-    threaded: list[str] = []
-    write_json(obj, threaded.append)
-    monkeypatch.setattr("os.cpu_count", lambda: 1)
-    alone: list[str] = []
-    write_json(obj, alone.append)
-    assert "".join(threaded) == "".join(alone)
-    assert json.loads("".join(threaded)) == json.loads(old_json(obj))
+    texts = {}
+    for cores in (1, 2, 3):
+        monkeypatch.setattr("attncli.core.blas.idle_cores", lambda cores=cores: cores)
+        pieces: list[str] = []
+        write_json(obj, pieces.append)
+        texts[cores] = "".join(pieces)
+    assert texts[2] == texts[1] and texts[3] == texts[1]
+    assert json.loads(texts[1]) == json.loads(old_json(obj))
 
 
 def test_json_on_stdout_is_one_line_equal_to_dumps():

@@ -240,5 +240,3 @@ def source(spec: Spec) -> Source:
         keep_freed_memory()
         _SOURCES[key] = ModelSource(spec) if spec.model is not None else RandomSource(spec)
     return _SOURCES[key]
-
-
