@@ -393,3 +393,66 @@ class Padding:
         if parts < 3:
             return A_prime, None
         return A_prime, O.transpose(0, 3, 1, 2).reshape(self.B * self.n, heads * d)[slots]
+
+
+@dataclass(frozen=True)
+class Packing:
+    """Groups of sequences run as one pass (a survey chunk): every token of every group
+    packed side by side for the layers that treat each token alone (one product per
+    layer for the whole chunk: bigger products, the weights read once), and each group
+    padded on its own for attention (:class:`Padding`). ``lengths`` are all the
+    sequences' lengths, group after group; A' comes back as one padded B×H×n×n stack per
+    group. The n×n ``mask`` every sequence shares (causal, sliding window) is given for the
+    longest sequence; a group uses its top-left corner."""
+
+    groups: tuple[Padding, ...]
+
+    @property
+    def lengths(self) -> tuple[int, ...]:
+        return tuple(m for g in self.groups for m in g.lengths)
+
+    @property
+    def n(self) -> int:
+        return max(g.n for g in self.groups)
+
+    def positions(self) -> np.ndarray:
+        """Each packed token's position in its own sequence."""
+        return np.concatenate([g.positions() for g in self.groups])
+
+    def _spans(self) -> list[tuple[Padding, slice]]:
+        """Each group with its packed tokens' span."""
+        out, start = [], 0
+        for g in self.groups:
+            T = sum(g.lengths)
+            out.append((g, slice(start, start + T)))
+            start += T
+        return out
+
+    def attend(
+        self, Q: np.ndarray, K: np.ndarray, V: np.ndarray, *, mask: Optional[np.ndarray] = None, **options: Any
+    ) -> tuple[list[np.ndarray], np.ndarray]:
+        """:meth:`Padding.attend` group by group on packed Q, K, V (…×T): the groups' A'
+        and O packed (…×T)."""
+        A_primes: list[np.ndarray] = []
+        O = np.empty(V.shape[:-3] + (Q.shape[-3], V.shape[-2], V.shape[-1]), np.result_type(Q, V))
+        for g, cols in self._spans():
+            square = None if mask is None else mask[: g.n, : g.n]
+            _, A_prime, O[..., cols] = g.attend(Q[..., cols], K[..., cols], V[..., cols], mask=square, **options)
+            A_primes.append(A_prime)
+        return A_primes, O
+
+    def attend_rows(
+        self, X: np.ndarray, heads: int, parts: int, *, mask: Optional[np.ndarray] = None, **options: Any
+    ) -> tuple[list[np.ndarray], Optional[np.ndarray]]:
+        """:meth:`Padding.attend_rows` group by group on the chunk's fused projection
+        (T×(parts·H·d) rows): the groups' A' and the heads' outputs as packed rows T×(H·d)
+        (None for ``parts`` = 2)."""
+        A_primes: list[np.ndarray] = []
+        out = np.empty((X.shape[0], X.shape[1] // parts), X.dtype) if parts == 3 else None
+        for g, rows in self._spans():
+            square = None if mask is None else mask[: g.n, : g.n]
+            A_prime, O = g.attend_rows(X[rows], heads, parts, mask=square, **options)
+            A_primes.append(A_prime)
+            if out is not None and O is not None:
+                out[rows] = O
+        return A_primes, out
