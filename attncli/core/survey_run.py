@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable, ContextManager, Iterable, Iterator, Optional, cast
 
 from attncli.core.survey import Acc, Group, Seq, Tree
-from attncli.core.survey_source import Info, Source, Spec, source
+from attncli.core.survey_source import Info, ModelSource, Source, Spec, source
 from attncli.core.tokenize import Tokens
 from attncli.errors import AttnError
 
@@ -139,7 +139,8 @@ def add_groups(acc: Acc, src: Source, parts: list[list[Tokens]], induction: Opti
     """The statistics of groups of windows run as one pass (for each layer the groups are
     added in order: the same sums as group after group)."""
     stats = [Group([Seq(w.tokens, w.special, w.ids, src.causal) for w in part], induction) for part in parts]
-    src.attend(parts, lambda g, layer, A_prime: stats[g].add_layer(acc, layer, A_prime, scratch=True))  # A' is ours
+    summed = isinstance(src, ModelSource)  # a checkpoint's A' is a softmax's: its columns sum to 1
+    src.attend(parts, lambda g, layer, A_prime: stats[g].add_layer(acc, layer, A_prime, True, summed))  # A' is ours
     for group in stats:
         group.add_counts(acc)
 
