@@ -1,5 +1,6 @@
 """`attncli survey` throughput: sentences per second for a 6-layer, 384-wide random BERT
-(12 heads, like all-MiniLM-L6-v2) on 2,000 sentences, with 1 and 2 worker processes,
+(12 heads, like all-MiniLM-L6-v2) on 2,000 sentences, with 1 and 2 workers (`--workers 1`
+runs in the command's own process when its BLAS kernels are a worker's),
 against a `transformers` loop computing the same statistics (output_attentions=True, one
 torch thread: per core) in the same run, and through a Dask LocalCluster with 2 workers.
 
@@ -8,9 +9,12 @@ torch thread: per core) in the same run, and through a Dask LocalCluster with 2 
 Every figure is a whole command (start-up and model loading included), timed in this run;
 the ratios are what bench/README.md records. Needs transformers + torch for the floor and
 dask[distributed] for the cluster; either missing is skipped with a note. When the
-environment pins OpenBLAS's kernels (OPENBLAS_CORETYPE, e.g. to Haswell's AVX2 ones on an
-AVX-512 machine), the attncli runs are repeated without the pin, as survey's workers run
-on a machine that does not set it (see survey_run.worker_environment).
+environment pins OpenBLAS (OPENBLAS_CORETYPE, e.g. to Haswell's AVX2 kernels on an
+AVX-512 machine, and OPENBLAS_L2_SIZE, set on some machines only because old OpenBLAS
+builds crash there), the attncli runs are repeated with both unset in those commands alone,
+as on a machine that sets neither (see survey_run.worker_environment). The script prints
+which OpenBLAS kernels each side runs (attncli's blas.core, and threadpoolctl where it is
+installed, for numpy and for torch's process), asked in separate untimed processes.
 """
 
 from __future__ import annotations
@@ -115,6 +119,41 @@ def timed(cmd: list[str], unset: tuple[str, ...] = (), name: str = "") -> tuple[
     return time.perf_counter() - t, done.stdout
 
 
+PINS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # unset together for the unpinned runs
+
+KERNELS = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+if sys.argv[2] == "torch":
+    import torch  # noqa: F401  (its BLAS, as the floor loads it)
+import numpy  # noqa: F401
+from attncli.core import blas
+out = {"numpy OpenBLAS core (blas.core)": blas.core()}
+try:
+    from threadpoolctl import threadpool_info
+    out["threadpoolctl"] = [
+        {k: i.get(k) for k in ("internal_api", "architecture", "version", "num_threads")} for i in threadpool_info()
+    ]
+except ImportError:
+    out["threadpoolctl"] = "not installed"
+if sys.argv[2] == "torch":  # torch's own BLAS (MKL/oneDNN, linked in: threadpoolctl does not list it)
+    config = torch.__config__.show()
+    blas_info = [part.strip() for part in config.replace("\n", ",").split(",") if "BLAS_INFO" in part]
+    out["torch"] = {"blas": blas_info, "cpu capability": torch.backends.cpu.get_cpu_capability()}
+print(json.dumps(out))
+"""
+
+
+def kernels(side: str, unset: tuple[str, ...] = ()) -> str:
+    """Which BLAS kernels a process of this environment (less ``unset``) runs, asked in a
+    separate process that is not timed."""
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    done = subprocess.run(
+        [sys.executable, "-c", KERNELS, str(HERE.parent), side], capture_output=True, text=True, env=env
+    )
+    return done.stdout.strip() or done.stderr.strip().splitlines()[-1]
+
+
 def survey_cmd(folder: Path, corpus: Path, *extra: str) -> list[str]:
     return [*attncli_cmd(), "survey", str(folder), str(corpus), "--json", "--no-plot", "--induction", "0", *extra]
 
@@ -164,7 +203,7 @@ def measure(tmp: Path, sentences: int, repeats: int) -> None:
     make_model(folder)
     make_corpus(corpus, sentences)
     n = sentences
-    pinned = os.environ.get("OPENBLAS_CORETYPE")
+    pinned = " ".join(f"{k}={os.environ[k]}" for k in PINS if k in os.environ)
     runs: dict[str, Callable[[], tuple[float, str]]] = {
         f"workers {w}": partial(timed, survey_cmd(folder, corpus, "--workers", str(w)), name=f"workers {w}")
         for w in (1, 2)
@@ -178,10 +217,16 @@ def measure(tmp: Path, sentences: int, repeats: int) -> None:
         runs["dask 2"] = partial(dask_run, folder, corpus)
     else:
         print("dask[distributed] not installed: no cluster run")
-    if pinned:  # as survey's workers run where the environment does not pin OpenBLAS's kernels
+    if pinned:  # as on a machine whose environment pins neither (both unset together)
         for w in (1, 2):
             cmd = survey_cmd(folder, corpus, "--workers", str(w))
-            runs[f"unpinned {w}"] = partial(timed, cmd, unset=("OPENBLAS_CORETYPE",), name=f"unpinned {w}")
+            runs[f"unpinned {w}"] = partial(timed, cmd, unset=PINS, name=f"unpinned {w}")
+    print("environment:", {k: os.environ.get(k) for k in PINS})
+    print("attncli kernels:", kernels("numpy"))
+    if pinned:
+        print(f"attncli kernels, {' and '.join(PINS)} unset:", kernels("numpy", PINS))
+    if "transformers" in runs:
+        print("transformers floor's process:", kernels("torch"))
     print("load average before: %.2f %.2f %.2f" % os.getloadavg(), flush=True)
     seconds: dict[str, list[float]] = {name: [] for name in runs}
     outputs: dict[str, str] = {}
@@ -217,7 +262,7 @@ def report(n: int, seconds: dict[str, list[float]], outputs: dict[str, str], pin
         )
     if pinned:
         print(
-            f"without OPENBLAS_CORETYPE={pinned} (workers on AVX-512 kernels where the CPU has them; largest"
+            f"without {pinned} (OpenBLAS's own choice, SKYLAKEX for workers on an AVX-512 CPU; largest"
             f" relative difference of a mean from the pinned run:"
             f" {largest_difference(outputs['unpinned 1'], outputs['workers 1']):.1e}):"
         )

@@ -128,3 +128,83 @@ def test_workers_run_one_blas_thread_and_keep_a_core_type_already_chosen(monkeyp
     monkeypatch.delenv("OPENBLAS_CORETYPE")
     monkeypatch.setattr(survey_run, "cpu_flags", lambda: {"avx2", "fma"})
     assert "OPENBLAS_CORETYPE" not in survey_run.worker_environment()
+
+
+@pytest.mark.parametrize("family", ["bert", "gpt2", "llama"])
+def test_a_chunk_of_groups_gives_each_sequence_its_own_attention(family, tmp_path):
+    """One pass for several groups (the products over all their tokens, attention group
+    by group) gives every sequence the attention it gets alone, and each group what it
+    gets as a batch of its own."""
+    from attncli.core.models.forward import forward_chunk
+
+    ck = load(folder_for(family, tmp_path))
+    rng = np.random.default_rng(5)
+    groups = [[[int(i) for i in rng.integers(3, 100, m)] for m in lengths] for lengths in ([3, 4], [9], [6, 7, 5])]
+    got: dict[tuple[int, int], np.ndarray] = {}
+    forward_chunk(ck, groups, lambda g, layer, A_prime: got.setdefault((g, layer), A_prime.copy()))
+    assert sorted(got) == [(g, layer) for g in range(3) for layer in range(n_layers(ck))]
+    for g, ids in enumerate(groups):
+        own: dict[int, np.ndarray] = {}
+        forward_batch(ck, ids, lambda layer, A_prime, own=own: own.setdefault(layer, A_prime.copy()))
+        for layer, stack in own.items():
+            assert got[g, layer].shape == stack.shape
+            np.testing.assert_allclose(got[g, layer], stack, rtol=0, atol=1e-5)
+        for b, seq in enumerate(ids):
+            want, n = alone(ck, seq), len(seq)
+            for layer in own:
+                np.testing.assert_allclose(got[g, layer][b, :, :n, :n], want[layer], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_attention_on_fused_rows_equals_each_sequence_alone(causal):
+    """Padding.attend_rows (Q, K, V side by side in packed rows, the scale applied to Q,
+    padding keys hidden by slices) against attend_heads on each sequence."""
+    rng = np.random.default_rng(1)
+    H, d, lengths = 3, 4, (4, 7, 1)
+    pad = Padding(lengths)
+    X = rng.standard_normal((sum(lengths), 3 * H * d)).astype(np.float32) * 2
+    A_prime, rows = pad.attend_rows(X, H, 3, scale=0.3, mask=causal_mask(pad.n) if causal else None)
+    QK_only, none = pad.attend_rows(X[:, : 2 * H * d], H, 2, scale=0.3, mask=causal_mask(pad.n) if causal else None)
+    assert none is None and rows is not None
+    np.testing.assert_array_equal(QK_only, A_prime)
+    start = 0
+    for b, n in enumerate(lengths):
+        part = X[start : start + n].reshape(n, 3, H, d).transpose(1, 2, 3, 0)  # 3×H×d×n, notes' layout
+        _, want_A, want_O = attend_heads(*part, scale=0.3, mask=causal_mask(n) if causal else None)
+        np.testing.assert_allclose(A_prime[b, :, :n, :n], want_A, rtol=0, atol=1e-6)
+        assert np.all(A_prime[b, :, n:, :] == 0)  # padding keys: weight 0 for every query
+        np.testing.assert_allclose(rows[start : start + n], want_O.transpose(2, 0, 1).reshape(n, H * d), atol=1e-5)
+        start += n
+
+
+def test_one_worker_runs_in_this_process_only_with_a_workers_kernels(monkeypatch):
+    """--workers 1 runs the jobs in the command's own process when its OpenBLAS runs the
+    kernels a worker process would get (the same bits), and starts a worker otherwise."""
+    from attncli.core import blas, survey_run
+
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if blas._openblas() is not None:  # numpy's OpenBLAS: blas.core names its kernels as threadpoolctl does
+        arch = [i.get("architecture") for i in threadpoolctl.threadpool_info() if i.get("internal_api") == "openblas"]
+        assert blas.core() in arch
+    monkeypatch.setattr(survey_run, "worker_environment", lambda: {"OPENBLAS_CORETYPE": "SKYLAKEX"})
+    monkeypatch.setattr(blas, "core", lambda: "SkylakeX")
+    assert survey_run.same_kernels()
+    monkeypatch.setattr(blas, "core", lambda: "Haswell")
+    assert not survey_run.same_kernels()
+    monkeypatch.setattr(survey_run, "worker_environment", lambda: {"OMP_NUM_THREADS": "1"})
+    assert survey_run.same_kernels()  # the worker inherits this process's setting or chooses as it did
+
+    started = []
+
+    def no_pool(workers):
+        started.append(workers)
+        raise OSError("a worker process was started")
+
+    monkeypatch.setattr(survey_run, "_pool", no_pool)
+    monkeypatch.setattr(survey_run, "run_job", lambda spec, job: job.count)
+    jobs = [survey_run.Job(first=k, count=k + 1) for k in range(3)]
+    assert [acc for _, acc in survey_run._in_order(None, jobs, 1)] == [1, 2, 3] and started == []
+    monkeypatch.setattr(survey_run, "worker_environment", lambda: {"OPENBLAS_CORETYPE": "SKYLAKEX"})
+    with pytest.raises(OSError, match="worker process was started"):
+        list(survey_run._in_order(None, jobs, 1))
+    assert started == [1]

@@ -25,19 +25,20 @@ SMALL = 128  # rows: fewer, and a product is too small to share between BLAS thr
 
 _SET = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads")
 _GET = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads", "openblas_get_num_threads")
+_CORE = ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename", "openblas_get_corename")
 Threads = tuple[Callable[[int], Any], Callable[[], int]]  # (set, get)
-_found: list[Optional[Threads]] = []
+_found: list[Optional[tuple[Threads, Optional[Callable[[], bytes]]]]] = []
 
 
-def _openblas() -> Optional[Threads]:
-    """(set, get) of the OpenBLAS this process has loaded, or None."""
+def _library() -> Optional[tuple[Threads, Optional[Callable[[], bytes]]]]:
+    """((set, get) threads, corename) of the OpenBLAS this process has loaded, or None."""
     if _found:
         return _found[0]
     import ctypes
 
     import numpy  # noqa: F401  (loads its BLAS)
 
-    pair: Optional[Threads] = None
+    found: Optional[tuple[Threads, Optional[Callable[[], bytes]]]] = None
     try:
         with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
             paths = {line.split(None, 5)[-1].strip() for line in fh if "openblas" in line.lower()}
@@ -45,14 +46,33 @@ def _openblas() -> Optional[Threads]:
             lib = ctypes.CDLL(path)  # already mapped: the same handle, nothing loaded again
             set_ = next((getattr(lib, n) for n in _SET if hasattr(lib, n)), None)
             get = next((getattr(lib, n) for n in _GET if hasattr(lib, n)), None)
+            core = next((getattr(lib, n) for n in _CORE if hasattr(lib, n)), None)
             if set_ is not None and get is not None:
                 set_.argtypes, set_.restype, get.restype = [ctypes.c_int], None, ctypes.c_int
-                pair = (set_, get)
+                if core is not None:
+                    core.restype = ctypes.c_char_p
+                found = ((set_, get), core)
                 break
     except OSError:
-        pair = None
-    _found.append(pair)
-    return pair
+        found = None
+    _found.append(found)
+    return found
+
+
+def _openblas() -> Optional[Threads]:
+    """(set, get) of the OpenBLAS this process has loaded, or None."""
+    lib = _library()
+    return None if lib is None else lib[0]
+
+
+def core() -> Optional[str]:
+    """The kernels numpy's OpenBLAS runs ("Haswell", "SkylakeX", … as OpenBLAS names its
+    core types), or None for another BLAS."""
+    lib = _library()
+    if lib is None or lib[1] is None:
+        return None
+    name = lib[1]()
+    return name.decode("ascii", "replace") if name else None
 
 
 @contextmanager

@@ -37,10 +37,12 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Optional, Sequence
 
 import numpy as np
+
+from attncli.core.attention import key_max, key_sums
 
 METRICS: dict[str, str] = {
     "entropy": "entropy of a query's attention, −Σ p ln p (nats)",
@@ -145,31 +147,21 @@ class Tree:
         return acc
 
 
-def distributions(A_prime: np.ndarray, scratch: bool = False) -> np.ndarray:
+def distributions(A_prime: np.ndarray, scratch: bool = False, summed: bool = False) -> np.ndarray:
     """Each column (query) as a distribution over keys, in A's own floating type (float32
     for a checkpoint's float32 pass, float64 otherwise; all-zero columns stay 0). With
-    ``scratch`` a floating A' is divided in place (no copy)."""
+    ``scratch`` a floating A' is divided in place (no copy). ``summed``: A' is a softmax's
+    output, whose columns sum to 1 already (to rounding): used as it is, not divided again
+    by its sums (a survey's checkpoint pass; A' from elsewhere, a ReLU baseline, a
+    library's stack, is divided)."""
     dtype = np.result_type(A_prime, np.float32)
+    if summed:
+        return np.asarray(A_prime, dtype=dtype)
     P = A_prime if scratch and A_prime.dtype == dtype else np.array(A_prime, dtype=dtype)
     s = key_sums(P)[..., None, :]
     s[s == 0] = 1  # A' ≥ 0: a column summing to 0 is all 0 already
     P *= np.reciprocal(s, out=s)
     return P
-
-
-def key_sums(p: np.ndarray) -> np.ndarray:
-    """Σ_i p_ij over the keys (axis −2) as a product with a row of ones: one BLAS call,
-    ~6× faster than numpy's reduction across rows for these shapes."""
-    return np.matmul(np.ones((1, p.shape[-2]), p.dtype), p)[..., 0, :]
-
-
-def key_max(p: np.ndarray) -> np.ndarray:
-    """max_i p_ij over the keys (axis −2), one row of keys at a time (~2× faster than
-    numpy's reduction across rows)."""
-    top = p[..., 0, :].copy()
-    for i in range(1, p.shape[-2]):
-        np.maximum(top, p[..., i, :], out=top)
-    return top
 
 
 @lru_cache(maxsize=1 << 16)
@@ -262,11 +254,11 @@ class Group:
         keep[_M["next"]] = j[None, :] <= lengths[:, None] - 2
         self.distance = np.abs(j[:, None] - j[None, :]).astype(np.float32)  # exact: n < 2^24
 
-    def values(self, A_prime: np.ndarray, scratch: bool = False) -> np.ndarray:
+    def values(self, A_prime: np.ndarray, scratch: bool = False, summed: bool = False) -> np.ndarray:
         """Every metric of every query of one layer (A' B×H×n×n): M×B×H×n, in A's
         floating type (float32 for a checkpoint: the per-query values carry float32's
         precision, their sums over the corpus are taken in float64 by :meth:`add_layer`)."""
-        p = distributions(A_prime, scratch)  # scratch: A' is the caller's to overwrite
+        p = distributions(A_prime, scratch, summed)  # scratch: A' is the caller's to overwrite
         B, H, n = p.shape[0], p.shape[1], self.n
         out = np.zeros((len(NAMES), B, H, n), p.dtype)
         if self.induction is not None:
@@ -287,13 +279,19 @@ class Group:
         out[_M["duplicate"]] = np.einsum("bhij,bij->bhj", p, self.D.astype(p.dtype, copy=False))
         return out
 
-    def add_layer(self, acc: Acc, layer: int, A_prime: np.ndarray, scratch: bool = False) -> None:
+    @cached_property
+    def weights(self) -> np.ndarray:
+        """The counted queries as 1.0, the others 0.0 (M×B×1×n)."""
+        return self.keep[:, :, None, :].astype(np.float32)
+
+    def add_layer(self, acc: Acc, layer: int, A_prime: np.ndarray, scratch: bool = False, summed: bool = False) -> None:
         """Add layer ``layer``'s counted queries to the sums (the counts: :meth:`add_counts`);
-        ``scratch``: A' may be overwritten."""
-        v = np.where(self.keep[:, :, None, :], self.values(A_prime, scratch), 0.0)  # M×B×H×n
-        v = v.astype(np.float64, copy=False)  # summed in float64
-        acc.total[layer] += v.sum(axis=(1, 3)).T
-        acc.squares[layer] += (v * v).sum(axis=(1, 3)).T
+        ``scratch``: A' may be overwritten; ``summed``: A' is a softmax's (see
+        :func:`distributions`). The values of every query are finite (the forward passes
+        refuse non-finite weights), so multiplying by 0 drops an uncounted one."""
+        v = np.multiply(self.values(A_prime, scratch, summed), self.weights, dtype=np.float64)  # M×B×H×n
+        acc.total[layer] += v.sum(axis=(1, 3)).T  # summed in float64
+        acc.squares[layer] += np.multiply(v, v, out=v).sum(axis=(1, 3)).T
 
     def add_counts(self, acc: Acc) -> None:
         """Add the number of counted queries per metric (once per group, not per layer)."""

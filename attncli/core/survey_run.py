@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable, ContextManager, Iterable, Iterator, Optional, cast
 
 from attncli.core.survey import Acc, Group, Seq, Tree
-from attncli.core.survey_source import Info, Source, Spec, source
+from attncli.core.survey_source import Info, ModelSource, Source, Spec, source
 from attncli.core.tokenize import Tokens
 from attncli.errors import AttnError
 
@@ -120,26 +120,29 @@ def groups(lengths: list[int]) -> list[list[int]]:
 
 
 def add_windows(acc: Acc, src: Source, windows: list[Window], induction: Optional[tuple[int, int]] = None) -> None:
-    """Add the windows' statistics, a group of similar length at a time (induction
-    sequences, all of one length with their repeat at ``induction`` = (start, T), count
-    for the induction score only)."""
-    for group in groups([len(t) for _, t in windows]):
-        part = [windows[k] for k in group]
-        try:
-            add_group(acc, src, [t for _, t in part], induction)
-        except AttnError as exc:
-            for where, tokens in part:  # which window: each alone, into a scratch accumulator
-                try:
-                    add_group(Acc.zeros(*acc.shape), src, [tokens], induction)
-                except AttnError as alone:
-                    raise AttnError(f"{where}: {alone.message}", alone.code) from None
-            raise AttnError(f"{part[0][0]}: {exc.message}", exc.code) from None
+    """Add the windows' statistics: one pass for all of them, attention a group of similar
+    length at a time (induction sequences, all of one length with their repeat at
+    ``induction`` = (start, T), count for the induction score only)."""
+    parts = [[windows[k] for k in group] for group in groups([len(t) for _, t in windows])]
+    try:
+        add_groups(acc, src, [[t for _, t in part] for part in parts], induction)
+    except AttnError as exc:
+        for where, tokens in windows:  # which window: each alone, into a scratch accumulator
+            try:
+                add_groups(Acc.zeros(*acc.shape), src, [[tokens]], induction)
+            except AttnError as alone:
+                raise AttnError(f"{where}: {alone.message}", alone.code) from None
+        raise AttnError(f"{windows[0][0]}: {exc.message}", exc.code) from None
 
 
-def add_group(acc: Acc, src: Source, windows: list[Tokens], induction: Optional[tuple[int, int]] = None) -> None:
-    group = Group([Seq(w.tokens, w.special, w.ids, src.causal) for w in windows], induction)
-    src.attend(windows, lambda layer, A_prime: group.add_layer(acc, layer, A_prime, scratch=True))  # A' is ours
-    group.add_counts(acc)
+def add_groups(acc: Acc, src: Source, parts: list[list[Tokens]], induction: Optional[tuple[int, int]] = None) -> None:
+    """The statistics of groups of windows run as one pass (for each layer the groups are
+    added in order: the same sums as group after group)."""
+    stats = [Group([Seq(w.tokens, w.special, w.ids, src.causal) for w in part], induction) for part in parts]
+    summed = isinstance(src, ModelSource)  # a checkpoint's A' is a softmax's: its columns sum to 1
+    src.attend(parts, lambda g, layer, A_prime: stats[g].add_layer(acc, layer, A_prime, True, summed))  # A' is ours
+    for group in stats:
+        group.add_counts(acc)
 
 
 def run_partition(spec: Spec, jobs: list[Job]) -> Acc:
@@ -328,11 +331,26 @@ def _pool(workers: int) -> Pool:
                 os.environ[k] = v
 
 
+def same_kernels() -> bool:
+    """Whether this process's OpenBLAS runs the kernels a worker process would get from
+    :func:`worker_environment` (then a chunk gives the same bits here as in a worker:
+    the passes run one BLAS thread either way)."""
+    from attncli.core import blas
+
+    wanted = worker_environment().get("OPENBLAS_CORETYPE")
+    if wanted is None:  # the worker inherits this process's setting, or chooses as this process did
+        return True
+    have = blas.core()
+    return have is not None and have.lower() == wanted.lower()
+
+
 def _in_order(spec: Spec, jobs: Iterable[Job], workers: int) -> Iterator[tuple[Job, Acc]]:
     """(job, accumulator) in job order, computed by ``workers`` processes with at most
-    2 × workers + 2 jobs in flight (0: in this process). Worker processes run one BLAS
-    thread each: many small products in parallel processes beat threads within each."""
-    if workers < 1:
+    2 × workers + 2 jobs in flight (0: in this process; 1: in this process too when its
+    BLAS kernels are a worker's, :func:`same_kernels`: no second process to start, import
+    and load the model in). Worker processes run one BLAS thread each: many small products
+    in parallel processes beat threads within each."""
+    if workers < 1 or (workers == 1 and same_kernels()):
         for job in jobs:
             yield job, run_job(spec, job)
         return

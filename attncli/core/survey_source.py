@@ -2,8 +2,8 @@
 
 A source turns a line of text into one or more token windows (a line longer than the
 model takes is cut into windows, each framed by the tokenizer's special tokens, never
-silently truncated), gives the attention of a group of windows layer by layer (one
-padded B×H×n×n stack per layer: a checkpoint runs the group as one batch), and builds
+silently truncated), gives the attention of groups of windows layer by layer (one
+padded B×H×n×n stack per group and layer: a checkpoint runs them all as one pass), and builds
 the induction test sequences: T random tokens from the vocabulary, drawn with the seed,
 repeated twice.
 Each process (a local worker or a Dask worker) keeps one source per spec, loaded once.
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from attncli.core.settings import Settings
 
 Item = TypeVar("Item")
-Record = Callable[[int, np.ndarray], None]  # (layer0, A' B×H×n×n padded)
+Record = Callable[[int, int, np.ndarray], None]  # (group, layer0, A' B×H×n×n padded)
 
 
 @dataclass(frozen=True)
@@ -152,11 +152,11 @@ class ModelSource:
             raise AttnError(f"token id {bad[0]} is outside the embedding table ({self.rows} rows)")
         return cut(tokens, self.limit), len(tokens)
 
-    def attend(self, group: list[Tokens], record: Record) -> None:
-        """The group's attention, one batched forward pass (:func:`forward_batch`)."""
-        from attncli.core.models.forward import forward_batch
+    def attend(self, groups: list[list[Tokens]], record: Record) -> None:
+        """The groups' attention, one batched forward pass (:func:`forward_chunk`)."""
+        from attncli.core.models.forward import forward_chunk
 
-        forward_batch(self.ck, [token_ids(t) for t in group], record)
+        forward_chunk(self.ck, [[token_ids(t) for t in group] for group in groups], record)
 
     def candidates(self) -> np.ndarray:
         special = {int(i) for i, t in self.tok.get_added_tokens_decoder().items() if t.special}
@@ -210,17 +210,18 @@ class RandomSource:
         tokens = tokenize(text, self.tokenizer, self.settings.special_tokens)
         return cut(tokens, self.limit), len(tokens)
 
-    def attend(self, group: list[Tokens], record: Record) -> None:
+    def attend(self, groups: list[list[Tokens]], record: Record) -> None:
         """The random weights' A' of each window (``pipeline.run`` after its tokenising),
-        padded with zeros into one B×H×n×n stack (one layer)."""
+        padded with zeros into one B×H×n×n stack per group (one layer)."""
         from attncli.core.pipeline import attend_tokens
 
-        n = max(len(t) for t in group)
-        stack = np.zeros((len(group), self.heads, n, n))
-        for b, tokens in enumerate(group):
-            m = len(tokens)
-            stack[b, :, :m, :m] = attend_tokens(tokens, self.settings).A_prime[0]
-        record(0, stack)
+        for g, group in enumerate(groups):
+            n = max(len(t) for t in group)
+            stack = np.zeros((len(group), self.heads, n, n))
+            for b, tokens in enumerate(group):
+                m = len(tokens)
+                stack[b, :, :m, :m] = attend_tokens(tokens, self.settings).A_prime[0]
+            record(g, 0, stack)
 
     def induction(self, index: int, T: int) -> tuple[Tokens, int]:
         pick = [self.vocab[int(k)] for k in draw(np.arange(len(self.vocab)), T, self.spec.seed, index)]

@@ -5,8 +5,8 @@ HF libraries hold attention as P[h, query, key]; the notes write A'[i, j] with k
 down the rows and queries j across the columns, so A' = Pᵀ per head (each column of
 A' sums to 1).
 
-:func:`forward_batch` runs several sequences at once (``survey``): the tokens packed for
-the per-token layers, padded with hidden keys for attention (:class:`Padding`).
+:func:`forward_chunk` runs groups of sequences at once (``survey``): the tokens packed for
+the per-token layers, each group padded with hidden keys for attention (:class:`Packing`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator, Optional, Protocol
 import numpy as np
 
 from attncli.core import blas
-from attncli.core.attention import Padding, attend_heads, causal_mask, finite
+from attncli.core.attention import Packing, Padding, attend_heads, causal_mask, finite
 from attncli.core.models import llama
 from attncli.core.models.checkpoint import Checkpoint
 from attncli.core.models.config import LLAMA_FAMILY
@@ -195,18 +195,13 @@ def attention(
     scale: float,
     causal: bool,
     *,
-    batch: Optional[Padding] = None,
     out: Optional[tuple[np.ndarray, np.ndarray]] = None,
 ) -> tuple[Optional[np.ndarray], np.ndarray, np.ndarray]:
     """q, k, v: H×n×d with tokens as rows (the libraries' layout), converted once to the
     notes' layout (columns are tokens) for :func:`attend_heads`. Returns A and A' (H×n×n,
     notes' layout; written into ``out`` when given) and the context H×n×d (rows again)
-    for the output projection. With a ``batch`` the n tokens are B packed sequences: A is
-    not kept and A' is B×H×n×n padded."""
+    for the output projection (a batch: :meth:`Packing.attend`)."""
     Q, K, V = (x.transpose(0, 2, 1) for x in (q, k, v))  # H×d×n
-    if batch is not None:
-        A, A_prime, O = batch.attend(Q, K, V, scale=scale, mask=causal_mask(batch.n) if causal else None)
-        return A, A_prime, O.transpose(0, 2, 1)
     A, A_prime, O = attend_heads(Q, K, V, scale=scale, mask=causal_mask(q.shape[1]) if causal else None, out=out)
     assert A is not None  # kept: keep_scores is on
     return A, A_prime, O.transpose(0, 2, 1)
@@ -339,7 +334,7 @@ def _encoder(
     record: Record,
     names: EncoderNames = BERT,
     *,
-    batch: Optional[Padding] = None,
+    batch: Optional[Packing] = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """BERT and its family: embeddings + LayerNorm, then post-norm blocks (attention, add &
     norm, feed-forward, add & norm). DistilBERT only names things differently."""
@@ -370,8 +365,8 @@ def _encoder(
             parts = (names.query, names.key) if layer == last - 1 else (names.query, names.key, names.value)
             qkv = w.fused(tuple(p + m for m in parts), x)
             mask = causal_mask(batch.n) if cfg.causal else None
-            A_prime, rows = batch.attend_rows(qkv, cfg.heads, len(parts), scale=scale, mask=mask)
-            record(layer, None, A_prime)
+            A_primes, rows = batch.attend_rows(qkv, cfg.heads, len(parts), scale=scale, mask=mask)
+            record(layer, None, A_primes)
             if rows is None:
                 break
             out = rows
@@ -385,7 +380,7 @@ def _encoder(
 
 
 def _gpt2(
-    ck: Checkpoint, ids: list[int], dtype: type, last: int, record: Record, *, batch: Optional[Padding] = None
+    ck: Checkpoint, ids: list[int], dtype: type, last: int, record: Record, *, batch: Optional[Packing] = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """GPT-2: pre-norm blocks, fused q/k/v (Conv1D: x W + b), causal attention."""
     cfg = spec(ck)
@@ -406,8 +401,13 @@ def _gpt2(
         scale = (1.0 / math.sqrt(cfg.head_size) if cfg.scale_attn_weights else 1.0) / (
             (layer + 1) if cfg.scale_by_layer else 1.0
         )
-        A, A_prime, ctx = attention(q, k, v, scale, True, batch=batch, out=slots(record, layer, q))
-        record(layer, A, A_prime, HeadVectors(q, k, v, ctx, scale, a))
+        if batch is None:
+            A, A_prime, ctx = attention(q, k, v, scale, True, out=slots(record, layer, q))
+            record(layer, A, A_prime, HeadVectors(q, k, v, ctx, scale, a))
+        else:  # the groups' A' (padded stacks); the context packed as rows again
+            A_primes, O = batch.attend(*(x.transpose(0, 2, 1) for x in (q, k, v)), scale=scale, mask=causal_mask(n))
+            record(layer, None, A_primes)
+            ctx = O.transpose(0, 2, 1)
         x = x + w.conv1d(p + "attn.c_proj", merge(ctx))
         x = x + w.conv1d(p + "mlp.c_proj", act(w.conv1d(p + "mlp.c_fc", w.norm(p + "ln_2", x))))
     if last == cfg.layers:
@@ -415,7 +415,7 @@ def _gpt2(
     return I, x
 
 
-def split(ids: list[int], batch: Padding) -> Iterator[list[int]]:
+def split(ids: list[int], batch: Packing) -> Iterator[list[int]]:
     """The packed ids of a batch, sequence by sequence."""
     start = 0
     for m in batch.lengths:
@@ -435,7 +435,7 @@ class Forward(Protocol):
         last: int,
         record: Record,
         *,
-        batch: Optional[Padding] = None,
+        batch: Optional[Packing] = None,
     ) -> tuple[np.ndarray, np.ndarray]: ...
 
 
@@ -603,30 +603,40 @@ class _Enough(Exception):
 
 
 BatchRecord = Callable[[int, np.ndarray], None]  # (layer, A' B×H×n×n padded)
+ChunkRecord = Callable[[int, int, np.ndarray], None]  # (group, layer, A' B×H×n×n padded)
 
 
 def forward_batch(ck: Checkpoint, ids: list[list[int]], record: BatchRecord) -> None:
-    """Every layer's attention of B sequences in one pass (float32): the tokens packed
-    for the per-token layers, padded for attention (:class:`Padding`: a padding key gets
-    weight 0, a padding query's column is garbage the caller ignores). ``record(layer0,
-    A')`` gets B×H×n×n per layer, notes' layout. Stops once the last layer's attention is
-    known: its feed-forward and the final norm change no attention weight. One BLAS
-    thread (survey's parallelism is processes), so a chunk gives the same bits in this
-    process as in a worker, whatever the library's product splitting would do. Each
-    sequence's A' equals :func:`forward`'s to float32 rounding."""
-    batch = Padding(tuple(len(part) for part in ids))
+    """:func:`forward_chunk` of one group: ``record(layer0, A')``."""
+    forward_chunk(ck, [ids], lambda _, layer0, A_prime: record(layer0, A_prime))
+
+
+def forward_chunk(ck: Checkpoint, groups: list[list[list[int]]], record: ChunkRecord) -> None:
+    """Every layer's attention of groups of sequences in one pass (float32): the tokens
+    of all groups packed for the per-token layers (one product per layer and weight for
+    the whole chunk), each group padded for attention (:class:`Packing`: a padding key
+    gets weight 0, a padding query's column is garbage the caller ignores).
+    ``record(group, layer0, A')`` gets B×H×n×n per group and layer, notes' layout. Stops
+    once the last layer's attention is known: its feed-forward and the final norm change
+    no attention weight. One BLAS thread (survey's parallelism is processes), so a chunk
+    gives the same bits in this process as in a worker, whatever the library's product
+    splitting would do. Each sequence's A' equals :func:`forward`'s to float32 rounding."""
+    batch = Packing(tuple(Padding(tuple(len(part) for part in ids)) for ids in groups))
     L = n_layers(ck)
 
-    def keep(layer0: int, A: Optional[np.ndarray], A_prime: np.ndarray, vectors: object = None) -> None:
-        if not np.isfinite(A_prime).all():
-            raise NonFinite(layer0 + 1)
-        record(layer0, A_prime)
+    def keep(layer0: int, A: Optional[np.ndarray], A_primes: list[np.ndarray], vectors: object = None) -> None:
+        for A_prime in A_primes:
+            if not finite(A_prime):
+                raise NonFinite(layer0 + 1)
+        for g, A_prime in enumerate(A_primes):
+            record(g, layer0, A_prime)
         if layer0 == L - 1:
             raise _Enough
 
     with failures(ck), blas.at_most(1):  # one BLAS thread, as in survey's workers: the same bits in any process
         try:
-            FORWARD[ck.model_type](ck, [i for part in ids for i in part], np.float32, L, keep, batch=batch)
+            packed = [i for ids in groups for part in ids for i in part]
+            FORWARD[ck.model_type](ck, packed, np.float32, L, keep, batch=batch)
         except _Enough:
             pass
 

@@ -18,18 +18,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 import numpy as np
 
 from attncli.core import blas
-from attncli.core.attention import Padding, attend_heads
+from attncli.core.attention import Packing, attend_heads
 from attncli.core.models.checkpoint import Checkpoint
 from attncli.core.models.config import LlamaConfig, Rope, read_config
 from attncli.core.result import Dims
 from attncli.errors import AttnError
 
-Record = Callable[[int, Optional[np.ndarray], np.ndarray], None]  # A is None in a batch
+Record = Callable[[int, Optional[np.ndarray], Union[np.ndarray, list[np.ndarray]]], None]  # batch: A' per group
 
 
 def llama_config(ck: Checkpoint) -> LlamaConfig:
@@ -177,27 +177,28 @@ def block(
     pos: np.ndarray,
     record: Optional[Record],
     cache: Optional[Cache] = None,
-    batch: Optional[Padding] = None,
+    batch: Optional[Packing] = None,
 ) -> np.ndarray:
     """x (m×r) at positions ``pos`` through one block; keys and values of earlier positions
     come from ``cache``. ``record(layer, A, A')`` gets H×t×m stacks (t keys, m queries);
-    with a ``batch`` (packed sequences, no cache) A is None and A' is B×H×n×n padded."""
+    with a ``batch`` (packed groups of sequences, no cache) A is None and A' is a list of
+    B×H×n×n padded stacks, one per group."""
     cfg = b.cfg
     Q, K, V = project(b, b.norm("input_layernorm", x), pos)
     if cache is not None:
         K, V = cache.extend(b.layer, K, V)  # G×q×t
     window = cfg.window if cfg.sliding[b.layer] else None
-    if batch is not None:
+    if batch is not None:  # the groups' A' (padded stacks), O packed
         square = np.arange(batch.n)
-        A, A_prime, O = batch.attend(
-            Q, K, V, scale=cfg.scale, mask=visible(square, square, window), softcap=cfg.softcap
-        )
+        A_primes, O = batch.attend(Q, K, V, scale=cfg.scale, mask=visible(square, square, window), softcap=cfg.softcap)
+        if record is not None:
+            record(b.layer, None, A_primes)
     else:
         keys = np.arange(K.shape[2])
         A, A_prime, O = attend_heads(Q, K, V, scale=cfg.scale, mask=visible(keys, pos, window), softcap=cfg.softcap)
         assert A is not None  # kept: keep_scores is on
-    if record is not None:
-        record(b.layer, A, A_prime)
+        if record is not None:
+            record(b.layer, A, A_prime)
     o = b.linear("self_attn.o_proj", O.transpose(2, 0, 1).reshape(len(pos), cfg.H * cfg.q))  # m×r
     if cfg.sandwich:
         x = x + b.norm("post_attention_layernorm", o)
@@ -263,7 +264,7 @@ def positions(cfg: LlamaConfig, ck: Checkpoint, n: int) -> np.ndarray:
 
 
 def forward(
-    ck: Checkpoint, ids: list[int], dtype: type, last: int, record: Record, *, batch: Optional[Padding] = None
+    ck: Checkpoint, ids: list[int], dtype: type, last: int, record: Record, *, batch: Optional[Packing] = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run blocks 0..last-1. For each block call record(layer_index0, A, A_prime) with H×n×n
     stacks in the notes' layout. Return (I, x): the input of block 0 and the output of the
