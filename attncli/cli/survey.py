@@ -236,7 +236,16 @@ def survey(
     *,
     workers: Annotated[
         int,
-        typer.Option("--workers", "-w", metavar="N", help="Worker processes [default: the cores].", show_default=False),
+        typer.Option(
+            "--workers",
+            "-w",
+            metavar="N",
+            help=(
+                "Processes surveying at once [default: the cores];"
+                " 1 runs in this process when its BLAS kernels match a worker's."
+            ),
+            show_default=False,
+        ),
     ] = os.cpu_count() or 1,
     dask: Annotated[
         Optional[str],
