@@ -90,10 +90,10 @@ def write_json(obj: Any, write: Write) -> None:
         return x
 
     text = json.dumps(swap(obj), ensure_ascii=False, allow_nan=False)
-    cores = min(idle_cores(), 4)
     many = sum(a.size for a in arrays if a.dtype == np.float32) >= 4 * FLOAT32_BLOCK
+    cores = min(idle_cores(), 4) if many else 1  # /proc/loadavg read only for a large document
     pool = None
-    if cores > 1 and many:
+    if cores > 1:
         from concurrent.futures import ThreadPoolExecutor  # here: only large matrices need it
 
         pool = ThreadPoolExecutor(cores)
