@@ -344,3 +344,20 @@ def test_a_narrow_survey_figure_keeps_its_whole_title(tmp_path, monkeypatch):
         fig.draw(renderer)
         box, title = fig.bbox, fig._suptitle.get_window_extent(renderer)
         assert box.x0 <= title.x0 and title.x1 <= box.x1 and title.y1 <= box.y1, fig._suptitle.get_text()
+
+
+def test_label_codes_stay_readable_on_every_grey_of_the_grid():
+    """WCAG contrast of a label's colour against its cell's grey, for every score the grid shows."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_rgb
+
+    from attncli.figures.survey import GREY_TOP, label_colour
+
+    def luminance(rgb):
+        c = [x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4 for x in rgb]
+        return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+
+    for strength in np.linspace(0, 3, 301):
+        cell = colormaps["Greys"](min(strength, 2.0) / GREY_TOP)[:3]
+        a, b = sorted([luminance(cell), luminance(to_rgb(label_colour(strength)))])
+        assert (b + 0.05) / (a + 0.05) >= 3.0, strength

@@ -94,6 +94,16 @@ def heatmap(summary: Summary, metric: str, path: Path, dpi: int = 150) -> Path:
     return _save(fig, path, dpi)
 
 
+BOLD = {"weight": "bold", "parse_math": False}  # label codes are text, never mathtext
+GREY_TOP = 2.5  # the labels grid's grey scale: score / threshold 0 … 2 on white … dark grey
+
+
+def label_colour(strength: float) -> str:
+    """A label's colour on its cell's grey: white on the darker greys, dark red on the
+    lighter ones (contrast ≥ 3:1 on every grey the grid uses; tested)."""
+    return "white" if min(strength, 2.0) / GREY_TOP > 0.52 else "darkred"
+
+
 def labels_figure(summary: Summary, path: Path, dpi: int = 150) -> Path:
     """Every head's labels as a grid of two-letter codes, and how many heads carry each label."""
     L, H = len(summary.layers), len(summary.heads)
@@ -101,13 +111,13 @@ def labels_figure(summary: Summary, path: Path, dpi: int = 150) -> Path:
     fig = _figure(L, H + 6)
     grid, bars = fig.subplots(1, 2, width_ratios=[max(H, 2), 4])
     strength = np.array([[summary.strength(l, h) for h in range(H)] for l in range(L)])
-    grid.imshow(np.minimum(strength, 2.0), cmap="Greys", vmin=0, vmax=2.5, aspect="auto")
+    grid.imshow(np.minimum(strength, 2.0), cmap="Greys", vmin=0, vmax=GREY_TOP, aspect="auto")
     _axes(grid, summary)
     for l in range(L):
         for h in range(H):
             short = " ".join(CODES.get(name, name[:2]) for name in summary.labels(l, h))
-            if short:
-                grid.text(h, l, short, ha="center", va="center", fontsize=7, color="tab:red", parse_math=False)
+            if short:  # white on the darker greys, dark red on the lighter ones: readable on either
+                grid.text(h, l, short, ha="center", va="center", fontsize=7, color=label_colour(strength[l, h]), **BOLD)
     grid.set_title("labels per head (grey: score / threshold)", fontsize=8, parse_math=False)
     counts = [sum(name in summary.labels(l, h) for l in range(L) for h in range(H)) for name in names]
     bars.barh(range(len(names)), counts, color="tab:blue")
