@@ -156,7 +156,9 @@ def forward_pass(folder: str, n: int, rounds: int, passes: int = 5) -> None:
     process of its own (neither library's idle threads or allocator state can slow the
     other), processes alternating, ``passes`` timed passes each after two warm ones."""
     code = FORWARD.format(bench=str(Path(__file__).resolve().parent))
-    ours_env = {**os.environ, "NUMPY_MADVISE_HUGEPAGE": os.environ.get("NUMPY_MADVISE_HUGEPAGE", "0")}
+    from attncli.cli.process import DEFAULTS
+
+    ours_env = {**DEFAULTS, **os.environ}  # what an attncli command's process runs with
     a: list[float] = []
     b: list[float] = []
     for _ in range(rounds):

@@ -51,3 +51,26 @@ def test_freed_arrays_are_reused_not_faulted_in_again():
 
     assert faults("pass") > 20 * 500
     assert faults("assert keep_freed_memory()") < 20 * 50
+
+
+SHOW = """
+import os, sys
+from attncli.cli.process import DEFAULTS, short_lived
+sys.argv = ["attncli", "tokens", "x"]
+short_lived(lambda: print(" ".join(os.environ.get(k, "-") for k in sorted(DEFAULTS))))
+"""
+
+
+def test_a_commands_process_gets_its_defaults_and_keeps_the_users():
+    """Ordinary pages for numpy and OpenBLAS threads that sleep when idle (both read when
+    numpy loads), unless the user set them."""
+    from attncli.cli.process import DEFAULTS
+
+    base = {k: v for k, v in os.environ.items() if k not in DEFAULTS}
+
+    def shown(**env: str) -> str:
+        proc = subprocess.run([sys.executable, "-c", SHOW], env={**base, **env}, capture_output=True, text=True)
+        return proc.stdout.strip()
+
+    assert shown() == " ".join(DEFAULTS[k] for k in sorted(DEFAULTS)) == "0 4"
+    assert shown(NUMPY_MADVISE_HUGEPAGE="1", OPENBLAS_THREAD_TIMEOUT="28") == "1 28"
