@@ -16,9 +16,9 @@
   afresh: a command that computes keeps them for reuse (:mod:`attncli.core.heap`; a
   512-token MiniLM forward pass 106 → 87 ms) unless the user tunes malloc themselves.
 - OpenBLAS's idle threads spin for ~50 ms after every product (a whole core, measured),
-  which the JSON threads and the drawing pool's workers then share:
-  ``OPENBLAS_THREAD_TIMEOUT=4`` lets them sleep at once (``model --json`` at 256 tokens:
-  0.12 s less CPU, the same wall time; the forward passes unchanged), unless set.
+  beside the forward pass's own numpy work, the JSON threads and the drawing pool's
+  workers: ``OPENBLAS_THREAD_TIMEOUT=4`` lets them sleep at once (a 512-token MiniLM
+  forward pass 106 → 85 ms; ``model --json`` at 256 tokens 0.12 s less CPU), unless set.
 
 :data:`DEFAULTS` are read when numpy (and its OpenBLAS) load, inside ``main``.
 """
