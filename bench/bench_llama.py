@@ -17,12 +17,11 @@ Wall time and peak memory (max RSS, /usr/bin/time) are medians over the repeats.
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
 from pathlib import Path
 
-from common import attncli_cmd
+from common import attncli_cmd, measure, pair
 
 HERE = Path(__file__).resolve().parent
 # 12 tokens with the bench models' small tokenizer (BOS and 11 words and signs); the text an
@@ -109,24 +108,10 @@ def build(work: Path, name: str, settings: dict, gguf: bool) -> Path:
 ENV: dict[str, str] = {}  # --threads 1: one BLAS/OpenMP thread for both sides
 
 
-def measure(cmd: list[str]) -> tuple[float, float]:
-    env = {**os.environ, **ENV}
-    proc = subprocess.run(["/usr/bin/time", "-f", "%e %M", *cmd], capture_output=True, text=True, env=env)
-    if proc.returncode:
-        raise SystemExit(f"{cmd[:3]} failed:\n{proc.stderr[-2000:]}")
-    wall, kb = proc.stderr.strip().splitlines()[-1].split()
-    return float(wall), int(kb) / 1024
-
-
 def compare(label: str, path: Path, repeats: int = 3, text: str = TEXT) -> None:
     ours_cmd = [*attncli_cmd(), "model", str(path), text, "--json", "--no-plot", "--quiet"]
     theirs_cmd = [sys.executable, "-c", TRANSFORMERS, str(path), text]
-    ours, theirs = [], []
-    for _ in range(repeats):  # interleaved, so drift hits both
-        ours.append(measure(ours_cmd))
-        theirs.append(measure(theirs_cmd))
-    ow, om = statistics.median(w for w, _ in ours), statistics.median(m for _, m in ours)
-    tw, tm = statistics.median(w for w, _ in theirs), statistics.median(m for _, m in theirs)
+    (ow, om), (tw, tm) = pair(ours_cmd, theirs_cmd, repeats, ENV)
     print(
         f"{label}: attncli {ow:.2f} s, {om:.0f} MB | transformers {tw:.2f} s, {tm:.0f} MB"
         f" | {tw / ow:.1f}x faster, memory {om / tm:.2f}x"
@@ -151,7 +136,7 @@ def big(work: Path) -> None:
         "--max-tokens",
         "600",
     ]
-    wall, mb = measure(cmd)
+    wall, mb = measure(cmd, ENV)
     print(f"1.1B bf16, {text.count(' ') + 2}-ish tokens, --layer 1: attncli {wall:.2f} s, peak {mb:.0f} MB")
 
 

@@ -22,13 +22,12 @@ import argparse
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import attncli_cmd
+from common import attncli_cmd, pair
 
 MiB = 1 << 20
 WORDS = "the cat sat on mat dog a ran blue green house tree river stone light".split()
@@ -71,27 +70,6 @@ np.savez(path, **maps, **small)
 def text(n: int) -> str:
     rng = random.Random(0)
     return " ".join(rng.choice(WORDS) + str(i % 50) for i in range(n))
-
-
-def measure(cmd: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one whole process, output thrown away
-    (/usr/bin/time: a child forked from this large process would count its pages)."""
-    proc = subprocess.run(["/usr/bin/time", "-f", "%e %M", *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    err = proc.stderr.decode()
-    if proc.returncode:
-        raise SystemExit(f"{' '.join(cmd[:4])} …: exit status {proc.returncode}: {err[-400:]}")
-    wall, kb = err.strip().splitlines()[-1].split()
-    return float(wall), int(kb) / 1024
-
-
-def pair(ours: list[str], floor: list[str], repeats: int) -> tuple[tuple[float, float], tuple[float, float]]:
-    """Medians (wall, peak) of the two commands, interleaved."""
-    a, b = [], []
-    for _ in range(repeats):
-        a.append(measure(ours))
-        b.append(measure(floor))
-    med = lambda xs, k: statistics.median(x[k] for x in xs)  # noqa: E731
-    return (med(a, 0), med(a, 1)), (med(b, 0), med(b, 1))
 
 
 def in_process(n: int, repeats: int) -> tuple[float, float, int]:

@@ -28,7 +28,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common import attncli_cmd
+from common import attncli_cmd, measure, pair
 
 TEXT = "The quick brown fox jumps over the lazy dog near the bank ."
 
@@ -46,12 +46,6 @@ with torch.no_grad():
     out = model(torch.tensor([ids]), output_attentions=True)
 print(json.dumps({"layers": [a[0].tolist() for a in out.attentions]}))
 """
-
-
-def measure(cmd: list[str]) -> tuple[float, float]:
-    proc = subprocess.run(["/usr/bin/time", "-f", "%e %M", *cmd], capture_output=True, text=True, check=True)
-    wall, kb = proc.stderr.strip().splitlines()[-1].split()
-    return float(wall), int(kb) / 1024
 
 
 WORDS = "the cat sat on a mat and dog ran to big red house by old tree in green field".split()
@@ -94,12 +88,7 @@ def whole_process(folder: str, n: int, repeats: int) -> None:
     ours_cmd = attncli_cmd() + ["model", folder, text, "--json", "--no-plot", "--max-tokens", str(n)]
     theirs_cmd = [sys.executable, "-c", TRANSFORMERS, folder, text]
     measure(ours_cmd), measure(theirs_cmd)  # warm the page cache for both
-    ours, theirs = [], []
-    for _ in range(repeats):
-        ours.append(measure(ours_cmd))
-        theirs.append(measure(theirs_cmd))
-    ot, om = statistics.median(t for t, _ in ours), statistics.median(m for _, m in ours)
-    tt, tm = statistics.median(t for t, _ in theirs), statistics.median(m for _, m in theirs)
+    (ot, om), (tt, tm) = pair(ours_cmd, theirs_cmd, repeats)
     print(
         f"n={n} model --json: {ot:.2f} s, {om:.0f} MB | transformers {tt:.2f} s, {tm:.0f} MB"
         f" -> {tt / ot:.1f}x faster (target >= 10 at 256), memory {om / tm:.2f} (target <= 0.5)",

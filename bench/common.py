@@ -61,3 +61,31 @@ def compare(
     ratio = ma / mb
     print(f"{name}: {ma * 1000:.0f} ms vs floor {mb * 1000:.0f} ms -> ratio {ratio:.2f}  {target}")
     return ratio
+
+
+def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one whole process, its output thrown away
+    (/usr/bin/time: a child forked from this large process would count its pages)."""
+    proc = subprocess.run(
+        ["/usr/bin/time", "-f", "%e %M", *cmd],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
+    err = proc.stderr.decode(errors="replace")
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(cmd[:4])} …: exit status {proc.returncode}: {err[-2000:]}")
+    wall, kb = err.strip().splitlines()[-1].split()
+    return float(wall), int(kb) / 1024
+
+
+def pair(
+    ours: list[str], floor: list[str], repeats: int, env: dict[str, str] | None = None
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Medians (wall, peak MiB) of the two whole processes, interleaved so drift hits both."""
+    a, b = [], []
+    for _ in range(repeats):
+        a.append(measure(ours, env))
+        b.append(measure(floor, env))
+    med = lambda xs, k: statistics.median(x[k] for x in xs)  # noqa: E731
+    return (med(a, 0), med(a, 1)), (med(b, 0), med(b, 1))
